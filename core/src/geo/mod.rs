@@ -1,0 +1,1 @@
+//! Geofences and fix plausibility (being written).

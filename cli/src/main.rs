@@ -1,1 +1,38 @@
-fn main() {}
+//! `siap`: the command for people — run the demo, verify a ledger file, work with faces, serve.
+
+mod demo;
+mod ledger;
+
+use clap::{Parser, Subcommand};
+
+/// SIAP: signed, offline-first attendance, inspection and permit tracking for city governments.
+#[derive(Parser)]
+#[command(name = "siap", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Walk through a working day on an embedded default, in a fresh temporary data directory.
+    Demo(demo::DemoArgs),
+    /// Ledger files: export and verify.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Ledger(cmd) => ledger::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -109,7 +109,10 @@ pub enum Error {
 impl Error {
     /// Shorthand for [`Error::InvalidInput`].
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidInput { field, reason: reason.into() }
+        Error::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -117,6 +120,11 @@ impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         // serde_json's own messages may quote the offending value (a name, a coordinate): keep only the
         // category and the position.
-        Error::Encoding(format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))
+        Error::Encoding(format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
     }
 }

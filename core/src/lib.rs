@@ -1,9 +1,26 @@
-//! SIAP core (skeleton; modules arrive in the next commits).
+//! SIAP core: the shared, platform-free logic of the city's attendance, inspection and permit app.
+//!
+//! Everything that decides anything lives here so that the Android and iOS shells stay thin and the
+//! same rules hold on every phone and on the server:
+//!
+//! - [`store`]: the one SQLite file per app install (schema, migrations);
+//! - [`ledger`]: device keys, signed hash-chained records and their verification (reused by the server);
+//! - [`sealed`]: encryption at rest for the device key and face templates;
+//! - [`geo`]: fences, fix plausibility and the inside / outside / undecidable decision;
+//!
+//! The crate has no FFI types; `siap-ffi` wraps it.
 
+pub mod clock;
+pub mod device;
 pub mod error;
 #[cfg(feature = "face")]
 pub mod face;
 pub mod geo;
 pub mod ledger;
+pub mod permit;
+pub mod sealed;
+pub mod signed;
+pub mod store;
+pub mod time;
 
 pub use error::{Error, Result};

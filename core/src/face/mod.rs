@@ -18,6 +18,7 @@ mod plan;
 mod quality;
 mod resample;
 mod template;
+pub mod template_store;
 
 pub use align::{ALIGNED, Similarity, TEMPLATE, align};
 pub use detect::{Detection, DetectorConfig, nms};

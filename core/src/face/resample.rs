@@ -28,7 +28,8 @@ fn axis_weights(start: f32, len: f32, out: usize, limit: usize) -> Vec<Vec<(usiz
             } else {
                 // Bilinear on pixel centres.
                 // Clamped to the rectangle like OpenCV's border replication (of the zero-padded crop).
-                let c = (start + (i as f32 + 0.5) * scale - 0.5).clamp(start, (start + len - 1.0).max(start));
+                let c = (start + (i as f32 + 0.5) * scale - 0.5)
+                    .clamp(start, (start + len - 1.0).max(start));
                 let k = c.floor();
                 let f = c - k;
                 for (idx, wt) in [(k, 1.0 - f), (k + 1.0, f)] {

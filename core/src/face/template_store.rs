@@ -31,7 +31,13 @@ fn check_id(employee_id: &str) -> Result<()> {
 }
 
 /// Saves (or replaces) an employee's template, sealed.
-pub fn save(store: &Store, key: &SealingKey, employee_id: &str, template: &Template, now_ms: i64) -> Result<()> {
+pub fn save(
+    store: &Store,
+    key: &SealingKey,
+    employee_id: &str,
+    template: &Template,
+    now_ms: i64,
+) -> Result<()> {
     check_id(employee_id)?;
     let plain = zeroize::Zeroizing::new(template.to_bytes());
     let sealed = key.seal(&aad(employee_id), &plain)?;
@@ -49,23 +55,36 @@ pub fn save(store: &Store, key: &SealingKey, employee_id: &str, template: &Templ
 pub fn load(store: &Store, key: &SealingKey, employee_id: &str) -> Result<Option<Template>> {
     check_id(employee_id)?;
     let sealed: Option<Vec<u8>> = store.with_conn(|c| {
-        Ok(c.query_row("SELECT sealed FROM face_templates WHERE employee_id = ?1", [employee_id], |r| r.get(0))
-            .optional()?)
+        Ok(c.query_row(
+            "SELECT sealed FROM face_templates WHERE employee_id = ?1",
+            [employee_id],
+            |r| r.get(0),
+        )
+        .optional()?)
     })?;
-    sealed.map(|s| Template::from_bytes(&key.open(&aad(employee_id), &s)?)).transpose()
+    sealed
+        .map(|s| Template::from_bytes(&key.open(&aad(employee_id), &s)?))
+        .transpose()
 }
 
 /// Deletes an employee's template; true if one existed.
 pub fn delete(store: &Store, employee_id: &str) -> Result<bool> {
     check_id(employee_id)?;
-    store.with_tx(|tx| Ok(tx.execute("DELETE FROM face_templates WHERE employee_id = ?1", [employee_id])? > 0))
+    store.with_tx(|tx| {
+        Ok(tx.execute(
+            "DELETE FROM face_templates WHERE employee_id = ?1",
+            [employee_id],
+        )? > 0)
+    })
 }
 
 /// Ids of every employee with a template, sorted.
 pub fn list(store: &Store) -> Result<Vec<String>> {
     store.with_conn(|c| {
         let mut st = c.prepare("SELECT employee_id FROM face_templates ORDER BY employee_id")?;
-        let ids = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let ids = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(ids)
     })
 }
@@ -96,7 +115,10 @@ mod tests {
         save(&store, &key, "e1", &t, 1).expect("save");
         save(&store, &key, "e2", &t, 2).expect("save");
         assert_eq!(load(&store, &key, "e1").expect("load"), Some(t.clone()));
-        assert_eq!(list(&store).expect("list"), vec!["e1".to_string(), "e2".to_string()]);
+        assert_eq!(
+            list(&store).expect("list"),
+            vec!["e1".to_string(), "e2".to_string()]
+        );
         // A blob moved to another employee's row does not open.
         store
             .with_conn(|c| {

@@ -29,6 +29,54 @@ fn selfie_jpeg() -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Optimisation steps measured with tract directly: the unrepaired tflite2onnx MobileFaceNet (batch 2,
+/// decomposed PReLU; path in `SIAP_BENCH_UNREPAIRED`, e.g. `target/models-work/mobilefacenet_tflite2onnx.onnx`
+/// after `cargo xtask models`) against the repaired file, and P-Net symbolic against concrete plans.
+fn steps(c: &mut Criterion) {
+    use tract_onnx::prelude::*;
+    let dir = default_models_dir();
+    let x1 = Tensor::zero::<f32>(&[1, 3, 112, 112]).expect("tensor");
+    let repaired = tract_onnx::onnx()
+        .model_for_path(dir.join("mobilefacenet.onnx"))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .expect("repaired model");
+    c.bench_function("tract_mobilefacenet_repaired_batch1", |b| {
+        b.iter(|| black_box(repaired.run(tvec!(x1.clone().into())).expect("run")));
+    });
+    if let Some(path) = std::env::var_os("SIAP_BENCH_UNREPAIRED") {
+        let raw = tract_onnx::onnx()
+            .model_for_path(path)
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .expect("unrepaired model");
+        let x2 = Tensor::zero::<f32>(&[2, 3, 112, 112]).expect("tensor");
+        c.bench_function("tract_mobilefacenet_unrepaired_batch2_per_call", |b| {
+            b.iter(|| black_box(raw.run(tvec!(x2.clone().into())).expect("run")));
+        });
+    }
+    let pnet = tract_onnx::onnx()
+        .model_for_path(dir.join("pnet.onnx"))
+        .expect("pnet");
+    let input = Tensor::zero::<f32>(&[1, 320, 240, 3]).expect("tensor");
+    let symbolic = pnet
+        .clone()
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .expect("symbolic pnet");
+    c.bench_function("tract_pnet_320x240_symbolic_plan", |b| {
+        b.iter(|| black_box(symbolic.run(tvec!(input.clone().into())).expect("run")));
+    });
+    let concrete = pnet
+        .with_input_fact(0, f32::fact([1, 320, 240, 3]).into())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .expect("concrete pnet");
+    c.bench_function("tract_pnet_320x240_concrete_plan", |b| {
+        b.iter(|| black_box(concrete.run(tvec!(input.clone().into())).expect("run")));
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let dir = default_models_dir();
     c.bench_function("engine_open", |b| {
@@ -74,6 +122,6 @@ fn engine_model_hash(engine: &FaceEngine) -> String {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
-    targets = bench
+    targets = bench, steps
 }
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! `siap`: the command for people — run the demo, verify a ledger file, work with faces, serve.
 
 mod demo;
+mod face;
 mod ledger;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,9 @@ enum Command {
     /// Ledger files: export and verify.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
+    /// Face pipeline: detect, enroll, verify, eval.
+    #[command(subcommand)]
+    Face(face::FaceCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -27,6 +31,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Ledger(cmd) => ledger::run(cmd),
+        Command::Face(cmd) => face::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

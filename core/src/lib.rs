@@ -16,6 +16,8 @@ pub mod attendance;
 pub mod clock;
 pub mod device;
 pub mod error;
+#[cfg(feature = "face")]
+pub mod face;
 pub mod geo;
 pub mod inspection;
 pub mod ledger;

@@ -3,16 +3,22 @@
 //! It creates a device, sets up two offices of a city in eastern Indonesia, and walks through an
 //! accepted check-in, a check-in rejected for being outside the fence, one flagged and rejected for a
 //! mock location, an asset inspection with a photo, and a permit signed by the city and cached; then it
-//! verifies the device's chain and exports it. Every number printed comes from the real core.
+//! verifies the device's chain and exports it. With the labelled photos of `../shared/faces` (or
+//! `SIAP_FACES_DIR`) it enrolls two employees and every check-in carries a real face verification,
+//! including an impostor's; without them it says so and runs without the face step.
+//! Every number printed comes from the real core.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use siap_core::attendance::{self, AttendancePolicy, CheckOutcome, CheckRequest, Direction};
+use siap_core::attendance::{
+    self, AttendancePolicy, CheckOutcome, CheckRequest, Direction, FaceEvidence,
+};
 use siap_core::clock::{ClockStore, MonotonicReading, TrustedTime};
 use siap_core::device::{KeySource, open_ledger};
+use siap_core::face::{FaceConfig, FaceEngine, FaceImage, default_models_dir, template_store};
 use siap_core::geo::{Fence, Fix, GeoPolicy, LatLon, Site};
 use siap_core::inspection::{self, Condition, InspectionRequest, Photo};
 use siap_core::ledger::{Ledger, Signer, SoftwareSigner};
@@ -31,6 +37,8 @@ pub struct DemoArgs {
 }
 
 const HOUR: i64 = 3_600_000;
+const MARIA: &str = "198503122010011001";
+const YOHANES: &str = "199001012015031002";
 const BOOT: &str = "demo-boot-1";
 
 /// A simulated phone: its monotonic clock and its wall clock, both in ms.
@@ -124,12 +132,12 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     refs.upsert_site(&balai_kota)?;
     refs.upsert_site(&dinas_pu)?;
     refs.upsert_employee(&Employee {
-        id: "198503122010011001".into(),
+        id: MARIA.into(),
         name: "Maria Bere".into(),
         site_ids: vec!["balai-kota".into()],
     })?;
     refs.upsert_employee(&Employee {
-        id: "199001012015031002".into(),
+        id: YOHANES.into(),
         name: "Yohanes Lado".into(),
         site_ids: vec!["dinas-pu".into()],
     })?;
@@ -160,56 +168,70 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let (recv, _) = phone.at(10_180);
     ClockStore(&store).record(server_now + 10_090, &sent, &recv)?;
 
-    // The face step arrives with the face pipeline; the foundation demo runs without it.
+    let faces = Faces::open(&store, &master)?;
     let policy = AttendancePolicy {
-        require_face: false,
+        require_face: faces.is_some(),
         ..AttendancePolicy::default()
     };
-    println!("\n-- attendance --");
-    let (now, wall) = phone.at(20 * 60_000);
-    let ok = attendance::check(
-        &ledger,
-        &policy,
-        &CheckRequest {
-            employee_id: "198503122010011001".into(),
+    let check = |employee: &str, at_ms: i64, place: (f64, f64, f64), mock: bool, photo: &str| {
+        let (now, wall) = phone.at(at_ms);
+        let face = match &faces {
+            Some(f) => Some(f.verify(&store, &master, employee, photo)?),
+            None => None,
+        };
+        let request = CheckRequest {
+            employee_id: employee.into(),
             direction: Direction::In,
-            fix: fix(-10.16350, 123.58950, 12.0, wall - 2_000, false),
+            fix: fix(place.0, place.1, place.2, wall - 1_000, mock),
             now,
             device_wall_ms: wall,
-            face: None,
-        },
+            face,
+        };
+        anyhow::Ok(attendance::check(&ledger, &policy, &request)?)
+    };
+
+    println!("\n-- attendance --");
+    let ok = check(
+        MARIA,
+        20 * 60_000,
+        (-10.16350, 123.58950, 12.0),
+        false,
+        "obama/4.jpg",
     )?;
     report("Maria checks in at Balai Kota", &ok);
-
-    let (now, wall) = phone.at(25 * 60_000);
-    let outside = attendance::check(
-        &ledger,
-        &policy,
-        &CheckRequest {
-            employee_id: "199001012015031002".into(),
-            direction: Direction::In,
-            fix: fix(-10.17000, 123.59500, 8.0, wall - 1_000, false),
-            now,
-            device_wall_ms: wall,
-            face: None,
-        },
+    // The set has only three photos of Yohanes's stand-in, all used for enrollment; his selfies reuse
+    // one (his checks are decided by location anyway).
+    let outside = check(
+        YOHANES,
+        25 * 60_000,
+        (-10.17000, 123.59500, 8.0),
+        false,
+        "kit_harington/3.jpg",
     )?;
     report("Yohanes checks in from a warung 1.6 km away", &outside);
-
-    let (now, wall) = phone.at(27 * 60_000);
-    let mock = attendance::check(
-        &ledger,
-        &policy,
-        &CheckRequest {
-            employee_id: "199001012015031002".into(),
-            direction: Direction::In,
-            fix: fix(-10.17800, 123.60700, 3.0, wall - 500, true),
-            now,
-            device_wall_ms: wall,
-            face: None,
-        },
+    let mock = check(
+        YOHANES,
+        27 * 60_000,
+        (-10.17800, 123.60700, 3.0),
+        true,
+        "kit_harington/3.jpg",
     )?;
     report("Yohanes tries again with a fake-GPS app", &mock);
+    // A colleague checks in "for" Maria with his own face, at the right place and time.
+    let impostor = match &faces {
+        Some(_) => {
+            let o = check(
+                MARIA,
+                30 * 60_000,
+                (-10.16340, 123.58960, 9.0),
+                false,
+                "biden/2.jpg",
+            )?;
+            report("someone else presents his face as Maria's", &o);
+            Some(o)
+        }
+        None => None,
+    };
 
     println!("\n-- inspection --");
     let (now, wall) = phone.at(3 * HOUR);
@@ -299,10 +321,99 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("\n-- ledger --");
     finish(&ledger, &dir)?;
     anyhow::ensure!(
-        ok.accepted() && !outside.accepted() && !mock.accepted() && forged_refused,
+        ok.accepted()
+            && !outside.accepted()
+            && !mock.accepted()
+            && forged_refused
+            && impostor.is_none_or(|o| !o.accepted()),
         "demo outcome differs from the script"
     );
     Ok(())
+}
+
+/// The face step: the engine, and the labelled photos standing in for the phone's camera.
+struct Faces {
+    engine: FaceEngine,
+    dir: PathBuf,
+}
+
+impl Faces {
+    /// Loads the models and enrolls both employees, or says why the face step is skipped.
+    fn open(store: &Store, master: &MasterKey) -> anyhow::Result<Option<Faces>> {
+        let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = std::env::var_os("SIAP_FACES_DIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| ws.join("../shared/faces"), PathBuf::from);
+        println!("\n-- faces --");
+        if !dir.is_dir() {
+            println!(
+                "  no labelled photos at {} (set SIAP_FACES_DIR): running without the face step",
+                dir.display()
+            );
+            return Ok(None);
+        }
+        let started = std::time::Instant::now();
+        let engine = FaceEngine::open(&default_models_dir(), FaceConfig::default())
+            .context("loading the face models")?;
+        println!(
+            "  models loaded, hash-checked and optimised in {} ms",
+            started.elapsed().as_millis()
+        );
+        let faces = Faces { engine, dir };
+        let key = template_store::sealing_key(master);
+        let enrollments = [
+            (MARIA, ["obama/1.jpg", "obama/2.jpg", "obama/3.jpg"]),
+            (
+                YOHANES,
+                [
+                    "kit_harington/1.jpg",
+                    "kit_harington/2.jpg",
+                    "kit_harington/3.jpg",
+                ],
+            ),
+        ];
+        for (employee, photos) in enrollments {
+            let imgs = photos
+                .iter()
+                .map(|p| faces.image(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let template = faces.engine.enroll(&imgs)?;
+            template_store::save(
+                store,
+                &key,
+                employee,
+                &template,
+                siap_core::time::wall_now_ms(),
+            )?;
+            println!(
+                "  employee {employee} enrolled from {} photos, template sealed at rest",
+                photos.len()
+            );
+        }
+        Ok(Some(faces))
+    }
+
+    fn image(&self, rel: &str) -> anyhow::Result<FaceImage> {
+        let bytes = std::fs::read(self.dir.join(rel)).with_context(|| format!("reading {rel}"))?;
+        Ok(FaceImage::decode(&bytes)?)
+    }
+
+    fn verify(
+        &self,
+        store: &Store,
+        master: &MasterKey,
+        employee: &str,
+        photo: &str,
+    ) -> anyhow::Result<FaceEvidence> {
+        let selfie = self.image(photo)?;
+        Ok(attendance::verify_face(
+            &self.engine,
+            store,
+            master,
+            employee,
+            &selfie,
+        )?)
+    }
 }
 
 fn report(what: &str, o: &CheckOutcome) {
@@ -313,8 +424,11 @@ fn report(what: &str, o: &CheckOutcome) {
         }
         TrustedTime::Unanchored { reason } => format!("no trusted time ({reason:?})"),
     };
+    let face = p.face.as_ref().map_or_else(String::new, |f| {
+        format!("face {:.2} vs threshold {:.2}, ", f.similarity, f.threshold)
+    });
     println!(
-        "  record #{}: {what}: {:?}{}  [site {}, {:?}, edge distance {:.0} m, flags {:?}, {trusted}]",
+        "  record #{}: {what}: {:?}{}  [{face}site {}, {:?}, edge distance {:.0} m, flags {:?}, {trusted}]",
         o.seq,
         p.decision,
         if p.reasons.is_empty() {

@@ -341,3 +341,41 @@ fn fix_history(store: &crate::store::Store, fingerprint: &str) -> Result<(Option
         Ok((prev, seen))
     })
 }
+
+#[cfg(feature = "face")]
+impl From<&crate::face::VerifyOutcome> for FaceEvidence {
+    fn from(v: &crate::face::VerifyOutcome) -> Self {
+        FaceEvidence {
+            similarity: v.similarity,
+            threshold: v.threshold,
+            matched: v.matched,
+            quality_passed: v.quality.passed,
+            quality_reasons: v
+                .quality
+                .issues
+                .iter()
+                .filter_map(|i| serde_json::to_value(i).ok()?.as_str().map(str::to_owned))
+                .collect(),
+            model_sha256: v.model_sha256.clone(),
+            liveness: None,
+        }
+    }
+}
+
+/// The face step of a check: verifies `selfie` against the employee's sealed template.
+/// No enrolled template is [`Error::NotFound`] (`"face template"`): the app should offer enrollment.
+#[cfg(feature = "face")]
+pub fn verify_face(
+    engine: &crate::face::FaceEngine,
+    store: &crate::store::Store,
+    master: &crate::sealed::MasterKey,
+    employee_id: &str,
+    selfie: &crate::face::FaceImage,
+) -> Result<FaceEvidence> {
+    use crate::face::template_store;
+    let key = template_store::sealing_key(master);
+    let template = template_store::load(store, &key, employee_id)?.ok_or(Error::NotFound {
+        what: "face template",
+    })?;
+    Ok((&engine.verify(&template, selfie)?).into())
+}

@@ -2,6 +2,8 @@
 //! detection, and the whole check-in step on a 640x480 selfie (decode + detect + align + embed + match).
 //! Compare the embedding number with `bench/onnxruntime_embed.py` run in the same session.
 
+#![allow(clippy::redundant_closure_for_method_calls)] // tract's model methods come from several traits
+
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -85,7 +87,7 @@ fn bench(c: &mut Criterion) {
     let engine = FaceEngine::open(&dir, FaceConfig::default()).expect("open");
     let aligned: Vec<u8> = (0..112 * 112 * 3).map(|i| (i * 7 % 251) as u8).collect();
     c.bench_function("embed_aligned_face", |b| {
-        b.iter(|| black_box(engine.embed_aligned(&aligned).expect("embed")))
+        b.iter(|| black_box(engine.embed_aligned(&aligned).expect("embed")));
     });
 
     let Some(jpeg) = selfie_jpeg() else {
@@ -94,10 +96,10 @@ fn bench(c: &mut Criterion) {
     };
     let img = FaceImage::decode(&jpeg).expect("decode");
     c.bench_function("decode_640x480_jpeg", |b| {
-        b.iter(|| black_box(FaceImage::decode(&jpeg).expect("decode")))
+        b.iter(|| black_box(FaceImage::decode(&jpeg).expect("decode")));
     });
     c.bench_function("detect_640x480", |b| {
-        b.iter(|| black_box(engine.detect(&img).expect("detect")))
+        b.iter(|| black_box(engine.detect(&img).expect("detect")));
     });
     let sample = engine.sample(&img).expect("sample");
     let e = sample.embedding.expect("a face in the selfie");

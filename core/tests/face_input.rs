@@ -2,6 +2,8 @@
 //! raw RGBA / BGRA / NV21 / I420 frames in all four rotations gives (almost) the same embedding; truncated,
 //! empty, tiny and hostile-header images and wrong model files fail with typed errors.
 
+#![allow(clippy::many_single_char_names)]
+
 mod face_common;
 
 use std::io::Cursor;

@@ -96,7 +96,7 @@ impl Similarity {
 /// Returns `None` if the landmarks are degenerate.
 pub fn align(img: &FaceImage, landmarks: &[[f32; 2]; 5]) -> Option<Vec<u8>> {
     let inv = Similarity::fit(landmarks, &TEMPLATE)?.inverse()?;
-    let (w, h) = (img.width() as i64, img.height() as i64);
+    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
     let rgb = img.rgb();
     let mut out = vec![0u8; ALIGNED * ALIGNED * 3];
     for v in 0..ALIGNED {

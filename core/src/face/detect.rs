@@ -111,7 +111,7 @@ pub fn nms(boxes: &[[f32; 4]], scores: &[f32], threshold: f32, min_mode: bool) -
     keep
 }
 
-fn nms_cands(c: Vec<Cand>, threshold: f32, min_mode: bool) -> Vec<Cand> {
+fn nms_cands(c: &[Cand], threshold: f32, min_mode: bool) -> Vec<Cand> {
     let boxes: Vec<[f32; 4]> = c.iter().map(|c| c.b).collect();
     let scores: Vec<f32> = c.iter().map(|c| c.score).collect();
     nms(&boxes, &scores, threshold, min_mode)
@@ -168,7 +168,7 @@ impl Mtcnn {
             None => (img, 1.0),
         };
         let mut dets = self.detect_on(cfg, work)?;
-        if factor != 1.0 {
+        if shrunk.is_some() {
             for d in &mut dets {
                 d.bbox.iter_mut().for_each(|v| *v *= factor);
                 d.landmarks.iter_mut().flatten().for_each(|v| *v *= factor);
@@ -219,9 +219,9 @@ impl Mtcnn {
                     }
                 }
             }
-            all.extend(nms_cands(cands, 0.5, false));
+            all.extend(nms_cands(&cands, 0.5, false));
         }
-        let cands: Vec<Cand> = nms_cands(all, 0.7, false)
+        let cands: Vec<Cand> = nms_cands(&all, 0.7, false)
             .into_iter()
             .map(|c| Cand {
                 b: square(regress(c.b, c.reg)),
@@ -233,7 +233,7 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         // Stage 2: R-Net on 24x24 crops.
-        let out = self.run_crops(&self.rnet, img, &cands, 24)?;
+        let out = Self::run_crops(&self.rnet, img, &cands, 24)?;
         let (reg, prob) = (view(&out[0], "rnet")?, view(&out[1], "rnet")?);
         let mut refined = Vec::new();
         for (i, c) in cands.iter().enumerate() {
@@ -246,7 +246,7 @@ impl Mtcnn {
                 });
             }
         }
-        let cands: Vec<Cand> = nms_cands(refined, 0.7, false)
+        let cands: Vec<Cand> = nms_cands(&refined, 0.7, false)
             .into_iter()
             .map(|c| {
                 let b = square(regress(c.b, c.reg));
@@ -258,7 +258,7 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         // Stage 3: O-Net on 48x48 crops: final boxes and landmarks.
-        let out = self.run_crops(&self.onet, img, &cands, 48)?;
+        let out = Self::run_crops(&self.onet, img, &cands, 48)?;
         let (reg, pts, prob) = (
             view(&out[0], "onet")?,
             view(&out[1], "onet")?,
@@ -293,7 +293,6 @@ impl Mtcnn {
 
     /// Crops every candidate to `size` x `size` and runs `net` on the batch.
     fn run_crops(
-        &self,
         net: &PlanCache,
         img: &FaceImage,
         cands: &[Cand],

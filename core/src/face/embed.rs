@@ -78,7 +78,9 @@ pub fn normalize(v: &mut [f32]) -> Option<()> {
     if !(n > 1e-12) || !n.is_finite() {
         return None;
     }
-    v.iter_mut().for_each(|x| *x /= n);
+    for x in v.iter_mut() {
+        *x /= n;
+    }
     Some(())
 }
 

@@ -34,7 +34,7 @@ impl std::fmt::Debug for FaceImage {
         f.debug_struct("FaceImage")
             .field("width", &self.width)
             .field("height", &self.height)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,8 +150,7 @@ impl FaceImage {
         let (cw, ch) = (wu.div_ceil(2), hu.div_ceil(2));
         let expected = match frame.format {
             PixelFormat::Rgba8 | PixelFormat::Bgra8 => n * 4,
-            PixelFormat::Nv21 => n + 2 * cw * ch,
-            PixelFormat::I420 => n + 2 * cw * ch,
+            PixelFormat::Nv21 | PixelFormat::I420 => n + 2 * cw * ch,
         };
         if frame.data.len() != expected {
             return Err(Error::invalid(

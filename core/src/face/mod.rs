@@ -8,6 +8,10 @@
 //! - `align`: similarity transform onto the ArcFace 112x112 template; `embed`: MobileFaceNet, cosine;
 //! - `quality`: the gate with reasons; `template`: enrollment templates; `engine`: the public API.
 
+// Image and geometry code names coordinates x, y, w, h as the papers do; and `!(v > t)` is used on
+// purpose to reject NaN along with small values.
+#![allow(clippy::many_single_char_names, clippy::neg_cmp_op_on_partial_ord)]
+
 mod align;
 mod detect;
 mod embed;

@@ -47,13 +47,12 @@ impl PlanCache {
         let mut symbols = Vec::new();
         let mut dims: Vec<TDim> = Vec::new();
         for (i, d) in shape.iter().enumerate() {
-            match d {
-                Some(v) => dims.push((*v as i64).into()),
-                None => {
-                    let s = model.symbols.sym(&format!("siap_d{i}"));
-                    symbols.push(s.clone());
-                    dims.push(s.into());
-                }
+            if let Some(v) = d {
+                dims.push((*v as i64).into());
+            } else {
+                let s = model.symbols.sym(&format!("siap_d{i}"));
+                symbols.push(s.clone());
+                dims.push(s.into());
             }
         }
         model = model

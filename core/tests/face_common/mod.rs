@@ -60,7 +60,16 @@ pub fn identities(dir: &std::path::Path) -> Vec<(String, Vec<String>)> {
             .expect("readable")
             .flatten()
             .map(|e| format!("{name}/{}", e.file_name().to_string_lossy()))
-            .filter(|p| p.ends_with(".jpg") || p.ends_with(".png") || p.ends_with(".jpeg"))
+            .filter(|p| {
+                std::path::Path::new(p)
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| {
+                        ["jpg", "jpeg", "png"]
+                            .iter()
+                            .any(|x| e.eq_ignore_ascii_case(x))
+                    })
+            })
             .collect();
         files.sort();
         out.push((name, files));

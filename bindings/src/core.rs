@@ -16,7 +16,8 @@ use siap_core::store::Store;
 use crate::error::{SiapError, guard};
 use crate::signer::{ForeignSigner, PlatformSigner};
 use crate::types::{
-    AssetCondition, CameraImage, CheckDirection, CheckResult, ClockReading, CoreConfig, DeviceStatus, LocationFix, PermitInfo,
+    AssetCondition, CameraImage, CheckDirection, CheckResult, ClockReading, CoreConfig,
+    DeviceStatus, LocationFix, PermitInfo,
 };
 
 /// The SIAP core for one app install.
@@ -32,11 +33,16 @@ pub struct SiapCore {
 
 impl SiapCore {
     fn engine(&self) -> Result<&FaceEngine, SiapError> {
-        self.face.as_ref().ok_or_else(|| SiapError::NotReady("no models directory configured".into()))
+        self.face
+            .as_ref()
+            .ok_or_else(|| SiapError::NotReady("no models directory configured".into()))
     }
 
     fn server_key(&self) -> Result<&[u8], SiapError> {
-        self.config.server_public_key.as_deref().ok_or_else(|| SiapError::NotReady("no server public key configured".into()))
+        self.config
+            .server_public_key
+            .as_deref()
+            .ok_or_else(|| SiapError::NotReady("no server public key configured".into()))
     }
 }
 
@@ -45,7 +51,10 @@ impl SiapCore {
     /// Opens (creating on first use) the device database and key. `signer`: a platform key to sign with;
     /// `None` keeps a software key sealed under the master key.
     #[uniffi::constructor]
-    pub fn open(config: CoreConfig, signer: Option<Arc<dyn PlatformSigner>>) -> Result<Arc<Self>, SiapError> {
+    pub fn open(
+        config: CoreConfig,
+        signer: Option<Arc<dyn PlatformSigner>>,
+    ) -> Result<Arc<Self>, SiapError> {
         guard(|| {
             let master = MasterKey::from_bytes(&config.master_key)?;
             if config.data_dir.trim().is_empty() {
@@ -58,11 +67,24 @@ impl SiapCore {
             };
             let ledger = open_ledger(store.clone(), &master, source)?;
             let face = match &config.models_dir {
-                Some(dir) => Some(FaceEngine::open(&PathBuf::from(dir), FaceConfig::default())?),
+                Some(dir) => Some(FaceEngine::open(
+                    &PathBuf::from(dir),
+                    FaceConfig::default(),
+                )?),
                 None => None,
             };
-            let policy = AttendancePolicy { require_face: face.is_some(), ..AttendancePolicy::default() };
-            Ok(Arc::new(SiapCore { ledger, store, master, face, config, policy }))
+            let policy = AttendancePolicy {
+                require_face: face.is_some(),
+                ..AttendancePolicy::default()
+            };
+            Ok(Arc::new(SiapCore {
+                ledger,
+                store,
+                master,
+                face,
+                config,
+                policy,
+            }))
         })
     }
 
@@ -70,7 +92,13 @@ impl SiapCore {
     pub fn status(&self) -> Result<DeviceStatus, SiapError> {
         guard(|| {
             let head = self.ledger.head()?.map_or(0, |h| h.seq);
-            let acked: i64 = self.store.with_conn(|c| Ok(c.query_row("SELECT acked_seq FROM outbox WHERE id = 1", [], |r| r.get(0))?))?;
+            let acked: i64 = self.store.with_conn(|c| {
+                Ok(
+                    c.query_row("SELECT acked_seq FROM outbox WHERE id = 1", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })?;
             Ok(DeviceStatus {
                 device_id: self.ledger.device_id().to_owned(),
                 public_key: self.ledger.public_key().to_vec(),
@@ -93,8 +121,15 @@ impl SiapCore {
         guard(|| {
             let face = match selfie {
                 Some(img) => {
+                    let engine = self.engine()?;
                     let img = decode(img)?;
-                    Some(attendance::verify_face(self.engine()?, &self.store, &self.master, &employee_id, &img)?)
+                    Some(attendance::verify_face(
+                        engine,
+                        &self.store,
+                        &self.master,
+                        &employee_id,
+                        &img,
+                    )?)
                 }
                 None => None,
             };
@@ -109,18 +144,36 @@ impl SiapCore {
                 device_wall_ms: clock.wall_ms,
                 face,
             };
-            Ok(CheckResult::from(&attendance::check(&self.ledger, &self.policy, &req)?))
+            Ok(CheckResult::from(&attendance::check(
+                &self.ledger,
+                &self.policy,
+                &req,
+            )?))
         })
     }
 
     /// Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate). Replaces any
     /// earlier enrollment. The template is sealed at rest.
-    pub fn enroll_face(&self, employee_id: String, photos: Vec<CameraImage>) -> Result<(), SiapError> {
+    pub fn enroll_face(
+        &self,
+        employee_id: String,
+        photos: Vec<CameraImage>,
+    ) -> Result<(), SiapError> {
         guard(|| {
-            let imgs = photos.into_iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-            let template = self.engine()?.enroll(&imgs)?;
+            let engine = self.engine()?;
+            let imgs = photos
+                .into_iter()
+                .map(decode)
+                .collect::<Result<Vec<_>, _>>()?;
+            let template = engine.enroll(&imgs)?;
             let key = template_store::sealing_key(&self.master);
-            template_store::save(&self.store, &key, &employee_id, &template, siap_core::time::wall_now_ms())?;
+            template_store::save(
+                &self.store,
+                &key,
+                &employee_id,
+                &template,
+                siap_core::time::wall_now_ms(),
+            )?;
             Ok(())
         })
     }
@@ -143,7 +196,15 @@ impl SiapCore {
         guard(|| {
             let photos = photos
                 .into_iter()
-                .map(|bytes| Photo { mime: if bytes.starts_with(b"\x89PNG") { "image/png" } else { "image/jpeg" }.into(), bytes })
+                .map(|bytes| Photo {
+                    mime: if bytes.starts_with(b"\x89PNG") {
+                        "image/png"
+                    } else {
+                        "image/jpeg"
+                    }
+                    .into(),
+                    bytes,
+                })
                 .collect();
             let req = InspectionRequest {
                 asset_id,
@@ -165,19 +226,35 @@ impl SiapCore {
 
     /// Every cached permit, re-verified against the city's key.
     pub fn permits(&self, now_ms: i64) -> Result<Vec<PermitInfo>, SiapError> {
-        guard(|| Ok(PermitCache::new(&self.store, self.server_key()?).list(now_ms)?.into_iter().map(PermitInfo::from).collect()))
+        guard(|| {
+            Ok(PermitCache::new(&self.store, self.server_key()?)
+                .list(now_ms)?
+                .into_iter()
+                .map(PermitInfo::from)
+                .collect())
+        })
     }
 
     /// One cached permit.
     pub fn permit(&self, permit_id: String, now_ms: i64) -> Result<PermitInfo, SiapError> {
-        guard(|| Ok(PermitCache::new(&self.store, self.server_key()?).get(&permit_id, now_ms)?.into()))
+        guard(|| {
+            Ok(PermitCache::new(&self.store, self.server_key()?)
+                .get(&permit_id, now_ms)?
+                .into())
+        })
     }
 }
 
 fn decode(img: CameraImage) -> Result<FaceImage, SiapError> {
     Ok(match img {
         CameraImage::Encoded { bytes } => FaceImage::decode(&bytes)?,
-        CameraImage::Raw { format, width, height, rotation_degrees, data } => FaceImage::from_raw(&RawFrame {
+        CameraImage::Raw {
+            format,
+            width,
+            height,
+            rotation_degrees,
+            data,
+        } => FaceImage::from_raw(&RawFrame {
             format: format.into(),
             width,
             height,

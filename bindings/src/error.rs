@@ -48,17 +48,22 @@ impl From<CoreError> for SiapError {
         let msg = e.to_string();
         match e {
             CoreError::InvalidInput { .. } | CoreError::Image(_) => SiapError::BadInput(msg),
-            CoreError::NotFound { what: "face template" } => SiapError::NotEnrolled,
+            CoreError::NotFound {
+                what: "face template",
+            } => SiapError::NotEnrolled,
             CoreError::NotFound { .. } => SiapError::NotFound(msg),
             CoreError::NotReady(_) => SiapError::NotReady(msg),
             CoreError::Model { .. } => SiapError::ModelMissing(msg),
-            CoreError::SchemaTooNew { .. } | CoreError::CorruptDatabase(_) | CoreError::Storage(_) | CoreError::Io(_) => {
-                SiapError::Storage(msg)
-            }
+            CoreError::SchemaTooNew { .. }
+            | CoreError::CorruptDatabase(_)
+            | CoreError::Storage(_)
+            | CoreError::Io(_) => SiapError::Storage(msg),
             CoreError::Signer(_) => SiapError::Signer(msg),
             CoreError::Crypto(_) => SiapError::Crypto(msg),
             CoreError::Network(_) => SiapError::Network(msg),
-            CoreError::ServerRejected { .. } | CoreError::BadServerSignature(_) => SiapError::ServerRejected(msg),
+            CoreError::ServerRejected { .. } | CoreError::BadServerSignature(_) => {
+                SiapError::ServerRejected(msg)
+            }
             _ => SiapError::Internal(msg),
         }
     }
@@ -79,6 +84,8 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, SiapError>) -> Result<T, Si
             .map(|s| (*s).to_owned())
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        Err(SiapError::Internal(format!("panic caught at the FFI boundary: {what}")))
+        Err(SiapError::Internal(format!(
+            "panic caught at the FFI boundary: {what}"
+        )))
     })
 }

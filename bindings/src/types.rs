@@ -39,7 +39,14 @@ pub struct LocationFix {
 
 impl From<LocationFix> for Fix {
     fn from(f: LocationFix) -> Self {
-        Fix { lat: f.latitude, lon: f.longitude, accuracy_m: f.accuracy_m, time_ms: f.time_ms, provider: f.provider, is_mock: f.is_mock }
+        Fix {
+            lat: f.latitude,
+            lon: f.longitude,
+            accuracy_m: f.accuracy_m,
+            time_ms: f.time_ms,
+            provider: f.provider,
+            is_mock: f.is_mock,
+        }
     }
 }
 
@@ -56,7 +63,10 @@ pub struct ClockReading {
 
 impl ClockReading {
     pub(crate) fn monotonic(&self) -> MonotonicReading {
-        MonotonicReading { monotonic_ms: self.monotonic_ms, boot_id: self.boot_id.clone() }
+        MonotonicReading {
+            monotonic_ms: self.monotonic_ms,
+            boot_id: self.boot_id.clone(),
+        }
     }
 }
 
@@ -138,7 +148,10 @@ pub struct CheckResult {
 }
 
 fn codes<T: serde::Serialize>(items: &[T]) -> Vec<String> {
-    items.iter().filter_map(|i| serde_json::to_value(i).ok()?.as_str().map(str::to_owned)).collect()
+    items
+        .iter()
+        .filter_map(|i| serde_json::to_value(i).ok()?.as_str().map(str::to_owned))
+        .collect()
 }
 
 impl From<&CheckOutcome> for CheckResult {
@@ -210,7 +223,11 @@ impl From<PermitView> for PermitInfo {
             timeline: d
                 .timeline
                 .into_iter()
-                .map(|e| PermitStep { at_ms: e.at_ms, status: codes(&[e.status]).pop().unwrap_or_default(), note: e.note })
+                .map(|e| PermitStep {
+                    at_ms: e.at_ms,
+                    status: codes(&[e.status]).pop().unwrap_or_default(),
+                    note: e.note,
+                })
                 .collect(),
             permit_id: d.permit_id,
             permit_type: d.permit_type,

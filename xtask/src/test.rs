@@ -35,5 +35,9 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
         );
     }
     run_cmd(Command::new("cargo").args(["test", "--workspace", "--all-targets"]))?;
+    // The binding boundary: generate Kotlin and Swift from the built library, fail on stale committed
+    // Swift, and run the Kotlin tests on the JVM against the real library.
+    crate::bindings::run(&["--check".to_owned()])?;
+    crate::bindings::kotlin_test()?;
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod permit;
 pub mod sealed;
 pub mod signed;
 pub mod store;
+pub mod sync;
 pub mod time;
 
 pub use error::{Error, Result};

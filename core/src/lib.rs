@@ -26,6 +26,7 @@ pub mod reference;
 pub mod sealed;
 pub mod signed;
 pub mod store;
+pub mod sync;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -1,0 +1,157 @@
+//! The changes feed and what administrators publish into it: sites and fences, employees, assets,
+//! schedules and permits.
+//!
+//! Every change gets the next cursor (writers are serialised so cursors become visible in order). A
+//! device pulls pages after its cursor; each page is signed with the server key under
+//! [`CHANGES_DOMAIN`] and names the device, so a page cannot be replayed to another device. Permit
+//! documents are additionally signed on their own ([`PERMIT_DOMAIN`]) and reach only devices bound to
+//! that permit; reference data reaches only employee devices.
+
+use siap_core::ledger::Signer;
+use siap_core::permit::{PermitDocument, PermitEvent, PermitStatus};
+use siap_core::signed::{CHANGES_DOMAIN, PERMIT_DOMAIN, SignedBlob};
+use siap_core::sync::protocol::{Binding, Change, ChangeEntry, ChangesPage, MAX_CHANGES_PAGE};
+
+use crate::db::{Db, Sql, V};
+use crate::error::ServerError;
+
+fn add_change(tx: &mut dyn Sql, entity: &str, id: &str, permit_id: Option<&str>, change: &Change, now: i64) -> Result<u64, ServerError> {
+    tx.lock_changes()?;
+    let next = tx.one("SELECT COALESCE(MAX(cursor), 0) + 1 FROM changes", &[])?.ok_or(ServerError::Internal("no cursor".into()))?[0].i()?;
+    let body = serde_json::to_vec(change).map_err(|_| ServerError::Internal("cannot encode change".into()))?;
+    tx.exec(
+        "INSERT INTO changes (cursor, entity, entity_id, permit_id, body, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[V::I(next), V::T(entity.into()), V::T(id.into()), V::opt_text(permit_id), V::B(body), V::I(now)],
+    )?;
+    Ok(next as u64)
+}
+
+fn check_id(id: &str) -> Result<(), ServerError> {
+    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+        return Err(ServerError::BadRequest("ids must be 1..=128 printable characters".into()));
+    }
+    Ok(())
+}
+
+/// Publishes reference data (site, employee, asset, schedule). Returns its cursor.
+pub async fn publish(db: &Db, change: Change, now: i64) -> Result<u64, ServerError> {
+    let (entity, id) = match &change {
+        Change::Site { id, .. } => ("site", id.clone()),
+        Change::Employee { id, .. } => ("employee", id.clone()),
+        Change::Asset { id, lat, lon, radius_m, .. } => {
+            if !(lat.is_finite() && lon.is_finite() && radius_m.is_finite() && (-90.0..=90.0).contains(lat) && (-180.0..=180.0).contains(lon) && *radius_m > 0.0) {
+                return Err(ServerError::BadRequest("asset coordinates or radius out of range".into()));
+            }
+            ("asset", id.clone())
+        }
+        Change::Schedule { id, .. } => ("schedule", id.clone()),
+        Change::Permit { .. } => return Err(ServerError::BadRequest("permits are published through /v1/admin/permits".into())),
+    };
+    check_id(&id)?;
+    db.tx(move |tx| add_change(tx, entity, &id, None, &change, now)).await
+}
+
+/// An administrator's permit update: the new status (and, when given, fee and deadline).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct PermitUpdate {
+    /// Permit type (required when creating).
+    #[serde(default)]
+    pub permit_type: Option<String>,
+    /// New status.
+    pub status: PermitStatus,
+    /// Official fee (required when creating).
+    #[serde(default)]
+    pub official_fee_idr: Option<u64>,
+    /// Service deadline (required when creating).
+    #[serde(default)]
+    pub deadline_ms: Option<i64>,
+    /// Issuing office (required when creating).
+    #[serde(default)]
+    pub office: Option<String>,
+    /// Public note for the timeline.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Applies a permit update: the next version, signed, stored, and published. Returns the signed document.
+pub async fn update_permit(db: &Db, signer: std::sync::Arc<dyn Signer>, permit_id: String, u: PermitUpdate, now: i64) -> Result<SignedBlob, ServerError> {
+    check_id(&permit_id)?;
+    db.tx(move |tx| {
+        let current = tx.one("SELECT document FROM permits WHERE permit_id = $1", &[V::T(permit_id.clone())])?;
+        let mut doc = match current {
+            Some(r) => serde_json::from_slice::<PermitDocument>(&r[0].b()?).map_err(|_| ServerError::Internal("stored permit unreadable".into()))?,
+            None => {
+                let missing = || ServerError::BadRequest("a new permit needs permit_type, official_fee_idr, deadline_ms and office".into());
+                PermitDocument {
+                    permit_id: permit_id.clone(),
+                    version: 0,
+                    permit_type: u.permit_type.clone().ok_or_else(missing)?,
+                    status: u.status,
+                    official_fee_idr: u.official_fee_idr.ok_or_else(missing)?,
+                    deadline_ms: u.deadline_ms.ok_or_else(missing)?,
+                    submitted_at_ms: now,
+                    timeline: Vec::new(),
+                    office: u.office.clone().ok_or_else(missing)?,
+                }
+            }
+        };
+        doc.version += 1;
+        doc.status = u.status;
+        if let Some(t) = u.permit_type {
+            doc.permit_type = t;
+        }
+        if let Some(f) = u.official_fee_idr {
+            doc.official_fee_idr = f;
+        }
+        if let Some(d) = u.deadline_ms {
+            doc.deadline_ms = d;
+        }
+        if let Some(o) = u.office {
+            doc.office = o;
+        }
+        doc.timeline.push(PermitEvent { at_ms: now, status: u.status, note: u.note });
+        let signed = SignedBlob::sign_json(signer.as_ref(), PERMIT_DOMAIN, &doc)?;
+        tx.exec(
+            "INSERT INTO permits (permit_id, version, document, updated_at_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (permit_id) DO UPDATE SET version = excluded.version, document = excluded.document, updated_at_ms = excluded.updated_at_ms",
+            &[V::T(permit_id.clone()), V::I(doc.version as i64), V::B(signed.body.clone()), V::I(now)],
+        )?;
+        add_change(tx, "permit", &permit_id, Some(&permit_id), &Change::Permit { signed: signed.clone() }, now)?;
+        Ok(signed)
+    })
+    .await
+}
+
+/// The next page of changes for a device, signed.
+pub async fn page(db: &Db, signer: &dyn Signer, device_id: String, binding: Binding, since: u64, limit: u32, now: i64) -> Result<SignedBlob, ServerError> {
+    let limit = limit.clamp(1, MAX_CHANGES_PAGE);
+    let since_i = i64::try_from(since).map_err(|_| ServerError::BadRequest("cursor too large".into()))?;
+    let (rows, head) = db
+        .tx(move |tx| {
+            // Head first, rows up to it: a change committed in between is left for the next pull.
+            let head = tx.one("SELECT COALESCE(MAX(cursor), 0) FROM changes", &[])?.map_or(Ok(0), |r| r[0].i())?;
+            let (sql, params) = match &binding {
+                Binding::Employee(_) => (
+                    "SELECT cursor, body FROM changes WHERE cursor > $1 AND cursor <= $2 AND entity <> 'permit' ORDER BY cursor LIMIT $3",
+                    vec![V::I(since_i), V::I(head), V::I(i64::from(limit) + 1)],
+                ),
+                Binding::Permit(p) => (
+                    "SELECT cursor, body FROM changes WHERE cursor > $1 AND cursor <= $2 AND permit_id = $3 ORDER BY cursor LIMIT $4",
+                    vec![V::I(since_i), V::I(head), V::T(p.clone()), V::I(i64::from(limit) + 1)],
+                ),
+            };
+            let rows = tx.query(sql, &params)?;
+            Ok((rows, head))
+        })
+        .await?;
+    let more = rows.len() > limit as usize;
+    let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
+    for r in rows.iter().take(limit as usize) {
+        let change: Change = serde_json::from_slice(&r[1].b()?).map_err(|_| ServerError::Internal("stored change unreadable".into()))?;
+        changes.push(ChangeEntry { cursor: r[0].i()? as u64, change });
+    }
+    // Without more pages, the device may jump to the feed head (changes for others are skipped for good).
+    let next_cursor = if more { changes.last().map_or(since, |c| c.cursor) } else { since.max(head as u64) };
+    let page = ChangesPage { device_id, since, next_cursor, more, changes, server_time_ms: now };
+    Ok(SignedBlob::sign_json(signer, CHANGES_DOMAIN, &page)?)
+}

@@ -1,0 +1,104 @@
+//! The SQLite backend: one file, one connection (SQLite has one writer anyway), WAL with
+//! `synchronous = FULL` so that an acknowledged record survives a power cut.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use rusqlite::types::{Value, ValueRef};
+
+use super::{Row, Sql, V};
+use crate::error::ServerError;
+
+/// A SQLite database.
+pub struct SqliteDb {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteDb {
+    /// Opens (creating) the database file and its schema.
+    pub fn open(path: &Path) -> Result<Self, ServerError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous = FULL;")?;
+        conn.execute_batch(&format!("BEGIN; {} COMMIT;", super::schema::sqlite()))?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO NOTHING",
+            [super::schema::VERSION.to_string()],
+        )?;
+        Ok(SqliteDb { conn: Mutex::new(conn) })
+    }
+
+    /// Runs `f` in one immediate transaction.
+    pub fn tx<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Sql) -> Result<T, ServerError>,
+    ) -> Result<T, ServerError> {
+        let guard = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.execute_batch("BEGIN IMMEDIATE")?;
+        let mut tx = SqliteTx { conn: guard };
+        match f(&mut tx) {
+            Ok(v) => {
+                tx.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = tx.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+struct SqliteTx<'a> {
+    conn: MutexGuard<'a, Connection>,
+}
+
+/// `$1` → `?1` (SQLite's numbered parameters).
+fn placeholders(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn to_value(v: &V) -> Value {
+    match v {
+        V::I(i) => Value::Integer(*i),
+        V::T(s) => Value::Text(s.clone()),
+        V::B(b) => Value::Blob(b.clone()),
+        V::NullI | V::NullT => Value::Null,
+    }
+}
+
+impl Sql for SqliteTx<'_> {
+    fn exec(&mut self, sql: &str, params: &[V]) -> Result<u64, ServerError> {
+        let mut st = self.conn.prepare_cached(&placeholders(sql))?;
+        let n = st.execute(rusqlite::params_from_iter(params.iter().map(to_value)))?;
+        Ok(n as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[V]) -> Result<Vec<Row>, ServerError> {
+        let mut st = self.conn.prepare_cached(&placeholders(sql))?;
+        let cols = st.column_count();
+        let mut rows = st.query(rusqlite::params_from_iter(params.iter().map(to_value)))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let mut row = Vec::with_capacity(cols);
+            for i in 0..cols {
+                row.push(match r.get_ref(i)? {
+                    ValueRef::Null => V::NullT,
+                    ValueRef::Integer(v) => V::I(v),
+                    ValueRef::Real(v) => V::I(v as i64),
+                    ValueRef::Text(t) => V::T(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => V::B(b.to_vec()),
+                });
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    fn lock_changes(&mut self) -> Result<(), ServerError> {
+        Ok(())
+    }
+}

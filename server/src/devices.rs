@@ -1,0 +1,196 @@
+//! Devices: one-time enrollment codes, registration, and authentication of device requests.
+//!
+//! An administrator issues a code bound to an employee or to a permit application; a device redeems it
+//! once with its public key and receives a bearer token (stored only as a SHA-256). Device ids are derived
+//! from the key, so the server recomputes the id instead of trusting it.
+
+use ring::rand::{SecureRandom, SystemRandom};
+use siap_core::ledger::{GENESIS_PREV_HASH, device_id_for};
+use siap_core::sync::protocol::Binding;
+
+use crate::db::{Db, Sql, V};
+use crate::error::ServerError;
+
+/// Characters of enrollment codes: no 0/O, 1/I/L confusion.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+/// Length of enrollment codes (about 50 bits; they are one-time and expire).
+pub const CODE_LEN: usize = 10;
+
+/// SHA-256, as used for codes and tokens at rest.
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, data).as_ref().to_vec()
+}
+
+/// Random bytes.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], ServerError> {
+    let mut b = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| ServerError::Internal("no randomness".into()))?;
+    Ok(b)
+}
+
+/// Normalises a typed code (case, spaces, dashes).
+pub fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// A new random enrollment code.
+pub fn new_code() -> Result<String, ServerError> {
+    let bytes = random_bytes::<CODE_LEN>()?;
+    Ok(bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()] as char)
+        .collect())
+}
+
+pub(crate) fn binding_parts(b: &Binding) -> (&'static str, &str) {
+    match b {
+        Binding::Employee(id) => ("employee", id),
+        Binding::Permit(id) => ("permit", id),
+    }
+}
+
+pub(crate) fn binding_from(ty: &str, id: String) -> Result<Binding, ServerError> {
+    match ty {
+        "employee" => Ok(Binding::Employee(id)),
+        "permit" => Ok(Binding::Permit(id)),
+        _ => Err(ServerError::Internal("unknown binding type".into())),
+    }
+}
+
+/// Stores a new enrollment code; returns the code (shown once to the administrator).
+pub async fn issue_code(db: &Db, binding: Binding, ttl_ms: i64, now: i64) -> Result<String, ServerError> {
+    let code = new_code()?;
+    let hash = sha256(code.as_bytes());
+    db.tx(move |tx| {
+        let (ty, id) = binding_parts(&binding);
+        tx.exec(
+            "INSERT INTO enrollments (code_hash, binding_type, binding_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
+            &[V::B(hash), V::T(ty.into()), V::T(id.into()), V::I(now), V::I(now.saturating_add(ttl_ms))],
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(code)
+}
+
+/// Outcome of a registration.
+#[derive(Debug)]
+pub struct Registered {
+    /// Derived device id.
+    pub device_id: String,
+    /// The fresh bearer token.
+    pub token: String,
+    /// What the device is bound to.
+    pub binding: Binding,
+}
+
+/// Redeems a one-time code for `public_key`.
+pub async fn register(db: &Db, code: &str, public_key: Vec<u8>, now: i64) -> Result<Registered, ServerError> {
+    siap_core::ledger::signer::check_public_key(&public_key)
+        .map_err(|_| ServerError::BadRequest("public_key must be a 65-byte uncompressed P-256 point".into()))?;
+    let code_hash = sha256(normalise_code(code).as_bytes());
+    let device_id = device_id_for(&public_key);
+    let token = hex::encode(random_bytes::<32>()?);
+    let token_hash = sha256(token.as_bytes());
+    let dev = device_id.clone();
+    let binding = db
+        .tx(move |tx| {
+            let row = tx
+                .one(
+                    "SELECT binding_type, binding_id, expires_at_ms, used_by FROM enrollments WHERE code_hash = $1",
+                    &[V::B(code_hash.clone())],
+                )?
+                .ok_or(ServerError::Forbidden("unknown, used or expired enrollment code"))?;
+            if row[3].opt_t()?.is_some() || row[2].i()? < now {
+                return Err(ServerError::Forbidden("unknown, used or expired enrollment code"));
+            }
+            let (ty, id) = (row[0].t()?, row[1].t()?);
+            tx.exec(
+                "UPDATE enrollments SET used_by = $1, used_at_ms = $2 WHERE code_hash = $3",
+                &[V::T(dev.clone()), V::I(now), V::B(code_hash)],
+            )?;
+            // A device re-registering (new binding, lost token) keeps its chain; only token and binding change.
+            let changed = tx.exec(
+                "UPDATE devices SET token_hash = $1, binding_type = $2, binding_id = $3, last_seen_ms = $4 WHERE device_id = $5",
+                &[V::B(token_hash.clone()), V::T(ty.clone()), V::T(id.clone()), V::I(now), V::T(dev.clone())],
+            )?;
+            if changed == 0 {
+                tx.exec(
+                    "INSERT INTO devices (device_id, public_key, token_hash, binding_type, binding_id, registered_at_ms, last_seen_ms, acked_seq, head_hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)",
+                    &[V::T(dev), V::B(public_key), V::B(token_hash), V::T(ty.clone()), V::T(id.clone()), V::I(now), V::I(now), V::B(GENESIS_PREV_HASH.to_vec())],
+                )?;
+            }
+            binding_from(&ty, id)
+        })
+        .await?;
+    Ok(Registered { device_id, token, binding })
+}
+
+/// A registered device as the request handlers need it.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// Device id.
+    pub device_id: String,
+    /// Its public key.
+    pub public_key: Vec<u8>,
+    /// Binding.
+    pub binding: Binding,
+    /// Highest contiguous seq stored.
+    pub acked_seq: u64,
+    /// Hash of that record.
+    pub head_hash: [u8; 32],
+}
+
+pub(crate) fn load_device(tx: &mut dyn Sql, device_id: &str) -> Result<Option<(Device, Vec<u8>)>, ServerError> {
+    let Some(r) = tx.one(
+        "SELECT public_key, token_hash, binding_type, binding_id, acked_seq, head_hash FROM devices WHERE device_id = $1",
+        &[V::T(device_id.to_owned())],
+    )?
+    else {
+        return Ok(None);
+    };
+    let head: [u8; 32] = r[5]
+        .b()?
+        .try_into()
+        .map_err(|_| ServerError::Internal("head hash is not 32 bytes".into()))?;
+    Ok(Some((
+        Device {
+            device_id: device_id.to_owned(),
+            public_key: r[0].b()?,
+            binding: binding_from(&r[2].t()?, r[3].t()?)?,
+            acked_seq: r[4].i()?.max(0) as u64,
+            head_hash: head,
+        },
+        r[1].b()?,
+    )))
+}
+
+/// Authenticates a device request (device id header + bearer token) and returns the device.
+pub async fn authenticate(db: &Db, device_id: &str, token: &str) -> Result<Device, ServerError> {
+    let id = device_id.to_owned();
+    let (dev, token_hash) = db
+        .tx(move |tx| load_device(tx, &id))
+        .await?
+        .ok_or(ServerError::Unauthorized)?;
+    // Compare digests of the secret: timing reveals nothing useful about the token.
+    if sha256(token.as_bytes()) != token_hash {
+        return Err(ServerError::Unauthorized);
+    }
+    Ok(dev)
+}
+
+/// Marks a device for review (fork, tampered data). The first reason is kept.
+pub(crate) fn flag_device(tx: &mut dyn Sql, device_id: &str, reason: &str) -> Result<(), ServerError> {
+    tx.exec(
+        "UPDATE devices SET review = 1, review_reason = COALESCE(review_reason, $1) WHERE device_id = $2",
+        &[V::T(reason.to_owned()), V::T(device_id.to_owned())],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! Reports for supervisors and auditors: attendance for a day (JSON or CSV), flagged records, forks and
+//! devices that have not synced for N days.
+//!
+//! Report columns are extracted from each record's payload at ingest ([`extract`]), so reports are plain
+//! queries; the signed bytes stay untouched next to them for end-to-end verification.
+
+use serde::Serialize;
+
+use crate::db::{Db, V};
+use crate::error::ServerError;
+
+/// Report columns extracted from a record payload. Unknown or non-JSON payloads give empty columns.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// Employee the record is about.
+    pub employee_id: Option<String>,
+    /// Site of an attendance record.
+    pub site_id: Option<String>,
+    /// Event time: the trusted estimate when the device had one, else the device's wall clock.
+    pub event_ms: Option<i64>,
+    /// `trusted` or `device`.
+    pub time_source: Option<&'static str>,
+    /// `accepted` / `rejected`.
+    pub decision: Option<String>,
+    /// Flags raised on the device.
+    pub flags: Vec<String>,
+    /// Rejected, or any flag raised.
+    pub flagged: bool,
+}
+
+fn str_at(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_owned))
+}
+
+/// Extracts report columns from a record payload (attendance and inspection JSON).
+pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return Extracted::default();
+    };
+    let mut x = Extracted {
+        employee_id: str_at(&v, &["employee_id", "inspector_id"]),
+        site_id: str_at(&v, &["site_id", "asset_id"]),
+        ..Extracted::default()
+    };
+    // Time evidence: {device_wall_ms, trusted: {status, estimate_ms}}.
+    let time = ["time", "time_evidence", "evidence"].iter().find_map(|k| v.get(*k));
+    if let Some(t) = time {
+        if let Some(e) = t.get("trusted").and_then(|tr| tr.get("estimate_ms")).and_then(serde_json::Value::as_i64) {
+            x.event_ms = Some(e);
+            x.time_source = Some("trusted");
+        } else if let Some(w) = t.get("device_wall_ms").and_then(serde_json::Value::as_i64) {
+            x.event_ms = Some(w);
+            x.time_source = Some("device");
+        }
+    }
+    x.decision = match v.get("decision") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Bool(b)) => Some(if *b { "accepted" } else { "rejected" }.into()),
+        Some(d @ serde_json::Value::Object(_)) => d
+            .get("accepted")
+            .and_then(serde_json::Value::as_bool)
+            .map(|b| if b { "accepted" } else { "rejected" }.to_owned())
+            .or_else(|| str_at(d, &["outcome", "status"])),
+        _ => None,
+    };
+    let mut flags = Vec::new();
+    let mut collect = |f: &serde_json::Value| match f {
+        serde_json::Value::Array(a) => flags.extend(a.iter().filter_map(|s| s.as_str().map(str::to_owned).or_else(|| str_at(s, &["code", "kind"])))),
+        serde_json::Value::Object(o) => flags.extend(o.iter().filter(|(_, b)| b.as_bool() == Some(true)).map(|(k, _)| k.clone())),
+        _ => {}
+    };
+    if let Some(f) = v.get("flags") {
+        collect(f);
+    }
+    if let Some(f) = v.get("decision").and_then(|d| d.get("flags")) {
+        collect(f);
+    }
+    if time.and_then(|t| t.get("clock_skew")).and_then(serde_json::Value::as_bool) == Some(true) {
+        flags.push("clock_skew".into());
+    }
+    flags.sort();
+    flags.dedup();
+    x.flags = flags;
+    let rejected = x.decision.as_deref().is_some_and(|d| d != "accepted");
+    x.flagged = rejected || !x.flags.is_empty();
+    let _ = kind;
+    x
+}
+
+/// One attendance row.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AttendanceRow {
+    /// Employee.
+    pub employee_id: String,
+    /// Site.
+    pub site_id: String,
+    /// `attendance.check_in` / `attendance.check_out`.
+    pub kind: String,
+    /// Event time (ms).
+    pub event_ms: i64,
+    /// `trusted` or `device`.
+    pub time_source: String,
+    /// Decision.
+    pub decision: String,
+    /// Flags.
+    pub flags: Vec<String>,
+    /// Device.
+    pub device_id: String,
+    /// Record seq.
+    pub seq: u64,
+}
+
+/// Parses `YYYY-MM-DD` to days since the Unix epoch.
+pub fn parse_day(s: &str) -> Result<i64, ServerError> {
+    let bad = || ServerError::BadRequest("date must be YYYY-MM-DD".into());
+    let mut it = s.split('-');
+    let (y, m, d) = (it.next().ok_or_else(bad)?, it.next().ok_or_else(bad)?, it.next().ok_or_else(bad)?);
+    if it.next().is_some() {
+        return Err(bad());
+    }
+    let (y, m, d): (i64, i64, i64) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Ok(era * 146_097 + doe - 719_468)
+}
+
+/// Attendance records whose event time falls on `day` in the time zone `utc_offset_min` (WIB = 420).
+pub async fn attendance(db: &Db, day: &str, utc_offset_min: i64) -> Result<Vec<AttendanceRow>, ServerError> {
+    let start = parse_day(day)? * 86_400_000 - utc_offset_min * 60_000;
+    let end = start + 86_400_000;
+    db.tx(move |tx| {
+        let rows = tx.query(
+            "SELECT employee_id, site_id, kind, event_ms, time_source, decision, flags, device_id, seq FROM records
+             WHERE kind LIKE 'attendance.%' AND event_ms >= $1 AND event_ms < $2 ORDER BY event_ms, device_id, seq",
+            &[V::I(start), V::I(end)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttendanceRow {
+                    employee_id: r[0].opt_t()?.unwrap_or_default(),
+                    site_id: r[1].opt_t()?.unwrap_or_default(),
+                    kind: r[2].t()?,
+                    event_ms: r[3].i()?,
+                    time_source: r[4].opt_t()?.unwrap_or_default(),
+                    decision: r[5].opt_t()?.unwrap_or_default(),
+                    flags: serde_json::from_str(&r[6].t()?).unwrap_or_default(),
+                    device_id: r[7].t()?,
+                    seq: r[8].i()?.max(0) as u64,
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote everything that could break a cell or be read as a formula by a spreadsheet.
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The attendance report as CSV.
+pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
+    let mut out = String::from("employee_id,site_id,kind,event_ms,time_source,decision,flags,device_id,seq\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            csv_field(&r.employee_id),
+            csv_field(&r.site_id),
+            csv_field(&r.kind),
+            r.event_ms,
+            csv_field(&r.time_source),
+            csv_field(&r.decision),
+            csv_field(&r.flags.join(";")),
+            csv_field(&r.device_id),
+            r.seq
+        ));
+    }
+    out
+}
+
+/// A flagged record.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlaggedRow {
+    /// Device.
+    pub device_id: String,
+    /// Seq.
+    pub seq: u64,
+    /// Kind.
+    pub kind: String,
+    /// Employee.
+    pub employee_id: Option<String>,
+    /// Event time.
+    pub event_ms: Option<i64>,
+    /// Decision.
+    pub decision: Option<String>,
+    /// Flags.
+    pub flags: Vec<String>,
+}
+
+/// Records that were rejected on the device or carry flags.
+pub async fn flagged(db: &Db, limit: i64) -> Result<Vec<FlaggedRow>, ServerError> {
+    db.tx(move |tx| {
+        tx.query(
+            "SELECT device_id, seq, kind, employee_id, event_ms, decision, flags FROM records WHERE flagged = 1 ORDER BY received_at_ms DESC, device_id, seq LIMIT $1",
+            &[V::I(limit)],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(FlaggedRow {
+                device_id: r[0].t()?,
+                seq: r[1].i()?.max(0) as u64,
+                kind: r[2].t()?,
+                employee_id: r[3].opt_t()?,
+                event_ms: r[4].opt_i()?,
+                decision: r[5].opt_t()?,
+                flags: serde_json::from_str(&r[6].t()?).unwrap_or_default(),
+            })
+        })
+        .collect()
+    })
+    .await
+}
+
+/// A fork: the stored record and the conflicting one.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForkRow {
+    /// Device.
+    pub device_id: String,
+    /// Contested seq.
+    pub seq: u64,
+    /// Hash of the record the server stored first (hex).
+    pub stored_hash: String,
+    /// The conflicting record, exactly as received (JSON).
+    pub conflicting: serde_json::Value,
+    /// When it arrived.
+    pub received_at_ms: i64,
+}
+
+/// All forks.
+pub async fn forks(db: &Db) -> Result<Vec<ForkRow>, ServerError> {
+    db.tx(|tx| {
+        tx.query("SELECT device_id, seq, stored_hash, record_json, received_at_ms FROM forks ORDER BY id", &[])?
+            .iter()
+            .map(|r| {
+                Ok(ForkRow {
+                    device_id: r[0].t()?,
+                    seq: r[1].i()?.max(0) as u64,
+                    stored_hash: hex::encode(r[2].b()?),
+                    conflicting: serde_json::from_slice(&r[3].b()?).unwrap_or(serde_json::Value::Null),
+                    received_at_ms: r[4].i()?,
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+/// A device's sync state.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceRow {
+    /// Device.
+    pub device_id: String,
+    /// `employee` or `permit`.
+    pub binding_type: String,
+    /// Employee or permit id.
+    pub binding_id: String,
+    /// Last request.
+    pub last_seen_ms: i64,
+    /// Highest contiguous seq stored.
+    pub acked_seq: u64,
+    /// Marked for review.
+    pub review: bool,
+    /// Why.
+    pub review_reason: Option<String>,
+}
+
+fn device_rows(rows: &[crate::db::Row]) -> Result<Vec<DeviceRow>, ServerError> {
+    rows.iter()
+        .map(|r| {
+            Ok(DeviceRow {
+                device_id: r[0].t()?,
+                binding_type: r[1].t()?,
+                binding_id: r[2].t()?,
+                last_seen_ms: r[3].i()?,
+                acked_seq: r[4].i()?.max(0) as u64,
+                review: r[5].i()? != 0,
+                review_reason: r[6].opt_t()?,
+            })
+        })
+        .collect()
+}
+
+const DEVICE_COLS: &str = "device_id, binding_type, binding_id, last_seen_ms, acked_seq, review, review_reason";
+
+/// Devices that have not synced since `now - days`.
+pub async fn stale_devices(db: &Db, days: i64, now: i64) -> Result<Vec<DeviceRow>, ServerError> {
+    let cutoff = now - days.max(0) * 86_400_000;
+    db.tx(move |tx| device_rows(&tx.query(&format!("SELECT {DEVICE_COLS} FROM devices WHERE last_seen_ms < $1 ORDER BY last_seen_ms"), &[V::I(cutoff)])?))
+        .await
+}
+
+/// Every device (or only those marked for review).
+pub async fn devices(db: &Db, review_only: bool) -> Result<Vec<DeviceRow>, ServerError> {
+    db.tx(move |tx| {
+        device_rows(&tx.query(
+            &format!("SELECT {DEVICE_COLS} FROM devices WHERE review >= $1 ORDER BY device_id"),
+            &[V::I(i64::from(review_only))],
+        )?)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days() {
+        assert_eq!(parse_day("1970-01-01").unwrap(), 0);
+        assert_eq!(parse_day("2026-11-28").unwrap(), 20_785);
+        assert!(parse_day("2026-13-01").is_err());
+        assert!(parse_day("x").is_err());
+    }
+
+    #[test]
+    fn extraction_is_lenient() {
+        let p = br#"{"employee_id":"e1","site_id":"s1","decision":{"accepted":false},"flags":["mock_location"],"time":{"device_wall_ms":5,"trusted":{"status":"anchored","estimate_ms":7}}}"#;
+        let x = extract("attendance.check_in", p);
+        assert_eq!(x.event_ms, Some(7));
+        assert_eq!(x.decision.as_deref(), Some("rejected"));
+        assert!(x.flagged);
+        assert_eq!(extract("x", b"not json"), Extracted::default());
+    }
+}

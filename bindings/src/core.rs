@@ -12,12 +12,13 @@ use siap_core::ledger::Ledger;
 use siap_core::permit::PermitCache;
 use siap_core::sealed::MasterKey;
 use siap_core::store::Store;
+use siap_core::sync::client::{ClientConfig, SyncClient};
 
 use crate::error::{SiapError, guard};
-use crate::signer::{ForeignSigner, PlatformSigner};
+use crate::signer::{ForeignClock, ForeignSigner, PlatformClock, PlatformSigner};
 use crate::types::{
     AssetCondition, CameraImage, CheckDirection, CheckResult, ClockReading, CoreConfig,
-    DeviceStatus, LocationFix, PermitInfo,
+    DeviceStatus, LocationFix, PermitInfo, SyncSummary,
 };
 
 /// The SIAP core for one app install.
@@ -27,6 +28,7 @@ pub struct SiapCore {
     store: Arc<Store>,
     master: MasterKey,
     face: Option<FaceEngine>,
+    sync: Option<Arc<SyncClient>>,
     config: CoreConfig,
     policy: AttendancePolicy,
 }
@@ -36,6 +38,12 @@ impl SiapCore {
         self.face
             .as_ref()
             .ok_or_else(|| SiapError::NotReady("no models directory configured".into()))
+    }
+
+    fn client(&self) -> Result<Arc<SyncClient>, SiapError> {
+        self.sync
+            .clone()
+            .ok_or_else(|| SiapError::NotReady("no server configured".into()))
     }
 
     fn server_key(&self) -> Result<&[u8], SiapError> {
@@ -51,9 +59,12 @@ impl SiapCore {
     /// Opens (creating on first use) the device database and key. `signer`: a platform key to sign with;
     /// `None` keeps a software key sealed under the master key.
     #[uniffi::constructor]
+    /// `clock` reads the platform's monotonic clock (the same one the app puts in every
+    /// [`ClockReading`]), so that server time anchors and check-ins share one timebase.
     pub fn open(
         config: CoreConfig,
         signer: Option<Arc<dyn PlatformSigner>>,
+        clock: Arc<dyn PlatformClock>,
     ) -> Result<Arc<Self>, SiapError> {
         guard(|| {
             let master = MasterKey::from_bytes(&config.master_key)?;
@@ -77,11 +88,20 @@ impl SiapCore {
                 require_face: face.is_some(),
                 ..AttendancePolicy::default()
             };
+            let sync = match (&config.server_url, &config.server_public_key) {
+                (Some(url), Some(key)) => Some(Arc::new(SyncClient::new(
+                    ClientConfig::new(url.clone(), key.clone()),
+                    ledger.clone(),
+                    Arc::new(ForeignClock(clock)),
+                )?)),
+                _ => None,
+            };
             Ok(Arc::new(SiapCore {
                 ledger,
                 store,
                 master,
                 face,
+                sync,
                 config,
                 policy,
             }))
@@ -261,5 +281,47 @@ fn decode(img: CameraImage) -> Result<FaceImage, SiapError> {
             rotation_degrees,
             data,
         })?,
+    })
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SiapCore {
+    /// Registers this device with a one-time enrollment code from the city's administrator. Returns
+    /// the device id the server confirmed.
+    pub async fn register(&self, enrollment_code: String) -> Result<String, SiapError> {
+        let client = self.client()?;
+        // Run on a task: a panic inside becomes a JoinError, mapped to an error, never a crash.
+        let task = tokio::spawn(async move { client.register(&enrollment_code).await });
+        Ok(task.await.map_err(join_error)??.device_id)
+    }
+
+    /// Uploads pending records and photos, pulls signed changes (sites, employees, assets, permits),
+    /// and stores server time anchors. Safe to call at any time and to retry: nothing is lost or
+    /// duplicated by a timeout, a dropped connection or a killed app.
+    pub async fn sync(&self) -> Result<SyncSummary, SiapError> {
+        let client = self.client()?;
+        let task = tokio::spawn(async move { client.sync().await });
+        let report = task.await.map_err(join_error)??;
+        Ok(SyncSummary {
+            sent: report.sent,
+            acknowledged: report.acknowledged,
+            pending: report.pending,
+            blobs_uploaded: report.blobs_uploaded,
+            pulled: report.pulled,
+            complete: report.is_complete(),
+            errors: report
+                .errors
+                .iter()
+                .map(|(phase, e)| format!("{phase:?}: {e}"))
+                .collect(),
+        })
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> SiapError {
+    SiapError::Internal(if e.is_panic() {
+        "panic caught in a sync task".into()
+    } else {
+        "sync task cancelled".into()
     })
 }

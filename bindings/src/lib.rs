@@ -18,7 +18,7 @@ mod types;
 
 pub use crate::core::SiapCore;
 pub use error::SiapError;
-pub use signer::PlatformSigner;
+pub use signer::{PlatformClock, PlatformSigner};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

@@ -1,4 +1,4 @@
-//! The platform signer seam: the shells implement [`PlatformSigner`] over Android Keystore / StrongBox
+//! The platform seams: the monotonic clock, and the signer: the shells implement [`PlatformSigner`] over Android Keystore / StrongBox
 //! or the iOS Secure Enclave (ECDSA P-256), and the core signs every ledger record through it.
 
 use std::sync::Arc;
@@ -25,5 +25,29 @@ impl siap_core::ledger::Signer for ForeignSigner {
 
     fn sign(&self, message: &[u8]) -> siap_core::Result<Vec<u8>> {
         guard(|| self.0.sign(message.to_vec())).map_err(|e| siap_core::Error::Signer(e.to_string()))
+    }
+}
+
+/// The platform's monotonic clock: Android `SystemClock.elapsedRealtime()` with the boot count, iOS
+/// continuous time with the boot time. Must be the same clock the app puts into every `ClockReading`.
+#[uniffi::export(with_foreign)]
+pub trait PlatformClock: Send + Sync {
+    /// A reading now (`wall_ms` is not used for anchors).
+    fn now(&self) -> crate::types::ClockReading;
+}
+
+/// Adapts a foreign clock to the core's `MonotonicClock`; a panicking clock reads as boot "unknown",
+/// which gives no trusted time rather than a wrong one.
+pub(crate) struct ForeignClock(pub Arc<dyn PlatformClock>);
+
+impl siap_core::sync::client::MonotonicClock for ForeignClock {
+    fn now(&self) -> siap_core::clock::MonotonicReading {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.now())).map_or_else(
+            |_| siap_core::clock::MonotonicReading {
+                monotonic_ms: 0,
+                boot_id: "unknown".into(),
+            },
+            |r| r.monotonic(),
+        )
     }
 }

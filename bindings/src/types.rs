@@ -253,3 +253,22 @@ pub struct DeviceStatus {
     /// Face models loaded.
     pub face_ready: bool,
 }
+
+/// What one `sync()` did.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncSummary {
+    /// Records sent (including resends).
+    pub sent: u64,
+    /// Records newly acknowledged.
+    pub acknowledged: u64,
+    /// Records still waiting.
+    pub pending: u64,
+    /// Photos uploaded.
+    pub blobs_uploaded: u32,
+    /// Changes pulled and applied.
+    pub pulled: u32,
+    /// Everything uploaded and pulled.
+    pub complete: bool,
+    /// Per-phase problems (retry later).
+    pub errors: Vec<String>,
+}

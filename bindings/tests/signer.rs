@@ -7,7 +7,18 @@ use std::time::Duration;
 
 use siap_core::ledger::Signer as _;
 use siap_core::ledger::SoftwareSigner;
-use siap_ffi::{CoreConfig, PlatformSigner, SiapCore, SiapError};
+use siap_ffi::{ClockReading, CoreConfig, PlatformClock, PlatformSigner, SiapCore, SiapError};
+
+struct Clock;
+impl PlatformClock for Clock {
+    fn now(&self) -> ClockReading {
+        ClockReading {
+            monotonic_ms: 1,
+            boot_id: "b".into(),
+            wall_ms: 1,
+        }
+    }
+}
 
 fn config() -> (tempfile::TempDir, CoreConfig) {
     let dir = tempfile::tempdir().unwrap();
@@ -54,7 +65,7 @@ impl PlatformSigner for Flaky {
 #[test]
 fn a_panicking_signer_becomes_an_error() {
     let (_d, cfg) = config();
-    let err = SiapCore::open(cfg, Some(Arc::new(Panicking)))
+    let err = SiapCore::open(cfg, Some(Arc::new(Panicking)), Arc::new(Clock))
         .err()
         .expect("open must fail");
     assert!(
@@ -65,14 +76,14 @@ fn a_panicking_signer_becomes_an_error() {
 
 #[test]
 fn failing_and_slow_signer_leaves_the_chain_intact_across_threads() {
-    use siap_ffi::{AssetCondition, ClockReading, LocationFix};
+    use siap_ffi::{AssetCondition, LocationFix};
     let (_d, cfg) = config();
     let flaky = Arc::new(Flaky {
         key: SoftwareSigner::generate().unwrap(),
         fail: false.into(),
         calls: AtomicUsize::new(0),
     });
-    let core = SiapCore::open(cfg, Some(flaky.clone())).unwrap();
+    let core = SiapCore::open(cfg, Some(flaky.clone()), Arc::new(Clock)).unwrap();
     // No asset registered: every inspection fails before signing, as a typed error.
     let fix = LocationFix {
         latitude: -10.0,

@@ -46,7 +46,7 @@ fn generate(language: &str, out: &Path) -> anyhow::Result<()> {
 
 /// Builds the library and generates both languages into `target/uniffi/`.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    run_cmd(Command::new("cargo").args(["build", "-p", "siap-ffi"]))?;
+    run_cmd(Command::new("cargo").args(["build", "-p", "siap-ffi", "-p", "siap-server"]))?;
     let root = workspace_root();
     generate("kotlin", &root.join("target/uniffi/kotlin"))?;
     let swift_out = root.join("target/uniffi/swift");

@@ -640,6 +640,216 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * The platform's monotonic clock: Android `SystemClock.elapsedRealtime()` with the boot count, iOS
+ * continuous time with the boot time. Must be the same clock the app puts into every `ClockReading`.
+ */
+public protocol PlatformClock: AnyObject, Sendable {
+    
+    /**
+     * A reading now (`wall_ms` is not used for anchors).
+     */
+    func now()  -> ClockReading
+    
+}
+/**
+ * The platform's monotonic clock: Android `SystemClock.elapsedRealtime()` with the boot count, iOS
+ * continuous time with the boot time. Must be the same clock the app puts into every `ClockReading`.
+ */
+open class PlatformClockImpl: PlatformClock, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_siap_ffi_fn_clone_platformclock(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_siap_ffi_fn_free_platformclock(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * A reading now (`wall_ms` is not used for anchors).
+     */
+open func now() -> ClockReading  {
+    return try!  FfiConverterTypeClockReading_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_siap_ffi_fn_method_platformclock_now(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfacePlatformClock {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfacePlatformClock = UniffiVTableCallbackInterfacePlatformClock(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypePlatformClock.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface PlatformClock: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypePlatformClock.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface PlatformClock: handle missing in uniffiClone")
+            }
+        },
+        now: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> ClockReading in
+                guard let uniffiObj = try? FfiConverterTypePlatformClock.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.now(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeClockReading_lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfacePlatformClock> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfacePlatformClock>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitPlatformClock() {
+    uniffi_siap_ffi_fn_init_callback_vtable_platformclock(UniffiCallbackInterfacePlatformClock.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePlatformClock: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<PlatformClock>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = PlatformClock
+
+    public static func lift(_ handle: UInt64) throws -> PlatformClock {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return PlatformClockImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: PlatformClock) -> UInt64 {
+         if let rustImpl = value as? PlatformClockImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PlatformClock {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: PlatformClock, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePlatformClock_lift(_ handle: UInt64) throws -> PlatformClock {
+    return try FfiConverterTypePlatformClock.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePlatformClock_lower(_ value: PlatformClock) -> UInt64 {
+    return FfiConverterTypePlatformClock.lower(value)
+}
+
+
+
+
+
+
+/**
  * A P-256 key held by the platform. Called from a background thread; may be slow; may fail.
  */
 public protocol PlatformSigner: AnyObject, Sendable {
@@ -930,9 +1140,22 @@ public protocol SiapCoreProtocol: AnyObject, Sendable {
     func permits(nowMs: Int64) throws  -> [PermitInfo]
     
     /**
+     * Registers this device with a one-time enrollment code from the city's administrator. Returns
+     * the device id the server confirmed.
+     */
+    func register(enrollmentCode: String) async throws  -> String
+    
+    /**
      * Identity and counters for a status screen.
      */
     func status() throws  -> DeviceStatus
+    
+    /**
+     * Uploads pending records and photos, pulls signed changes (sites, employees, assets, permits),
+     * and stores server time anchors. Safe to call at any time and to retry: nothing is lost or
+     * duplicated by a timeout, a dropped connection or a killed app.
+     */
+    func sync() async throws  -> SyncSummary
     
 }
 /**
@@ -992,13 +1215,16 @@ open class SiapCore: SiapCoreProtocol, @unchecked Sendable {
     /**
      * Opens (creating on first use) the device database and key. `signer`: a platform key to sign with;
      * `None` keeps a software key sealed under the master key.
+     * `clock` reads the platform's monotonic clock (the same one the app puts in every
+     * [`ClockReading`]), so that server time anchors and check-ins share one timebase.
      */
-public static func `open`(config: CoreConfig, signer: PlatformSigner?)throws  -> SiapCore  {
+public static func `open`(config: CoreConfig, signer: PlatformSigner?, clock: PlatformClock)throws  -> SiapCore  {
     return try  FfiConverterTypeSiapCore_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
         uniffiCallStatus in
     uniffi_siap_ffi_fn_constructor_siapcore_open(
         FfiConverterTypeCoreConfig_lower(config),
-        FfiConverterOptionTypePlatformSigner.lower(signer),uniffiCallStatus
+        FfiConverterOptionTypePlatformSigner.lower(signer),
+        FfiConverterTypePlatformClock_lower(clock),uniffiCallStatus
     )
 })
 }
@@ -1095,6 +1321,26 @@ open func permits(nowMs: Int64)throws  -> [PermitInfo]  {
 }
     
     /**
+     * Registers this device with a one-time enrollment code from the city's administrator. Returns
+     * the device id the server confirmed.
+     */
+open func register(enrollmentCode: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_siap_ffi_fn_method_siapcore_register(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(enrollmentCode)
+                )
+            },
+            pollFunc: ffi_siap_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_siap_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_siap_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeSiapError_lift
+        )
+}
+    
+    /**
      * Identity and counters for a status screen.
      */
 open func status()throws  -> DeviceStatus  {
@@ -1104,6 +1350,27 @@ open func status()throws  -> DeviceStatus  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Uploads pending records and photos, pulls signed changes (sites, employees, assets, permits),
+     * and stores server time anchors. Safe to call at any time and to retry: nothing is lost or
+     * duplicated by a timeout, a dropped connection or a killed app.
+     */
+open func sync()async throws  -> SyncSummary  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_siap_ffi_fn_method_siapcore_sync(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_siap_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_siap_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_siap_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSyncSummary_lift,
+            errorHandler: FfiConverterTypeSiapError_lift
+        )
 }
     
 
@@ -1874,6 +2141,125 @@ public func FfiConverterTypePermitStep_lift(_ buf: RustBuffer) throws -> PermitS
 #endif
 public func FfiConverterTypePermitStep_lower(_ value: PermitStep) -> RustBuffer {
     return FfiConverterTypePermitStep.lower(value)
+}
+
+
+/**
+ * What one `sync()` did.
+ */
+public struct SyncSummary: Equatable, Hashable {
+    /**
+     * Records sent (including resends).
+     */
+    public var sent: UInt64
+    /**
+     * Records newly acknowledged.
+     */
+    public var acknowledged: UInt64
+    /**
+     * Records still waiting.
+     */
+    public var pending: UInt64
+    /**
+     * Photos uploaded.
+     */
+    public var blobsUploaded: UInt32
+    /**
+     * Changes pulled and applied.
+     */
+    public var pulled: UInt32
+    /**
+     * Everything uploaded and pulled.
+     */
+    public var complete: Bool
+    /**
+     * Per-phase problems (retry later).
+     */
+    public var errors: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Records sent (including resends).
+         */sent: UInt64, 
+        /**
+         * Records newly acknowledged.
+         */acknowledged: UInt64, 
+        /**
+         * Records still waiting.
+         */pending: UInt64, 
+        /**
+         * Photos uploaded.
+         */blobsUploaded: UInt32, 
+        /**
+         * Changes pulled and applied.
+         */pulled: UInt32, 
+        /**
+         * Everything uploaded and pulled.
+         */complete: Bool, 
+        /**
+         * Per-phase problems (retry later).
+         */errors: [String]) {
+        self.sent = sent
+        self.acknowledged = acknowledged
+        self.pending = pending
+        self.blobsUploaded = blobsUploaded
+        self.pulled = pulled
+        self.complete = complete
+        self.errors = errors
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncSummary {
+        return
+            try SyncSummary(
+                sent: FfiConverterUInt64.read(from: &buf), 
+                acknowledged: FfiConverterUInt64.read(from: &buf), 
+                pending: FfiConverterUInt64.read(from: &buf), 
+                blobsUploaded: FfiConverterUInt32.read(from: &buf), 
+                pulled: FfiConverterUInt32.read(from: &buf), 
+                complete: FfiConverterBool.read(from: &buf), 
+                errors: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncSummary, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.sent, into: &buf)
+        FfiConverterUInt64.write(value.acknowledged, into: &buf)
+        FfiConverterUInt64.write(value.pending, into: &buf)
+        FfiConverterUInt32.write(value.blobsUploaded, into: &buf)
+        FfiConverterUInt32.write(value.pulled, into: &buf)
+        FfiConverterBool.write(value.complete, into: &buf)
+        FfiConverterSequenceString.write(value.errors, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncSummary_lift(_ buf: RustBuffer) throws -> SyncSummary {
+    return try FfiConverterTypeSyncSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncSummary_lower(_ value: SyncSummary) -> RustBuffer {
+    return FfiConverterTypeSyncSummary.lower(value)
 }
 
 
@@ -2703,6 +3089,54 @@ fileprivate struct FfiConverterSequenceTypeCameraImage: FfiConverterRustBuffer {
         return seq
     }
 }
+private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
+private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
+
+fileprivate let uniffiContinuationHandleMap = UniffiHandleMap<UnsafeContinuation<Int8, Never>>()
+
+fileprivate func uniffiRustCallAsync<F, T>(
+    rustFutureFunc: () -> UInt64,
+    pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
+    completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
+    freeFunc: (UInt64) -> (),
+    liftFunc: (F) throws -> T,
+    errorHandler: ((RustBuffer) throws -> Swift.Error)?
+) async throws -> T {
+    // Make sure to call the ensure init function since future creation doesn't have a
+    // RustCallStatus param, so doesn't use makeRustCall()
+    uniffiEnsureSiapFfiInitialized()
+    let rustFuture = rustFutureFunc()
+    defer {
+        freeFunc(rustFuture)
+    }
+    var pollResult: Int8;
+    repeat {
+        pollResult = await withUnsafeContinuation {
+            pollFunc(
+                rustFuture,
+                { handle, pollResult in
+                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                },
+                uniffiContinuationHandleMap.insert(obj: $0)
+            )
+        }
+    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+
+    return try liftFunc(makeRustCall(
+        { completeFunc(rustFuture, $0) },
+        errorHandler: errorHandler
+    ))
+}
+
+// Callback handlers for an async calls.  These are invoked by Rust when the future is ready.  They
+// lift the return value or error and resume the suspended function.
+fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: Int8) {
+    if let continuation = try? uniffiContinuationHandleMap.remove(handle: handle) {
+        continuation.resume(returning: pollResult)
+    } else {
+        print("uniffiFutureContinuationCallback invalid handle")
+    }
+}
 
 private enum InitializationResult {
     case ok
@@ -2737,7 +3171,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_siap_ffi_checksum_method_siapcore_permits() != 59378) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_siap_ffi_checksum_method_siapcore_register() != 13286) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_siap_ffi_checksum_method_siapcore_status() != 36998) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_siap_ffi_checksum_method_siapcore_sync() != 47721) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_siap_ffi_checksum_method_platformclock_now() != 5712) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_platformsigner_public_key() != 39743) {
@@ -2746,10 +3189,11 @@ private let initializationResult: InitializationResult = {
     if (uniffi_siap_ffi_checksum_method_platformsigner_sign() != 61079) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_constructor_siapcore_open() != 9050) {
+    if (uniffi_siap_ffi_checksum_constructor_siapcore_open() != 24179) {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitPlatformClock()
     uniffiCallbackInitPlatformSigner()
     return InitializationResult.ok
 }()

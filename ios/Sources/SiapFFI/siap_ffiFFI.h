@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PLATFORM_CLOCK_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PLATFORM_CLOCK_METHOD0
+typedef void (*UniffiCallbackInterfacePlatformClockMethod0)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PLATFORM_SIGNER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PLATFORM_SIGNER_METHOD0
 typedef void (*UniffiCallbackInterfacePlatformSignerMethod0)(uint64_t, RustBuffer* _Nonnull, 
@@ -255,6 +262,15 @@ typedef void (*UniffiCallbackInterfacePlatformSignerMethod0)(uint64_t, RustBuffe
 typedef void (*UniffiCallbackInterfacePlatformSignerMethod1)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PLATFORM_CLOCK
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PLATFORM_CLOCK
+typedef struct UniffiVTableCallbackInterfacePlatformClock {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfacePlatformClockMethod0 _Nonnull now;
+} UniffiVTableCallbackInterfacePlatformClock;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PLATFORM_SIGNER
@@ -279,7 +295,7 @@ void uniffi_siap_ffi_fn_free_siapcore(uint64_t handle, RustCallStatus *_Nonnull 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_CONSTRUCTOR_SIAPCORE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_CONSTRUCTOR_SIAPCORE_OPEN
-uint64_t uniffi_siap_ffi_fn_constructor_siapcore_open(RustBuffer config, RustBuffer signer, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_siap_ffi_fn_constructor_siapcore_open(RustBuffer config, RustBuffer signer, uint64_t clock, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_CHECK
@@ -312,9 +328,39 @@ RustBuffer uniffi_siap_ffi_fn_method_siapcore_permit(uint64_t ptr, RustBuffer pe
 RustBuffer uniffi_siap_ffi_fn_method_siapcore_permits(uint64_t ptr, int64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_REGISTER
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_REGISTER
+uint64_t uniffi_siap_ffi_fn_method_siapcore_register(uint64_t ptr, RustBuffer enrollment_code
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_STATUS
 RustBuffer uniffi_siap_ffi_fn_method_siapcore_status(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_SYNC
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_SYNC
+uint64_t uniffi_siap_ffi_fn_method_siapcore_sync(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_CLONE_PLATFORMCLOCK
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_CLONE_PLATFORMCLOCK
+uint64_t uniffi_siap_ffi_fn_clone_platformclock(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_FREE_PLATFORMCLOCK
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_FREE_PLATFORMCLOCK
+void uniffi_siap_ffi_fn_free_platformclock(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_INIT_CALLBACK_VTABLE_PLATFORMCLOCK
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_INIT_CALLBACK_VTABLE_PLATFORMCLOCK
+void uniffi_siap_ffi_fn_init_callback_vtable_platformclock(const UniffiVTableCallbackInterfacePlatformClock* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_PLATFORMCLOCK_NOW
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_PLATFORMCLOCK_NOW
+RustBuffer uniffi_siap_ffi_fn_method_platformclock_now(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_CLONE_PLATFORMSIGNER
@@ -638,9 +684,27 @@ uint16_t uniffi_siap_ffi_checksum_method_siapcore_permits(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_REGISTER
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_REGISTER
+uint16_t uniffi_siap_ffi_checksum_method_siapcore_register(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_STATUS
 uint16_t uniffi_siap_ffi_checksum_method_siapcore_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_SYNC
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_SYNC
+uint16_t uniffi_siap_ffi_checksum_method_siapcore_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_PLATFORMCLOCK_NOW
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_PLATFORMCLOCK_NOW
+uint16_t uniffi_siap_ffi_checksum_method_platformclock_now(void
     
 );
 #endif

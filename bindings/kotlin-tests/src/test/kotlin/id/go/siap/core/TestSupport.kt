@@ -23,8 +23,13 @@ object Support {
         masterKey = ByteArray(32) { it.toByte() },
     )
 
-    fun clock(monotonicMs: Long = 60_000, wallMs: Long = System.currentTimeMillis()) =
-        ClockReading(monotonicMs = monotonicMs, bootId = "jvm-boot", wallMs = wallMs)
+    fun clock(): ClockReading = JvmClock.now()
+}
+
+/** The JVM's monotonic clock standing in for `SystemClock.elapsedRealtime()`. */
+object JvmClock : PlatformClock {
+    private val boot = "jvm-" + ProcessHandle.current().pid()
+    override fun now() = ClockReading(System.nanoTime() / 1_000_000, boot, System.currentTimeMillis())
 }
 
 /** A P-256 signer in the JVM's own crypto, standing in for Android Keystore / the Secure Enclave. */

@@ -28,62 +28,46 @@ pub struct Extracted {
     pub flagged: bool,
 }
 
-fn str_at(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_owned))
-}
-
-/// Extracts report columns from a record payload (attendance and inspection JSON).
+/// Extracts report columns from a record payload, parsed with the core's own payload types (one
+/// definition shared by device and server). Unknown kinds or unparsable payloads give empty columns:
+/// the record itself is stored verbatim whatever its payload says.
 pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
-        return Extracted::default();
+    use siap_core::attendance::{AttendancePayload, Decision, KIND_CHECK_IN, KIND_CHECK_OUT};
+    use siap_core::inspection::{InspectionPayload, KIND_INSPECTION};
+
+    let time_of = |t: &siap_core::clock::TimeEvidence| match t.trusted.estimate_ms() {
+        Some(e) => (Some(e), Some("trusted")),
+        None => (Some(t.device_wall_ms), Some("device")),
     };
-    let mut x = Extracted {
-        employee_id: str_at(&v, &["employee_id", "inspector_id"]),
-        site_id: str_at(&v, &["site_id", "asset_id"]),
-        ..Extracted::default()
-    };
-    // Time evidence: {device_wall_ms, trusted: {status, estimate_ms}}.
-    let time = ["time", "time_evidence", "evidence"].iter().find_map(|k| v.get(*k));
-    if let Some(t) = time {
-        if let Some(e) = t.get("trusted").and_then(|tr| tr.get("estimate_ms")).and_then(serde_json::Value::as_i64) {
-            x.event_ms = Some(e);
-            x.time_source = Some("trusted");
-        } else if let Some(w) = t.get("device_wall_ms").and_then(serde_json::Value::as_i64) {
-            x.event_ms = Some(w);
-            x.time_source = Some("device");
+    fn code<T: serde::Serialize>(v: &T) -> Option<String> {
+        serde_json::to_value(v).ok()?.as_str().map(str::to_owned)
+    }
+    let mut x = Extracted::default();
+    if kind == KIND_CHECK_IN || kind == KIND_CHECK_OUT {
+        let Ok(p) = serde_json::from_slice::<AttendancePayload>(payload) else { return x };
+        (x.event_ms, x.time_source) = time_of(&p.time);
+        x.employee_id = Some(p.employee_id);
+        x.site_id = p.geo.site_id.clone();
+        x.decision = Some(if p.decision == Decision::Accepted { "accepted" } else { "rejected" }.into());
+        let mut flags: Vec<String> = p.geo.flags.iter().filter_map(code).collect();
+        flags.extend(p.reasons.iter().filter_map(code));
+        if p.time.clock_skew {
+            flags.push("clock_skew".into());
         }
+        flags.sort();
+        flags.dedup();
+        x.flags = flags;
+        x.flagged = p.decision != Decision::Accepted || !x.flags.is_empty();
+    } else if kind == KIND_INSPECTION {
+        let Ok(p) = serde_json::from_slice::<InspectionPayload>(payload) else { return x };
+        (x.event_ms, x.time_source) = time_of(&p.time);
+        x.site_id = Some(p.asset_id);
+        x.flags = p.proximity.flags.iter().filter_map(code).collect();
+        if p.proximity.containment != siap_core::geo::Containment::Inside {
+            x.flags.push("far_from_asset".into());
+        }
+        x.flagged = !x.flags.is_empty();
     }
-    x.decision = match v.get("decision") {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(serde_json::Value::Bool(b)) => Some(if *b { "accepted" } else { "rejected" }.into()),
-        Some(d @ serde_json::Value::Object(_)) => d
-            .get("accepted")
-            .and_then(serde_json::Value::as_bool)
-            .map(|b| if b { "accepted" } else { "rejected" }.to_owned())
-            .or_else(|| str_at(d, &["outcome", "status"])),
-        _ => None,
-    };
-    let mut flags = Vec::new();
-    let mut collect = |f: &serde_json::Value| match f {
-        serde_json::Value::Array(a) => flags.extend(a.iter().filter_map(|s| s.as_str().map(str::to_owned).or_else(|| str_at(s, &["code", "kind"])))),
-        serde_json::Value::Object(o) => flags.extend(o.iter().filter(|(_, b)| b.as_bool() == Some(true)).map(|(k, _)| k.clone())),
-        _ => {}
-    };
-    if let Some(f) = v.get("flags") {
-        collect(f);
-    }
-    if let Some(f) = v.get("decision").and_then(|d| d.get("flags")) {
-        collect(f);
-    }
-    if time.and_then(|t| t.get("clock_skew")).and_then(serde_json::Value::as_bool) == Some(true) {
-        flags.push("clock_skew".into());
-    }
-    flags.sort();
-    flags.dedup();
-    x.flags = flags;
-    let rejected = x.decision.as_deref().is_some_and(|d| d != "accepted");
-    x.flagged = rejected || !x.flags.is_empty();
-    let _ = kind;
     x
 }
 
@@ -332,12 +316,41 @@ mod tests {
     }
 
     #[test]
-    fn extraction_is_lenient() {
-        let p = br#"{"employee_id":"e1","site_id":"s1","decision":{"accepted":false},"flags":["mock_location"],"time":{"device_wall_ms":5,"trusted":{"status":"anchored","estimate_ms":7}}}"#;
-        let x = extract("attendance.check_in", p);
+    fn extraction_reads_the_core_payload() {
+        use siap_core::attendance::{AttendancePayload, Decision, Direction, Reason};
+        use siap_core::clock::{MonotonicReading, TimeEvidence, TrustedTime};
+        use siap_core::geo::{Containment, Fix, GeoFlag, GeoVerdict};
+        let p = AttendancePayload {
+            v: 1,
+            employee_id: "e1".into(),
+            direction: Direction::In,
+            decision: Decision::Rejected,
+            reasons: vec![Reason::MockLocation],
+            geo: GeoVerdict {
+                site_id: Some("s1".into()),
+                containment: Containment::Inside,
+                distance_to_edge_m: Some(-10.0),
+                accuracy_m: Some(5.0),
+                flags: vec![GeoFlag::MockLocation],
+            },
+            fix: Fix { lat: 0.0, lon: 0.0, accuracy_m: Some(5.0), time_ms: 5, provider: "gps".into(), is_mock: true },
+            time: TimeEvidence {
+                device_wall_ms: 5,
+                monotonic: MonotonicReading { monotonic_ms: 1, boot_id: "b".into() },
+                trusted: TrustedTime::Anchored { estimate_ms: 7, uncertainty_ms: 1, anchor_age_ms: 1 },
+                skew_ms: Some(-2),
+                clock_skew: false,
+            },
+            face: None,
+        };
+        let x = extract("attendance.check_in", &serde_json::to_vec(&p).unwrap());
         assert_eq!(x.event_ms, Some(7));
+        assert_eq!(x.time_source, Some("trusted"));
+        assert_eq!(x.site_id.as_deref(), Some("s1"));
         assert_eq!(x.decision.as_deref(), Some("rejected"));
+        assert_eq!(x.flags, vec!["mock_location".to_owned()]);
         assert!(x.flagged);
-        assert_eq!(extract("x", b"not json"), Extracted::default());
+        assert_eq!(extract("attendance.check_in", b"not json"), Extracted::default());
+        assert_eq!(extract("x", b"{}"), Extracted::default());
     }
 }

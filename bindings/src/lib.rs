@@ -11,6 +11,9 @@
 //! - `types.rs`: records crossing the boundary;
 //! - `core.rs`: the `SiapCore` object.
 
+// UniFFI passes owned values across the boundary; exported methods must take them by value.
+#![allow(clippy::needless_pass_by_value)]
+
 mod core;
 mod error;
 mod signer;

@@ -28,6 +28,11 @@ pub struct Extracted {
     pub flagged: bool,
 }
 
+/// The snake_case code of a serialisable enum value.
+fn code<T: serde::Serialize>(v: &T) -> Option<String> {
+    serde_json::to_value(v).ok()?.as_str().map(str::to_owned)
+}
+
 /// Extracts report columns from a record payload, parsed with the core's own payload types (one
 /// definition shared by device and server). Unknown kinds or unparsable payloads give empty columns:
 /// the record itself is stored verbatim whatever its payload says.
@@ -39,15 +44,12 @@ pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
         Some(e) => (Some(e), Some("trusted")),
         None => (Some(t.device_wall_ms), Some("device")),
     };
-    fn code<T: serde::Serialize>(v: &T) -> Option<String> {
-        serde_json::to_value(v).ok()?.as_str().map(str::to_owned)
-    }
     let mut x = Extracted::default();
     if kind == KIND_CHECK_IN || kind == KIND_CHECK_OUT {
         let Ok(p) = serde_json::from_slice::<AttendancePayload>(payload) else { return x };
         (x.event_ms, x.time_source) = time_of(&p.time);
         x.employee_id = Some(p.employee_id);
-        x.site_id = p.geo.site_id.clone();
+        x.site_id.clone_from(&p.geo.site_id);
         x.decision = Some(if p.decision == Decision::Accepted { "accepted" } else { "rejected" }.into());
         let mut flags: Vec<String> = p.geo.flags.iter().filter_map(code).collect();
         flags.extend(p.reasons.iter().filter_map(code));

@@ -69,9 +69,12 @@ pub async fn put_chunk(
                 )?;
             }
             let received = received + chunk.len() as u64;
+            // Concatenate here: SQLite's `||` turns blobs into text.
+            let mut data = tx.one("SELECT data FROM blobs WHERE sha256 = $1", &[V::T(s.clone())])?.ok_or(ServerError::NotFound("blob"))?[0].b()?;
+            data.extend_from_slice(&chunk);
             tx.exec(
-                "UPDATE blobs SET data = data || $1, received = $2 WHERE sha256 = $3",
-                &[V::B(chunk), V::I(received as i64), V::T(s.clone())],
+                "UPDATE blobs SET data = $1, received = $2 WHERE sha256 = $3",
+                &[V::B(data), V::I(received as i64), V::T(s.clone())],
             )?;
             if received < total {
                 return Ok((received, false));

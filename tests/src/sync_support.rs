@@ -103,7 +103,7 @@ impl TestServer {
 
     /// An admin client.
     pub fn admin(&self) -> Admin {
-        Admin { url: self.url.clone(), http: reqwest::Client::new() }
+        Admin::at(&self.url)
     }
 }
 
@@ -118,6 +118,7 @@ pub struct Admin {
 impl Admin {
     /// Same, against another base URL.
     pub fn at(url: &str) -> Self {
+        siap_core::sync::client::install_crypto_provider();
         Admin { url: url.to_owned(), http: reqwest::Client::new() }
     }
 
@@ -368,9 +369,16 @@ impl Admin {
         let mut all = Vec::new();
         let mut pk;
         loop {
-            let v = self.json(reqwest::Method::GET, &format!("/v1/admin/devices/{device_id}/records?after={}", all.len()), None).await?;
-            pk = hex::decode(v["public_key"].as_str().context("no key")?)?;
-            let page: Vec<siap_core::ledger::Record> = serde_json::from_value(v["records"].clone())?;
+            #[derive(serde::Deserialize)]
+            struct Page {
+                public_key: String,
+                records: Vec<siap_core::ledger::Record>,
+            }
+            let (s, b) = self.call(reqwest::Method::GET, &format!("/v1/admin/devices/{device_id}/records?after={}", all.len()), None).await?;
+            anyhow::ensure!(s == 200, "records: {s}");
+            let v: Page = serde_json::from_slice(&b)?;
+            pk = hex::decode(v.public_key)?;
+            let page = v.records;
             if page.is_empty() {
                 break;
             }

@@ -3,6 +3,7 @@
 mod demo;
 mod face;
 mod ledger;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,8 @@ enum Command {
     /// Face pipeline: detect, enroll, verify, eval.
     #[command(subcommand)]
     Face(face::FaceCommand),
+    /// Run the reference sync server (SQLite in a data directory, or PostgreSQL by URL).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +35,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Face(cmd) => face::run(cmd),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

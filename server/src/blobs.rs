@@ -69,11 +69,8 @@ pub async fn put_chunk(
                 )?;
             }
             let received = received + chunk.len() as u64;
-            // Append in Rust: SQLite's `||` turns blobs into text, which would corrupt binary data.
-            let mut data = tx
-                .one("SELECT data FROM blobs WHERE sha256 = $1", &[V::T(s.clone())])?
-                .ok_or(ServerError::NotFound("blob"))?[0]
-                .b()?;
+            // Concatenate here: SQLite's `||` turns blobs into text.
+            let mut data = tx.one("SELECT data FROM blobs WHERE sha256 = $1", &[V::T(s.clone())])?.ok_or(ServerError::NotFound("blob"))?[0].b()?;
             data.extend_from_slice(&chunk);
             tx.exec(
                 "UPDATE blobs SET data = $1, received = $2 WHERE sha256 = $3",

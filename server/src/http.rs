@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/permits/{id}", put(admin_permit))
         .route("/v1/admin/blobs/{sha}", get(admin_blob))
         .route("/v1/admin/devices", get(admin_devices))
+        .route("/v1/admin/devices/{id}/records", get(admin_device_records))
         .route("/v1/admin/reports/attendance", get(report_attendance))
         .route("/v1/admin/reports/flagged", get(report_flagged))
         .route("/v1/admin/reports/forks", get(report_forks))
@@ -369,4 +370,28 @@ async fn report_stale(State(st): State<AppState>, headers: HeaderMap, q: Result<
     admin_auth(&st, &headers)?;
     let Query(q) = q.map_err(|_| ServerError::BadRequest("days must be an integer".into()))?;
     Ok(json(StatusCode::OK, &report::stale_devices(&st.db, q.days, now_ms()).await?))
+}
+
+#[derive(Deserialize)]
+struct RecordsQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "max_records")]
+    limit: i64,
+}
+
+fn max_records() -> i64 {
+    10_000
+}
+
+async fn admin_device_records(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<RecordsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ServerError> {
+    admin_auth(&st, &headers)?;
+    let Query(q) = q.map_err(|_| ServerError::BadRequest("after and limit must be integers".into()))?;
+    let (pk, records) = report::device_records(&st.db, id, q.after, q.limit.clamp(1, 10_000)).await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "public_key": hex::encode(pk), "records": records })))
 }

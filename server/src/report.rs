@@ -356,3 +356,35 @@ mod tests {
         assert_eq!(extract("x", b"{}"), Extracted::default());
     }
 }
+
+/// A device's stored records with `seq > after` (at most `limit`), exactly as signed, with its public
+/// key: an auditor re-verifies them with the core's `verify_chain`.
+pub async fn device_records(db: &Db, device_id: String, after: u64, limit: i64) -> Result<(Vec<u8>, Vec<siap_core::ledger::Record>), ServerError> {
+    db.tx(move |tx| {
+        let pk = tx
+            .one("SELECT public_key FROM devices WHERE device_id = $1", &[V::T(device_id.clone())])?
+            .ok_or(ServerError::NotFound("device"))?[0]
+            .b()?;
+        let rows = tx.query(
+            "SELECT seq, prev_hash, kind, payload, hash, signature FROM records WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[V::T(device_id.clone()), V::I(after.min(i64::MAX as u64) as i64), V::I(limit)],
+        )?;
+        let to32 = |v: Vec<u8>| -> Result<[u8; 32], ServerError> { v.try_into().map_err(|_| ServerError::Internal("stored hash is not 32 bytes".into())) };
+        let records = rows
+            .into_iter()
+            .map(|r| {
+                Ok(siap_core::ledger::Record {
+                    device_id: device_id.clone(),
+                    seq: r[0].i()?.max(0) as u64,
+                    prev_hash: to32(r[1].b()?)?,
+                    kind: r[2].t()?,
+                    payload: r[3].b()?,
+                    hash: to32(r[4].b()?)?,
+                    signature: r[5].b()?,
+                })
+            })
+            .collect::<Result<Vec<_>, ServerError>>()?;
+        Ok((pk, records))
+    })
+    .await
+}

@@ -1,0 +1,392 @@
+//! Test harness for sync: servers on loopback over either backend, devices with real SQLite files, an
+//! admin client, and a TCP proxy that can drop or rewrite answers.
+//!
+//! PostgreSQL runs only when `SIAP_TEST_POSTGRES_URL` is set (see `.ci/postgres.sh`); each test then gets
+//! a fresh database. Without it, the PostgreSQL half of every test prints that it was skipped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Context as _;
+use siap_core::clock::MonotonicReading;
+use siap_core::device::{KeySource, open_ledger};
+use siap_core::ledger::Ledger;
+use siap_core::sealed::MasterKey;
+use siap_core::store::Store;
+use siap_core::sync::{ClientConfig, MonotonicClock, SyncClient};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Environment variable with an admin URL of a PostgreSQL server the tests may create databases on.
+pub const POSTGRES_ENV: &str = "SIAP_TEST_POSTGRES_URL";
+
+/// The administrator token of test servers.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the server's data directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server named by [`POSTGRES_ENV`].
+    Postgres,
+}
+
+/// The backends available here: SQLite always, PostgreSQL when configured (else says it is skipped).
+pub fn backends(test: &str) -> Vec<Backend> {
+    if std::env::var(POSTGRES_ENV).is_ok_and(|v| !v.is_empty()) {
+        vec![Backend::Sqlite, Backend::Postgres]
+    } else {
+        eprintln!("SKIPPED: {test} on PostgreSQL ({POSTGRES_ENV} is not set; run .ci/postgres.sh)");
+        vec![Backend::Sqlite]
+    }
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL.
+pub async fn fresh_postgres_db() -> anyhow::Result<String> {
+    let admin = std::env::var(POSTGRES_ENV).context("no PostgreSQL URL")?;
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let name = format!("siap_t_{}", hex::encode(fastrand::u64(..).to_be_bytes()));
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    let query = admin.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    Ok(format!("{base}/{name}{query}"))
+}
+
+/// A server running in this process.
+pub struct TestServer {
+    /// Its data directory (key file, SQLite database).
+    pub dir: PathBuf,
+    /// Its configuration.
+    pub cfg: siap_server::ServerConfig,
+    /// The running server.
+    pub running: Option<siap_server::Running>,
+    /// Base URL.
+    pub url: String,
+    /// The server's public key.
+    pub public_key: Vec<u8>,
+}
+
+impl TestServer {
+    /// Starts a server on a free loopback port.
+    pub async fn start(backend: Backend, dir: &Path) -> anyhow::Result<Self> {
+        let mut cfg = siap_server::ServerConfig::in_dir(dir, ADMIN_TOKEN);
+        if backend == Backend::Postgres {
+            cfg.database = fresh_postgres_db().await?;
+        }
+        let running = siap_server::spawn(&cfg, "127.0.0.1:0".parse()?).await?;
+        Ok(TestServer {
+            dir: dir.to_path_buf(),
+            url: format!("http://{}", running.addr),
+            public_key: running.public_key.clone(),
+            running: Some(running),
+            cfg,
+        })
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.running.as_ref().map_or_else(|| "127.0.0.1:9".parse().unwrap_or_else(|_| unreachable!()), |r| r.addr)
+    }
+
+    /// Stops the server.
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = r.shutdown.send(());
+            let _ = r.task.await;
+        }
+    }
+
+    /// An admin client.
+    pub fn admin(&self) -> Admin {
+        Admin::at(&self.url)
+    }
+}
+
+/// The administrator's HTTP client.
+#[derive(Clone)]
+pub struct Admin {
+    /// Base URL.
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Admin {
+    /// Same, against another base URL.
+    pub fn at(url: &str) -> Self {
+        siap_core::sync::client::install_crypto_provider();
+        Admin { url: url.to_owned(), http: reqwest::Client::new() }
+    }
+
+    /// Sends an admin request; returns status and body.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> anyhow::Result<(u16, Vec<u8>)> {
+        let mut rb = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            rb = rb.header("content-type", "application/json").body(serde_json::to_vec(&b)?);
+        }
+        let resp = rb.send().await?;
+        Ok((resp.status().as_u16(), resp.bytes().await?.to_vec()))
+    }
+
+    /// Sends and parses a JSON answer, failing on non-2xx.
+    pub async fn json(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> anyhow::Result<serde_json::Value> {
+        let (s, b) = self.call(method, path, body).await?;
+        anyhow::ensure!((200..300).contains(&s), "admin {path}: {s} {}", String::from_utf8_lossy(&b));
+        Ok(serde_json::from_slice(&b)?)
+    }
+
+    /// Issues an enrollment code bound to an employee.
+    pub async fn code_for_employee(&self, employee: &str) -> anyhow::Result<String> {
+        let v = self.json(reqwest::Method::POST, "/v1/admin/enrollments", Some(serde_json::json!({"binding": {"type": "employee", "id": employee}}))).await?;
+        Ok(v["code"].as_str().context("no code")?.to_owned())
+    }
+
+    /// Issues an enrollment code bound to a permit application.
+    pub async fn code_for_permit(&self, permit: &str) -> anyhow::Result<String> {
+        let v = self.json(reqwest::Method::POST, "/v1/admin/enrollments", Some(serde_json::json!({"binding": {"type": "permit", "id": permit}}))).await?;
+        Ok(v["code"].as_str().context("no code")?.to_owned())
+    }
+}
+
+/// A monotonic clock tests can move (a simulated week offline).
+#[derive(Debug, Default)]
+pub struct FakeMonotonic(pub std::sync::atomic::AtomicI64);
+
+impl MonotonicClock for FakeMonotonic {
+    fn now(&self) -> MonotonicReading {
+        MonotonicReading { monotonic_ms: self.0.fetch_add(1, Ordering::SeqCst), boot_id: "boot-1".into() }
+    }
+}
+
+/// A simulated device: a real store file, a software key, a sync client.
+pub struct TestDevice {
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// Its store.
+    pub store: Arc<Store>,
+    /// Its ledger.
+    pub ledger: Ledger,
+    /// Its sync client.
+    pub client: SyncClient,
+}
+
+/// The fixed master key of test devices (so child processes can reopen the same device).
+pub fn test_master_key() -> MasterKey {
+    MasterKey::from_bytes(&[7u8; 32]).unwrap_or_else(|_| unreachable!())
+}
+
+/// Client settings for tests: short timeouts and backoff.
+pub fn test_client_config(url: &str, server_public_key: &[u8]) -> ClientConfig {
+    let mut cfg = ClientConfig::new(url, server_public_key.to_vec());
+    cfg.connect_timeout = std::time::Duration::from_secs(2);
+    cfg.request_timeout = std::time::Duration::from_secs(20);
+    cfg.max_attempts = 3;
+    cfg.backoff_base = std::time::Duration::from_millis(20);
+    cfg.backoff_max = std::time::Duration::from_millis(200);
+    cfg
+}
+
+impl TestDevice {
+    /// Opens (or creates) a device in `dir`, syncing with `url`.
+    pub fn open(dir: &Path, url: &str, server_public_key: &[u8]) -> anyhow::Result<Self> {
+        Self::open_with(dir, test_client_config(url, server_public_key))
+    }
+
+    /// Same, with explicit client settings.
+    pub fn open_with(dir: &Path, cfg: ClientConfig) -> anyhow::Result<Self> {
+        let store = Arc::new(Store::open_dir(dir)?);
+        let ledger = open_ledger(store.clone(), &test_master_key(), KeySource::Software)?;
+        let client = SyncClient::new(cfg, ledger.clone(), Arc::new(FakeMonotonic::default()))?;
+        Ok(TestDevice { dir: dir.to_path_buf(), store, ledger, client })
+    }
+
+    /// Appends an attendance record as the attendance service would (the JSON shape the server's report
+    /// reads: employee, site, decision, flags, time evidence).
+    pub fn check_in(&self, employee: &str, site: &str, at_ms: i64, accepted: bool, flags: &[&str]) -> anyhow::Result<u64> {
+        let payload = serde_json::json!({
+            "employee_id": employee,
+            "site_id": site,
+            "decision": {"accepted": accepted},
+            "flags": flags,
+            "time": {"device_wall_ms": at_ms, "trusted": {"status": "anchored", "estimate_ms": at_ms, "uncertainty_ms": 50, "anchor_age_ms": 1000}, "clock_skew": false},
+        });
+        let r = self.ledger.append("attendance.check_in", &serde_json::to_vec(&payload)?)?;
+        Ok(r.seq)
+    }
+}
+
+/// A function rewriting answer bodies (a man in the middle).
+pub type Rewrite = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
+/// What the proxy does to traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// Forward everything.
+    Pass,
+    /// Forward the request, read the whole answer from the server, then close the client connection
+    /// without sending it (the server committed; the device never sees the ack).
+    DropAnswers,
+}
+
+/// A TCP proxy in front of a server that can drop answers or rewrite bytes in them.
+pub struct Proxy {
+    /// Address to connect to.
+    pub addr: SocketAddr,
+    mode: Arc<std::sync::Mutex<ProxyMode>>,
+    rewrite: Arc<std::sync::Mutex<Option<Rewrite>>>,
+    drop_next: Arc<AtomicUsize>,
+    /// Answers dropped so far.
+    pub dropped: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mode = Arc::new(std::sync::Mutex::new(ProxyMode::Pass));
+        let rewrite: Arc<std::sync::Mutex<Option<Rewrite>>> = Arc::new(std::sync::Mutex::new(None));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let drop_next = Arc::new(AtomicUsize::new(0));
+        let (m, rw, d, dn) = (mode.clone(), rewrite.clone(), dropped.clone(), drop_next.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (m, rw, d, dn) = (m.clone(), rw.clone(), d.clone(), dn.clone());
+                tokio::spawn(async move {
+                    let _ = handle(client, upstream, m, rw, d, dn).await;
+                });
+            }
+        });
+        Ok(Proxy { addr, mode, rewrite, drop_next, dropped })
+    }
+
+    /// Base URL through the proxy.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Changes the mode.
+    pub fn set_mode(&self, mode: ProxyMode) {
+        *self.mode.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = mode;
+    }
+
+    /// Rewrites every answer body with `f` from now on (`None`: stop).
+    pub fn set_rewrite(&self, f: Option<Rewrite>) {
+        *self.rewrite.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = f;
+    }
+
+    /// Drops the next `n` answers (after the server handled the requests).
+    pub fn drop_next(&self, n: usize) {
+        self.drop_next.store(n, Ordering::SeqCst);
+    }
+}
+
+/// One request/answer exchange per connection (`Connection: close` is forced on the request).
+async fn handle(
+    mut client: tokio::net::TcpStream,
+    upstream: SocketAddr,
+    mode: Arc<std::sync::Mutex<ProxyMode>>,
+    rewrite: Arc<std::sync::Mutex<Option<Rewrite>>>,
+    dropped: Arc<AtomicUsize>,
+    drop_next: Arc<AtomicUsize>,
+) -> anyhow::Result<()> {
+    let req = read_http_message(&mut client).await?;
+    let req = force_close(&req);
+    let mut server = tokio::net::TcpStream::connect(upstream).await?;
+    server.write_all(&req).await?;
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer).await?;
+    let mode = *mode.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let drop_one = drop_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    if mode == ProxyMode::DropAnswers || drop_one {
+        dropped.fetch_add(1, Ordering::SeqCst);
+        return Ok(()); // the client sees the connection close without an answer
+    }
+    let f = rewrite.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    if let Some(f) = f {
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let body = f(&answer[end + 4..]);
+            let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+            let mut out: String = head
+                .lines()
+                .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:"))
+                .map(|l| format!("{l}\r\n"))
+                .collect();
+            out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+            answer = out.into_bytes();
+            answer.extend_from_slice(&body);
+        }
+    }
+    client.write_all(&answer).await?;
+    client.shutdown().await?;
+    Ok(())
+}
+
+async fn read_http_message(s: &mut tokio::net::TcpStream) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 64 * 1024];
+    loop {
+        let n = s.read(&mut tmp).await?;
+        anyhow::ensure!(n > 0, "client closed");
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = s.read(&mut tmp).await?;
+                anyhow::ensure!(n > 0, "client closed mid-body");
+                buf.extend_from_slice(&tmp[..n]);
+            }
+            return Ok(buf);
+        }
+    }
+}
+
+fn force_close(req: &[u8]) -> Vec<u8> {
+    let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else { return req.to_vec() };
+    let head = String::from_utf8_lossy(&req[..end]);
+    let mut out: String = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    out.push_str("connection: close\r\n\r\n");
+    let mut v = out.into_bytes();
+    v.extend_from_slice(&req[end + 4..]);
+    v
+}
+
+impl Admin {
+    /// All records the server stored for `device_id`, verified with the core's chain code.
+    pub async fn verified_records(&self, device_id: &str) -> anyhow::Result<Vec<siap_core::ledger::Record>> {
+        let mut all = Vec::new();
+        let mut pk;
+        loop {
+            #[derive(serde::Deserialize)]
+            struct Page {
+                public_key: String,
+                records: Vec<siap_core::ledger::Record>,
+            }
+            let (s, b) = self.call(reqwest::Method::GET, &format!("/v1/admin/devices/{device_id}/records?after={}", all.len()), None).await?;
+            anyhow::ensure!(s == 200, "records: {s}");
+            let v: Page = serde_json::from_slice(&b)?;
+            pk = hex::decode(v.public_key)?;
+            let page = v.records;
+            if page.is_empty() {
+                break;
+            }
+            all.extend(page);
+        }
+        if !all.is_empty() {
+            siap_core::ledger::verify_chain(&pk, &all)?;
+        }
+        Ok(all)
+    }
+}

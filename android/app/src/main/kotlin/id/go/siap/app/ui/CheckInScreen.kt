@@ -1,0 +1,88 @@
+package id.go.siap.app.ui
+
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.aspectRatio
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.rememberScrollState
+import androidx.compose.foundation.verticalScroll
+import androidx.compose.material3.Button
+import androidx.compose.material3.FilterChip
+import androidx.compose.material3.OutlinedButton
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.saveable.rememberSaveable
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.unit.dp
+import id.go.siap.app.SiapApp
+import id.go.siap.app.platform.FrameGrabber
+import id.go.siap.core.CameraImage
+import id.go.siap.core.CheckDirection
+import id.go.siap.core.CheckResult
+import id.go.siap.core.SiapCore
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.withContext
+
+/**
+ * An employee's own phone: selfie frame + location fix + clock reading go to `check`, and the screen
+ * shows what the core decided. Also face enrollment (3 frames) and deletion.
+ */
+@Composable
+fun CheckInScreen(core: SiapCore, app: SiapApp) {
+    val grabber = remember { FrameGrabber() }
+    val action = rememberAction()
+    var employeeId by rememberSaveable { mutableStateOf("") }
+    var direction by rememberSaveable { mutableStateOf(CheckDirection.IN) }
+    var result by remember { mutableStateOf<CheckResult?>(null) }
+
+    Column(Modifier.padding(12.dp).verticalScroll(rememberScrollState()), verticalArrangement = Arrangement.spacedBy(8.dp)) {
+        CameraPreview(grabber, Modifier.fillMaxWidth().aspectRatio(3f / 4f))
+        OutlinedTextField(employeeId, { employeeId = it }, label = { Text("NIP") }, singleLine = true, modifier = Modifier.fillMaxWidth())
+        Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+            FilterChip(direction == CheckDirection.IN, { direction = CheckDirection.IN }, label = { Text("Masuk") })
+            FilterChip(direction == CheckDirection.OUT, { direction = CheckDirection.OUT }, label = { Text("Pulang") })
+        }
+        Button(
+            enabled = !action.busy && employeeId.isNotBlank(),
+            modifier = Modifier.fillMaxWidth(),
+            onClick = {
+                action.launch {
+                    result = null
+                    val fix = app.locations.current() ?: return@launch "Lokasi belum tersedia, coba lagi"
+                    val frame = grabber.next()
+                    val clock = app.clock.now()
+                    // Face detect + match is CPU work: never on the main thread.
+                    val r = withContext(Dispatchers.Default) { core.check(employeeId.trim(), direction, frame, fix, clock) }
+                    result = r
+                    "Tersimpan"
+                }
+            },
+        ) { Text(if (direction == CheckDirection.IN) "Absen masuk" else "Absen pulang") }
+        Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+            OutlinedButton(enabled = !action.busy && employeeId.isNotBlank(), onClick = {
+                action.launch {
+                    val frames = mutableListOf<CameraImage>()
+                    repeat(3) { frames += grabber.next(); delay(400) }
+                    withContext(Dispatchers.Default) { core.enrollFace(employeeId.trim(), frames) }
+                    "Wajah terdaftar"
+                }
+            }) { Text("Daftarkan wajah") }
+            OutlinedButton(enabled = !action.busy && employeeId.isNotBlank(), onClick = {
+                action.launch {
+                    val had = withContext(Dispatchers.IO) { core.deleteFace(employeeId.trim()) }
+                    if (had) "Data wajah dihapus" else "Tidak ada data wajah"
+                }
+            }) { Text("Hapus data wajah") }
+        }
+        action.message?.let { Text(it) }
+        result?.let { CheckResultView(it) }
+    }
+}

@@ -1,0 +1,84 @@
+package id.go.siap.app.ui
+
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.aspectRatio
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.padding
+import androidx.compose.material3.Button
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.DisposableEffect
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.platform.LocalView
+import androidx.compose.ui.unit.dp
+import id.go.siap.app.SiapApp
+import id.go.siap.app.platform.FrameGrabber
+import id.go.siap.core.CheckDirection
+import id.go.siap.core.CheckResult
+import id.go.siap.core.SiapCore
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.withContext
+
+/**
+ * A shared device at an office entrance: screen kept on, front camera always running, the screen
+ * resets a few seconds after each attempt.
+ *
+ * PLACEHOLDER identify flow: the core has no 1:N "who is this" call yet, so the employee types (or a
+ * card reader types) their id and the kiosk runs the same `check` with the camera frame. When the core
+ * gains identification, only the id field goes away.
+ */
+@Composable
+fun KioskScreen(core: SiapCore, app: SiapApp) {
+    val view = LocalView.current
+    DisposableEffect(view) {
+        view.keepScreenOn = true
+        onDispose { view.keepScreenOn = false }
+    }
+    val grabber = remember { FrameGrabber() }
+    val action = rememberAction()
+    var employeeId by remember { mutableStateOf("") }
+    var result by remember { mutableStateOf<CheckResult?>(null) }
+
+    LaunchedEffect(result, action.message) {
+        if (result != null || action.message != null) {
+            delay(5_000)
+            result = null
+            action.message = null
+            employeeId = ""
+        }
+    }
+
+    fun check(direction: CheckDirection) = action.launch {
+        val fix = app.locations.current() ?: return@launch "Lokasi belum tersedia"
+        val frame = grabber.next()
+        val clock = app.clock.now()
+        result = withContext(Dispatchers.Default) { core.check(employeeId.trim(), direction, frame, fix, clock) }
+        ""
+    }
+
+    Column(Modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(12.dp)) {
+        CameraPreview(grabber, Modifier.fillMaxWidth().aspectRatio(4f / 3f))
+        OutlinedTextField(employeeId, { employeeId = it }, label = { Text("NIP") }, singleLine = true, modifier = Modifier.fillMaxWidth())
+        Row(horizontalArrangement = Arrangement.spacedBy(12.dp)) {
+            val ready = !action.busy && employeeId.isNotBlank()
+            Button(enabled = ready, onClick = { check(CheckDirection.IN) }, modifier = Modifier.weight(1f)) {
+                Text("MASUK", style = MaterialTheme.typography.headlineSmall)
+            }
+            Button(enabled = ready, onClick = { check(CheckDirection.OUT) }, modifier = Modifier.weight(1f)) {
+                Text("PULANG", style = MaterialTheme.typography.headlineSmall)
+            }
+        }
+        result?.let { CheckResultView(it) }
+        action.message?.takeIf { it.isNotEmpty() }?.let { Text(it) }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Security
+import SiapFFI
+
+/// The device's ledger key: P-256 in the Secure Enclave, created once, never exportable. The core calls
+/// `sign` for every record from a background thread. (The simulator has no Secure Enclave: there the key
+/// is an ordinary Keychain key, which is only good for development.)
+final class SecureEnclaveSigner: PlatformSigner, @unchecked Sendable {
+    private let key: SecKey
+
+    init(tag: String = "id.go.siap.device-key") throws {
+        let tagData = Data(tag.utf8)
+        key = try Self.load(tag: tagData) ?? Self.create(tag: tagData)
+    }
+
+    /// `SecKeyCopyExternalRepresentation` of a P-256 public key is the 65-byte `04 ‖ X ‖ Y` point.
+    func publicKey() throws -> Data {
+        var error: Unmanaged<CFError>?
+        guard let pub = SecKeyCopyPublicKey(key),
+              let data = SecKeyCopyExternalRepresentation(pub, &error) as Data? else {
+            throw SiapError.Signer(message: "secure enclave: public key unavailable")
+        }
+        return data
+    }
+
+    /// ECDSA over SHA-256 of `message`, DER encoded — what the core verifies.
+    func sign(message: Data) throws -> Data {
+        var error: Unmanaged<CFError>?
+        guard let signature = SecKeyCreateSignature(key, .ecdsaSignatureMessageX962SHA256, message as CFData, &error) as Data? else {
+            throw SiapError.Signer(message: "secure enclave: signing failed")
+        }
+        return signature
+    }
+
+    private static func load(tag: Data) -> SecKey? {
+        let query: [String: Any] = [
+            kSecClass as String: kSecClassKey,
+            kSecAttrApplicationTag as String: tag,
+            kSecAttrKeyType as String: kSecAttrKeyTypeECSECPrimeRandom,
+            kSecReturnRef as String: true,
+        ]
+        var item: CFTypeRef?
+        guard SecItemCopyMatching(query as CFDictionary, &item) == errSecSuccess, let item else { return nil }
+        return (item as! SecKey)
+    }
+
+    private static func create(tag: Data) throws -> SecKey {
+        var error: Unmanaged<CFError>?
+        guard let access = SecAccessControlCreateWithFlags(
+            nil, kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly, .privateKeyUsage, &error
+        ) else { throw SiapError.Signer(message: "secure enclave: access control") }
+        var attributes: [String: Any] = [
+            kSecAttrKeyType as String: kSecAttrKeyTypeECSECPrimeRandom,
+            kSecAttrKeySizeInBits as String: 256,
+            kSecPrivateKeyAttrs as String: [
+                kSecAttrIsPermanent as String: true,
+                kSecAttrApplicationTag as String: tag,
+                kSecAttrAccessControl as String: access,
+            ] as [String: Any],
+        ]
+        #if !targetEnvironment(simulator)
+        attributes[kSecAttrTokenID as String] = kSecAttrTokenIDSecureEnclave
+        #endif
+        guard let key = SecKeyCreateRandomKey(attributes as CFDictionary, &error) else {
+            throw SiapError.Signer(message: "secure enclave: key creation failed")
+        }
+        return key
+    }
+}

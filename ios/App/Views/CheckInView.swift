@@ -1,0 +1,60 @@
+import SiapFFI
+import SwiftUI
+
+/// An employee's own phone: selfie frame + location fix + clock reading go to `check`; the screen shows
+/// what the core decided. Also face enrollment (3 frames) and deletion.
+struct CheckInView: View {
+    let core: SiapCore
+    @EnvironmentObject var model: AppModel
+    @StateObject private var camera = FrameGrabber(position: .front)
+    @StateObject private var action = Action()
+    @State private var employeeId = ""
+    @State private var direction: CheckDirection = .in
+    @State private var result: CheckResult?
+
+    var body: some View {
+        Form {
+            CameraPreview(session: camera.session).frame(height: 320)
+            TextField("NIP", text: $employeeId)
+            Picker("Arah", selection: $direction) {
+                Text("Masuk").tag(CheckDirection.in)
+                Text("Pulang").tag(CheckDirection.out)
+            }.pickerStyle(.segmented)
+            Button(direction == .in ? "Absen masuk" : "Absen pulang") {
+                action.run {
+                    result = nil
+                    guard let fix = await model.location.current() else { return "Lokasi belum tersedia, coba lagi" }
+                    let frame = try await camera.next()
+                    let clock = model.clock.now()
+                    let (id, dir) = (employeeId.trimmingCharacters(in: .whitespaces), direction)
+                    // Face detect + match is CPU work: never on the main thread.
+                    result = try await offMain { try core.check(employeeId: id, direction: dir, selfie: frame, fix: fix, clock: clock) }
+                    return "Tersimpan"
+                }
+            }
+            Button("Daftarkan wajah") {
+                action.run {
+                    var frames: [CameraImage] = []
+                    for _ in 0..<3 {
+                        frames.append(try await camera.next())
+                        try await Task.sleep(nanoseconds: 400_000_000)
+                    }
+                    let (id, photos) = (employeeId.trimmingCharacters(in: .whitespaces), frames)
+                    try await offMain { try core.enrollFace(employeeId: id, photos: photos) }
+                    return "Wajah terdaftar"
+                }
+            }
+            Button("Hapus data wajah", role: .destructive) {
+                action.run {
+                    let id = employeeId.trimmingCharacters(in: .whitespaces)
+                    return try await offMain { try core.deleteFace(employeeId: id) } ? "Data wajah dihapus" : "Tidak ada data wajah"
+                }
+            }
+            if let message = action.message { Text(message) }
+            if let result { CheckResultView(result: result) }
+        }
+        .disabled(action.busy)
+        .onAppear { camera.start() }
+        .onDisappear { camera.stop() }
+    }
+}

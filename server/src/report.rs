@@ -4,6 +4,8 @@
 //! Report columns are extracted from each record's payload at ingest ([`extract`]), so reports are plain
 //! queries; the signed bytes stay untouched next to them for end-to-end verification.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use crate::db::{Db, V};
@@ -29,7 +31,8 @@ pub struct Extracted {
 }
 
 fn str_at(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_owned))
+    keys.iter()
+        .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_owned))
 }
 
 /// Extracts report columns from a record payload (attendance and inspection JSON).
@@ -43,9 +46,15 @@ pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
         ..Extracted::default()
     };
     // Time evidence: {device_wall_ms, trusted: {status, estimate_ms}}.
-    let time = ["time", "time_evidence", "evidence"].iter().find_map(|k| v.get(*k));
+    let time = ["time", "time_evidence", "evidence"]
+        .iter()
+        .find_map(|k| v.get(*k));
     if let Some(t) = time {
-        if let Some(e) = t.get("trusted").and_then(|tr| tr.get("estimate_ms")).and_then(serde_json::Value::as_i64) {
+        if let Some(e) = t
+            .get("trusted")
+            .and_then(|tr| tr.get("estimate_ms"))
+            .and_then(serde_json::Value::as_i64)
+        {
             x.event_ms = Some(e);
             x.time_source = Some("trusted");
         } else if let Some(w) = t.get("device_wall_ms").and_then(serde_json::Value::as_i64) {
@@ -65,8 +74,16 @@ pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
     };
     let mut flags = Vec::new();
     let mut collect = |f: &serde_json::Value| match f {
-        serde_json::Value::Array(a) => flags.extend(a.iter().filter_map(|s| s.as_str().map(str::to_owned).or_else(|| str_at(s, &["code", "kind"])))),
-        serde_json::Value::Object(o) => flags.extend(o.iter().filter(|(_, b)| b.as_bool() == Some(true)).map(|(k, _)| k.clone())),
+        serde_json::Value::Array(a) => flags.extend(a.iter().filter_map(|s| {
+            s.as_str()
+                .map(str::to_owned)
+                .or_else(|| str_at(s, &["code", "kind"]))
+        })),
+        serde_json::Value::Object(o) => flags.extend(
+            o.iter()
+                .filter(|(_, b)| b.as_bool() == Some(true))
+                .map(|(k, _)| k.clone()),
+        ),
         _ => {}
     };
     if let Some(f) = v.get("flags") {
@@ -75,7 +92,11 @@ pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
     if let Some(f) = v.get("decision").and_then(|d| d.get("flags")) {
         collect(f);
     }
-    if time.and_then(|t| t.get("clock_skew")).and_then(serde_json::Value::as_bool) == Some(true) {
+    if time
+        .and_then(|t| t.get("clock_skew"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
+    {
         flags.push("clock_skew".into());
     }
     flags.sort();
@@ -114,11 +135,19 @@ pub struct AttendanceRow {
 pub fn parse_day(s: &str) -> Result<i64, ServerError> {
     let bad = || ServerError::BadRequest("date must be YYYY-MM-DD".into());
     let mut it = s.split('-');
-    let (y, m, d) = (it.next().ok_or_else(bad)?, it.next().ok_or_else(bad)?, it.next().ok_or_else(bad)?);
+    let (y, m, d) = (
+        it.next().ok_or_else(bad)?,
+        it.next().ok_or_else(bad)?,
+        it.next().ok_or_else(bad)?,
+    );
     if it.next().is_some() {
         return Err(bad());
     }
-    let (y, m, d): (i64, i64, i64) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+    let (y, m, d): (i64, i64, i64) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return Err(bad());
     }
@@ -133,7 +162,11 @@ pub fn parse_day(s: &str) -> Result<i64, ServerError> {
 }
 
 /// Attendance records whose event time falls on `day` in the time zone `utc_offset_min` (WIB = 420).
-pub async fn attendance(db: &Db, day: &str, utc_offset_min: i64) -> Result<Vec<AttendanceRow>, ServerError> {
+pub async fn attendance(
+    db: &Db,
+    day: &str,
+    utc_offset_min: i64,
+) -> Result<Vec<AttendanceRow>, ServerError> {
     let start = parse_day(day)? * 86_400_000 - utc_offset_min * 60_000;
     let end = start + 86_400_000;
     db.tx(move |tx| {
@@ -163,16 +196,23 @@ pub async fn attendance(db: &Db, day: &str, utc_offset_min: i64) -> Result<Vec<A
 
 fn csv_field(s: &str) -> String {
     // Quote everything that could break a cell or be read as a formula by a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// The attendance report as CSV.
 pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
-    let mut out = String::from("employee_id,site_id,kind,event_ms,time_source,decision,flags,device_id,seq\n");
+    let mut out = String::from(
+        "employee_id,site_id,kind,event_ms,time_source,decision,flags,device_id,seq\n",
+    );
     for r in rows {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{}\n",
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{}",
             csv_field(&r.employee_id),
             csv_field(&r.site_id),
             csv_field(&r.kind),
@@ -182,7 +222,7 @@ pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
             csv_field(&r.flags.join(";")),
             csv_field(&r.device_id),
             r.seq
-        ));
+        );
     }
     out
 }
@@ -299,13 +339,21 @@ fn device_rows(rows: &[crate::db::Row]) -> Result<Vec<DeviceRow>, ServerError> {
         .collect()
 }
 
-const DEVICE_COLS: &str = "device_id, binding_type, binding_id, last_seen_ms, acked_seq, review, review_reason";
+const DEVICE_COLS: &str =
+    "device_id, binding_type, binding_id, last_seen_ms, acked_seq, review, review_reason";
 
 /// Devices that have not synced since `now - days`.
 pub async fn stale_devices(db: &Db, days: i64, now: i64) -> Result<Vec<DeviceRow>, ServerError> {
     let cutoff = now - days.max(0) * 86_400_000;
-    db.tx(move |tx| device_rows(&tx.query(&format!("SELECT {DEVICE_COLS} FROM devices WHERE last_seen_ms < $1 ORDER BY last_seen_ms"), &[V::I(cutoff)])?))
-        .await
+    db.tx(move |tx| {
+        device_rows(&tx.query(
+            &format!(
+                "SELECT {DEVICE_COLS} FROM devices WHERE last_seen_ms < $1 ORDER BY last_seen_ms"
+            ),
+            &[V::I(cutoff)],
+        )?)
+    })
+    .await
 }
 
 /// Every device (or only those marked for review).
@@ -319,32 +367,14 @@ pub async fn devices(db: &Db, review_only: bool) -> Result<Vec<DeviceRow>, Serve
     .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days() {
-        assert_eq!(parse_day("1970-01-01").unwrap(), 0);
-        assert_eq!(parse_day("2026-11-28").unwrap(), 20_785);
-        assert!(parse_day("2026-13-01").is_err());
-        assert!(parse_day("x").is_err());
-    }
-
-    #[test]
-    fn extraction_is_lenient() {
-        let p = br#"{"employee_id":"e1","site_id":"s1","decision":{"accepted":false},"flags":["mock_location"],"time":{"device_wall_ms":5,"trusted":{"status":"anchored","estimate_ms":7}}}"#;
-        let x = extract("attendance.check_in", p);
-        assert_eq!(x.event_ms, Some(7));
-        assert_eq!(x.decision.as_deref(), Some("rejected"));
-        assert!(x.flagged);
-        assert_eq!(extract("x", b"not json"), Extracted::default());
-    }
-}
-
 /// A device's stored records with `seq > after` (at most `limit`), exactly as signed, with its public
 /// key: an auditor re-verifies them with the core's `verify_chain`.
-pub async fn device_records(db: &Db, device_id: String, after: u64, limit: i64) -> Result<(Vec<u8>, Vec<siap_core::ledger::Record>), ServerError> {
+pub async fn device_records(
+    db: &Db,
+    device_id: String,
+    after: u64,
+    limit: i64,
+) -> Result<(Vec<u8>, Vec<siap_core::ledger::Record>), ServerError> {
     db.tx(move |tx| {
         let pk = tx
             .one("SELECT public_key FROM devices WHERE device_id = $1", &[V::T(device_id.clone())])?
@@ -372,4 +402,28 @@ pub async fn device_records(db: &Db, device_id: String, after: u64, limit: i64) 
         Ok((pk, records))
     })
     .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days() {
+        assert_eq!(parse_day("1970-01-01").unwrap(), 0);
+        assert_eq!(parse_day("2026-11-28").unwrap(), 20_785);
+        assert!(parse_day("2026-13-01").is_err());
+        assert!(parse_day("x").is_err());
+    }
+
+    #[test]
+    fn extraction_is_lenient() {
+        let p = br#"{"employee_id":"e1","site_id":"s1","decision":{"accepted":false},"flags":["mock_location"],"time":{"device_wall_ms":5,"trusted":{"status":"anchored","estimate_ms":7}}}"#;
+        let x = extract("attendance.check_in", p);
+        assert_eq!(x.event_ms, Some(7));
+        assert_eq!(x.decision.as_deref(), Some("rejected"));
+        assert!(x.flagged);
+        assert_eq!(extract("x", b"not json"), Extracted::default());
+    }
 }

@@ -4,8 +4,6 @@
 //! Report columns are extracted from each record's payload at ingest ([`extract`]), so reports are plain
 //! queries; the signed bytes stay untouched next to them for end-to-end verification.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 use crate::db::{Db, V};
@@ -30,81 +28,48 @@ pub struct Extracted {
     pub flagged: bool,
 }
 
-fn str_at(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
-    keys.iter()
-        .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_owned))
+/// The snake_case code of a serialisable enum value.
+fn code<T: serde::Serialize>(v: &T) -> Option<String> {
+    serde_json::to_value(v).ok()?.as_str().map(str::to_owned)
 }
 
-/// Extracts report columns from a record payload (attendance and inspection JSON).
+/// Extracts report columns from a record payload, parsed with the core's own payload types (one
+/// definition shared by device and server). Unknown kinds or unparsable payloads give empty columns:
+/// the record itself is stored verbatim whatever its payload says.
 pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
-        return Extracted::default();
+    use siap_core::attendance::{AttendancePayload, Decision, KIND_CHECK_IN, KIND_CHECK_OUT};
+    use siap_core::inspection::{InspectionPayload, KIND_INSPECTION};
+
+    let time_of = |t: &siap_core::clock::TimeEvidence| match t.trusted.estimate_ms() {
+        Some(e) => (Some(e), Some("trusted")),
+        None => (Some(t.device_wall_ms), Some("device")),
     };
-    let mut x = Extracted {
-        employee_id: str_at(&v, &["employee_id", "inspector_id"]),
-        site_id: str_at(&v, &["site_id", "asset_id"]),
-        ..Extracted::default()
-    };
-    // Time evidence: {device_wall_ms, trusted: {status, estimate_ms}}.
-    let time = ["time", "time_evidence", "evidence"]
-        .iter()
-        .find_map(|k| v.get(*k));
-    if let Some(t) = time {
-        if let Some(e) = t
-            .get("trusted")
-            .and_then(|tr| tr.get("estimate_ms"))
-            .and_then(serde_json::Value::as_i64)
-        {
-            x.event_ms = Some(e);
-            x.time_source = Some("trusted");
-        } else if let Some(w) = t.get("device_wall_ms").and_then(serde_json::Value::as_i64) {
-            x.event_ms = Some(w);
-            x.time_source = Some("device");
+    let mut x = Extracted::default();
+    if kind == KIND_CHECK_IN || kind == KIND_CHECK_OUT {
+        let Ok(p) = serde_json::from_slice::<AttendancePayload>(payload) else { return x };
+        (x.event_ms, x.time_source) = time_of(&p.time);
+        x.employee_id = Some(p.employee_id);
+        x.site_id.clone_from(&p.geo.site_id);
+        x.decision = Some(if p.decision == Decision::Accepted { "accepted" } else { "rejected" }.into());
+        let mut flags: Vec<String> = p.geo.flags.iter().filter_map(code).collect();
+        flags.extend(p.reasons.iter().filter_map(code));
+        if p.time.clock_skew {
+            flags.push("clock_skew".into());
         }
+        flags.sort();
+        flags.dedup();
+        x.flags = flags;
+        x.flagged = p.decision != Decision::Accepted || !x.flags.is_empty();
+    } else if kind == KIND_INSPECTION {
+        let Ok(p) = serde_json::from_slice::<InspectionPayload>(payload) else { return x };
+        (x.event_ms, x.time_source) = time_of(&p.time);
+        x.site_id = Some(p.asset_id);
+        x.flags = p.proximity.flags.iter().filter_map(code).collect();
+        if p.proximity.containment != siap_core::geo::Containment::Inside {
+            x.flags.push("far_from_asset".into());
+        }
+        x.flagged = !x.flags.is_empty();
     }
-    x.decision = match v.get("decision") {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(serde_json::Value::Bool(b)) => Some(if *b { "accepted" } else { "rejected" }.into()),
-        Some(d @ serde_json::Value::Object(_)) => d
-            .get("accepted")
-            .and_then(serde_json::Value::as_bool)
-            .map(|b| if b { "accepted" } else { "rejected" }.to_owned())
-            .or_else(|| str_at(d, &["outcome", "status"])),
-        _ => None,
-    };
-    let mut flags = Vec::new();
-    let mut collect = |f: &serde_json::Value| match f {
-        serde_json::Value::Array(a) => flags.extend(a.iter().filter_map(|s| {
-            s.as_str()
-                .map(str::to_owned)
-                .or_else(|| str_at(s, &["code", "kind"]))
-        })),
-        serde_json::Value::Object(o) => flags.extend(
-            o.iter()
-                .filter(|(_, b)| b.as_bool() == Some(true))
-                .map(|(k, _)| k.clone()),
-        ),
-        _ => {}
-    };
-    if let Some(f) = v.get("flags") {
-        collect(f);
-    }
-    if let Some(f) = v.get("decision").and_then(|d| d.get("flags")) {
-        collect(f);
-    }
-    if time
-        .and_then(|t| t.get("clock_skew"))
-        .and_then(serde_json::Value::as_bool)
-        == Some(true)
-    {
-        flags.push("clock_skew".into());
-    }
-    flags.sort();
-    flags.dedup();
-    x.flags = flags;
-    let rejected = x.decision.as_deref().is_some_and(|d| d != "accepted");
-    x.flagged = rejected || !x.flags.is_empty();
-    let _ = kind;
     x
 }
 
@@ -135,19 +100,11 @@ pub struct AttendanceRow {
 pub fn parse_day(s: &str) -> Result<i64, ServerError> {
     let bad = || ServerError::BadRequest("date must be YYYY-MM-DD".into());
     let mut it = s.split('-');
-    let (y, m, d) = (
-        it.next().ok_or_else(bad)?,
-        it.next().ok_or_else(bad)?,
-        it.next().ok_or_else(bad)?,
-    );
+    let (y, m, d) = (it.next().ok_or_else(bad)?, it.next().ok_or_else(bad)?, it.next().ok_or_else(bad)?);
     if it.next().is_some() {
         return Err(bad());
     }
-    let (y, m, d): (i64, i64, i64) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
+    let (y, m, d): (i64, i64, i64) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return Err(bad());
     }
@@ -162,11 +119,7 @@ pub fn parse_day(s: &str) -> Result<i64, ServerError> {
 }
 
 /// Attendance records whose event time falls on `day` in the time zone `utc_offset_min` (WIB = 420).
-pub async fn attendance(
-    db: &Db,
-    day: &str,
-    utc_offset_min: i64,
-) -> Result<Vec<AttendanceRow>, ServerError> {
+pub async fn attendance(db: &Db, day: &str, utc_offset_min: i64) -> Result<Vec<AttendanceRow>, ServerError> {
     let start = parse_day(day)? * 86_400_000 - utc_offset_min * 60_000;
     let end = start + 86_400_000;
     db.tx(move |tx| {
@@ -196,23 +149,16 @@ pub async fn attendance(
 
 fn csv_field(s: &str) -> String {
     // Quote everything that could break a cell or be read as a formula by a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// The attendance report as CSV.
 pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
-    let mut out = String::from(
-        "employee_id,site_id,kind,event_ms,time_source,decision,flags,device_id,seq\n",
-    );
+    let mut out = String::from("employee_id,site_id,kind,event_ms,time_source,decision,flags,device_id,seq\n");
     for r in rows {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{}",
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
             csv_field(&r.employee_id),
             csv_field(&r.site_id),
             csv_field(&r.kind),
@@ -222,7 +168,7 @@ pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
             csv_field(&r.flags.join(";")),
             csv_field(&r.device_id),
             r.seq
-        );
+        ));
     }
     out
 }
@@ -339,21 +285,13 @@ fn device_rows(rows: &[crate::db::Row]) -> Result<Vec<DeviceRow>, ServerError> {
         .collect()
 }
 
-const DEVICE_COLS: &str =
-    "device_id, binding_type, binding_id, last_seen_ms, acked_seq, review, review_reason";
+const DEVICE_COLS: &str = "device_id, binding_type, binding_id, last_seen_ms, acked_seq, review, review_reason";
 
 /// Devices that have not synced since `now - days`.
 pub async fn stale_devices(db: &Db, days: i64, now: i64) -> Result<Vec<DeviceRow>, ServerError> {
     let cutoff = now - days.max(0) * 86_400_000;
-    db.tx(move |tx| {
-        device_rows(&tx.query(
-            &format!(
-                "SELECT {DEVICE_COLS} FROM devices WHERE last_seen_ms < $1 ORDER BY last_seen_ms"
-            ),
-            &[V::I(cutoff)],
-        )?)
-    })
-    .await
+    db.tx(move |tx| device_rows(&tx.query(&format!("SELECT {DEVICE_COLS} FROM devices WHERE last_seen_ms < $1 ORDER BY last_seen_ms"), &[V::I(cutoff)])?))
+        .await
 }
 
 /// Every device (or only those marked for review).
@@ -367,14 +305,61 @@ pub async fn devices(db: &Db, review_only: bool) -> Result<Vec<DeviceRow>, Serve
     .await
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days() {
+        assert_eq!(parse_day("1970-01-01").unwrap(), 0);
+        assert_eq!(parse_day("2026-11-28").unwrap(), 20_785);
+        assert!(parse_day("2026-13-01").is_err());
+        assert!(parse_day("x").is_err());
+    }
+
+    #[test]
+    fn extraction_reads_the_core_payload() {
+        use siap_core::attendance::{AttendancePayload, Decision, Direction, Reason};
+        use siap_core::clock::{MonotonicReading, TimeEvidence, TrustedTime};
+        use siap_core::geo::{Containment, Fix, GeoFlag, GeoVerdict};
+        let p = AttendancePayload {
+            v: 1,
+            employee_id: "e1".into(),
+            direction: Direction::In,
+            decision: Decision::Rejected,
+            reasons: vec![Reason::MockLocation],
+            geo: GeoVerdict {
+                site_id: Some("s1".into()),
+                containment: Containment::Inside,
+                distance_to_edge_m: Some(-10.0),
+                accuracy_m: Some(5.0),
+                flags: vec![GeoFlag::MockLocation],
+            },
+            fix: Fix { lat: 0.0, lon: 0.0, accuracy_m: Some(5.0), time_ms: 5, provider: "gps".into(), is_mock: true },
+            time: TimeEvidence {
+                device_wall_ms: 5,
+                monotonic: MonotonicReading { monotonic_ms: 1, boot_id: "b".into() },
+                trusted: TrustedTime::Anchored { estimate_ms: 7, uncertainty_ms: 1, anchor_age_ms: 1 },
+                skew_ms: Some(-2),
+                clock_skew: false,
+            },
+            face: None,
+        };
+        let x = extract("attendance.check_in", &serde_json::to_vec(&p).unwrap());
+        assert_eq!(x.event_ms, Some(7));
+        assert_eq!(x.time_source, Some("trusted"));
+        assert_eq!(x.site_id.as_deref(), Some("s1"));
+        assert_eq!(x.decision.as_deref(), Some("rejected"));
+        assert_eq!(x.flags, vec!["mock_location".to_owned()]);
+        assert!(x.flagged);
+        assert_eq!(extract("attendance.check_in", b"not json"), Extracted::default());
+        assert_eq!(extract("x", b"{}"), Extracted::default());
+    }
+}
+
 /// A device's stored records with `seq > after` (at most `limit`), exactly as signed, with its public
 /// key: an auditor re-verifies them with the core's `verify_chain`.
-pub async fn device_records(
-    db: &Db,
-    device_id: String,
-    after: u64,
-    limit: i64,
-) -> Result<(Vec<u8>, Vec<siap_core::ledger::Record>), ServerError> {
+pub async fn device_records(db: &Db, device_id: String, after: u64, limit: i64) -> Result<(Vec<u8>, Vec<siap_core::ledger::Record>), ServerError> {
     db.tx(move |tx| {
         let pk = tx
             .one("SELECT public_key FROM devices WHERE device_id = $1", &[V::T(device_id.clone())])?
@@ -402,28 +387,4 @@ pub async fn device_records(
         Ok((pk, records))
     })
     .await
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days() {
-        assert_eq!(parse_day("1970-01-01").unwrap(), 0);
-        assert_eq!(parse_day("2026-11-28").unwrap(), 20_785);
-        assert!(parse_day("2026-13-01").is_err());
-        assert!(parse_day("x").is_err());
-    }
-
-    #[test]
-    fn extraction_is_lenient() {
-        let p = br#"{"employee_id":"e1","site_id":"s1","decision":{"accepted":false},"flags":["mock_location"],"time":{"device_wall_ms":5,"trusted":{"status":"anchored","estimate_ms":7}}}"#;
-        let x = extract("attendance.check_in", p);
-        assert_eq!(x.event_ms, Some(7));
-        assert_eq!(x.decision.as_deref(), Some("rejected"));
-        assert!(x.flagged);
-        assert_eq!(extract("x", b"not json"), Extracted::default());
-    }
 }

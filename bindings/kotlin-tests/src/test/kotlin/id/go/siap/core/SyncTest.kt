@@ -1,0 +1,92 @@
+// A phone's day through the Kotlin API against a real siap-server on loopback: register with an
+// enrollment code, pull the office fence, enroll a face, check in inside and outside, sync.
+package id.go.siap.core
+
+import java.io.File
+import java.net.HttpURLConnection
+import java.net.URI
+import java.nio.file.Files
+import kotlin.test.AfterTest
+import kotlin.test.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertFalse
+import kotlin.test.assertTrue
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assumptions.assumeTrue
+
+class SyncTest {
+    private val token = "kotlin-test-admin-token"
+    private var server: Process? = null
+
+    @AfterTest
+    fun stop() {
+        server?.destroy()
+    }
+
+    /** Starts siap-server on a free port; returns (base URL, server public key). */
+    private fun startServer(): Pair<String, ByteArray> {
+        val bin = System.getProperty("siap.server.bin")
+        assumeTrue(bin != null && File(bin).canExecute(), "SKIPPED: siap-server binary not given (-Dsiap.server.bin)")
+        val dir = Files.createTempDirectory("siap-server").toString()
+        val p = ProcessBuilder(bin, "--data-dir", dir, "--listen", "127.0.0.1:0", "--admin-token", token)
+            .redirectError(ProcessBuilder.Redirect.INHERIT).start()
+        server = p
+        val line = p.inputStream.bufferedReader().readLine() ?: error("siap-server exited")
+        val parts = line.split(" ")
+        assertEquals("listening", parts[0], line)
+        return "http://" + parts[1] to parts[3].chunked(2).map { it.toInt(16).toByte() }.toByteArray()
+    }
+
+    private fun admin(base: String, method: String, path: String, body: String): String {
+        val c = URI(base + path).toURL().openConnection() as HttpURLConnection
+        c.requestMethod = method
+        c.doOutput = true
+        c.setRequestProperty("Authorization", "Bearer $token")
+        c.setRequestProperty("Content-Type", "application/json")
+        c.outputStream.use { it.write(body.toByteArray()) }
+        val code = c.responseCode
+        val text = (if (code < 400) c.inputStream else c.errorStream).bufferedReader().readText()
+        assertTrue(code in 200..299, "$method $path -> $code $text")
+        return text
+    }
+
+    @Test
+    fun `register, pull, check in and sync against a real server`() {
+        assumeTrue(Support.facesDir != null, "SKIPPED: ../shared/faces not found (set -Dsiap.faces.dir)")
+        val (base, serverKey) = startServer()
+        admin(base, "PUT", "/v1/admin/sites/office",
+            """{"name":"Balai Kota","fence":{"type":"circle","center":{"lat":-10.1635,"lon":123.5895},"radius_m":150.0}}""")
+        admin(base, "PUT", "/v1/admin/employees/e1", """{"name":"Test","site_ids":["office"]}""")
+        val enrollment = admin(base, "POST", "/v1/admin/enrollments", """{"binding":{"type":"employee","id":"e1"}}""")
+        val code = Regex("\"code\"\\s*:\\s*\"([^\"]+)\"").find(enrollment)!!.groupValues[1]
+
+        val cfg = Support.config().copy(serverUrl = base, serverPublicKey = serverKey)
+        SiapCore.open(cfg, JvmSigner(), JvmClock).use { core ->
+            runBlocking {
+                assertEquals(core.status().deviceId, core.register(code))
+                val first = core.sync()
+                assertTrue(first.complete, first.errors.toString())
+                assertTrue(first.pulled >= 2u, "pulled ${first.pulled}")
+            }
+            core.enrollFace("e1", listOf("obama/1.jpg", "obama/2.jpg", "obama/3.jpg").map(Support::photo))
+            fun fix(lat: Double) = LocationFix(lat, 123.5895, 8.0, System.currentTimeMillis() - 500, "fused", false)
+            val inside = core.check("e1", CheckDirection.IN, Support.photo("obama/4.jpg"), fix(-10.1636), Support.clock())
+            assertTrue(inside.accepted, inside.reasons.toString())
+            assertTrue(inside.similarity!! > 0.45f)
+            assertFalse(inside.clockSkew)
+            val outside = core.check("e1", CheckDirection.OUT, Support.photo("obama/4.jpg"), fix(-10.20), Support.clock())
+            assertFalse(outside.accepted)
+            // 4 km from the first fix a second later: outside, and flagged as an impossible move.
+            assertEquals(listOf("outside_fence", "impossible_speed"), outside.reasons)
+            assertEquals(2uL, core.status().pendingRecords)
+            runBlocking {
+                val second = core.sync()
+                assertEquals(2uL, second.acknowledged)
+                assertEquals(0uL, second.pending)
+                // A retry is a no-op: nothing resent twice, nothing lost.
+                assertEquals(0uL, core.sync().acknowledged)
+            }
+            assertEquals(0uL, core.status().pendingRecords)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Face pipeline benchmarks (1 thread): engine open, embedding of one aligned face, P-Net per pyramid size,
+//! detection, and the whole check-in step on a 640x480 selfie (decode + detect + align + embed + match).
+//! Compare the embedding number with `bench/onnxruntime_embed.py` run in the same session.
+
+#![allow(clippy::redundant_closure_for_method_calls)] // tract's model methods come from several traits
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use siap_core::face::{FaceConfig, FaceEngine, FaceImage, Template, default_models_dir};
+
+fn selfie_jpeg() -> Option<Vec<u8>> {
+    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("SIAP_FACES_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            [ws.join("../shared/faces"), ws.join("../../shared/faces")]
+                .into_iter()
+                .find(|d| d.is_dir())
+        })?;
+    // obama/2.jpg resized to 640x480-ish is the check-in selfie stand-in: re-encode at 640x480.
+    let img = image::open(dir.join("obama/4.jpg")).ok()?;
+    let img = img.resize_to_fill(640, 480, image::imageops::FilterType::Triangle);
+    let mut out = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut out),
+        image::ImageFormat::Jpeg,
+    )
+    .ok()?;
+    Some(out)
+}
+
+/// Optimisation steps measured with tract directly: the unrepaired tflite2onnx MobileFaceNet (batch 2,
+/// decomposed PReLU; path in `SIAP_BENCH_UNREPAIRED`, e.g. `target/models-work/mobilefacenet_tflite2onnx.onnx`
+/// after `cargo xtask models`) against the repaired file, and P-Net symbolic against concrete plans.
+fn steps(c: &mut Criterion) {
+    use tract_onnx::prelude::*;
+    let dir = default_models_dir();
+    let x1 = Tensor::zero::<f32>(&[1, 3, 112, 112]).expect("tensor");
+    let repaired = tract_onnx::onnx()
+        .model_for_path(dir.join("mobilefacenet.onnx"))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .expect("repaired model");
+    c.bench_function("tract_mobilefacenet_repaired_batch1", |b| {
+        b.iter(|| black_box(repaired.run(tvec!(x1.clone().into())).expect("run")));
+    });
+    if let Some(path) = std::env::var_os("SIAP_BENCH_UNREPAIRED") {
+        let raw = tract_onnx::onnx()
+            .model_for_path(path)
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .expect("unrepaired model");
+        let x2 = Tensor::zero::<f32>(&[2, 3, 112, 112]).expect("tensor");
+        c.bench_function("tract_mobilefacenet_unrepaired_batch2_per_call", |b| {
+            b.iter(|| black_box(raw.run(tvec!(x2.clone().into())).expect("run")));
+        });
+    }
+    let pnet = tract_onnx::onnx()
+        .model_for_path(dir.join("pnet.onnx"))
+        .expect("pnet");
+    let input = Tensor::zero::<f32>(&[1, 320, 240, 3]).expect("tensor");
+    let symbolic = pnet
+        .clone()
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .expect("symbolic pnet");
+    c.bench_function("tract_pnet_320x240_symbolic_plan", |b| {
+        b.iter(|| black_box(symbolic.run(tvec!(input.clone().into())).expect("run")));
+    });
+    let concrete = pnet
+        .with_input_fact(0, f32::fact([1, 320, 240, 3]).into())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .expect("concrete pnet");
+    c.bench_function("tract_pnet_320x240_concrete_plan", |b| {
+        b.iter(|| black_box(concrete.run(tvec!(input.clone().into())).expect("run")));
+    });
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = default_models_dir();
+    c.bench_function("engine_open", |b| {
+        b.iter(|| black_box(FaceEngine::open(&dir, FaceConfig::default()).expect("open")));
+    });
+    let engine = FaceEngine::open(&dir, FaceConfig::default()).expect("open");
+    let aligned: Vec<u8> = (0..112 * 112 * 3).map(|i| (i * 7 % 251) as u8).collect();
+    c.bench_function("embed_aligned_face", |b| {
+        b.iter(|| black_box(engine.embed_aligned(&aligned).expect("embed")));
+    });
+
+    let Some(jpeg) = selfie_jpeg() else {
+        eprintln!("SKIPPED detection benchmarks: ../shared/faces not found (set SIAP_FACES_DIR)");
+        return;
+    };
+    let img = FaceImage::decode(&jpeg).expect("decode");
+    c.bench_function("decode_640x480_jpeg", |b| {
+        b.iter(|| black_box(FaceImage::decode(&jpeg).expect("decode")));
+    });
+    c.bench_function("detect_640x480", |b| {
+        b.iter(|| black_box(engine.detect(&img).expect("detect")));
+    });
+    let sample = engine.sample(&img).expect("sample");
+    let e = sample.embedding.expect("a face in the selfie");
+    let template =
+        Template::from_embeddings(&engine_model_hash(&engine), vec![e]).expect("template");
+    c.bench_function("checkin_face_step_640x480", |b| {
+        b.iter(|| {
+            let img = FaceImage::decode(&jpeg).expect("decode");
+            black_box(engine.verify(&template, &img).expect("verify"))
+        });
+    });
+}
+
+fn engine_model_hash(engine: &FaceEngine) -> String {
+    engine
+        .model_hashes()
+        .into_iter()
+        .find_map(|h| h.strip_prefix("mobilefacenet.onnx:").map(str::to_string))
+        .unwrap_or_default()
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
+    targets = bench, steps
+}
+criterion_main!(benches);

@@ -1,0 +1,340 @@
+//! Face detection with MTCNN (P-Net proposals over an image pyramid, R-Net refinement, O-Net boxes and
+//! five landmarks), following the reference implementation shipped with the models (ipazc/mtcnn port).
+//!
+//! The Keras-exported networks index their spatial axes as `[x][y]` (width first): inputs are written in
+//! that order and outputs read back in it. Boxes and landmarks are returned in pixel coordinates of the
+//! image passed in.
+
+use serde::{Deserialize, Serialize};
+use tract_onnx::prelude::*;
+
+use super::input::FaceImage;
+use super::plan::PlanCache;
+use super::resample::{Layout, crop_resize, shrink};
+use crate::{Error, Result};
+
+/// A detected face.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// Box as `[x1, y1, x2, y2]` in pixels.
+    pub bbox: [f32; 4],
+    /// O-Net face probability, 0..1.
+    pub score: f32,
+    /// Landmarks `[x, y]`: left eye, right eye, nose, left mouth corner, right mouth corner (as seen in
+    /// the image: "left" is the one with the smaller x).
+    pub landmarks: [[f32; 2]; 5],
+}
+
+impl Detection {
+    /// Width of the box.
+    pub fn width(&self) -> f32 {
+        self.bbox[2] - self.bbox[0]
+    }
+
+    /// Height of the box.
+    pub fn height(&self) -> f32 {
+        self.bbox[3] - self.bbox[1]
+    }
+}
+
+/// Detection parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DetectorConfig {
+    /// Smallest face searched for, in pixels of the detection image (the input shrunk to `max_side`).
+    /// Larger is faster: the pyramid starts at 12 / min_face_size.
+    pub min_face_size: f32,
+    /// Pyramid scale step (reference: 0.709).
+    pub scale_factor: f32,
+    /// Score thresholds of P-Net, R-Net, O-Net (reference: 0.6, 0.7, 0.7).
+    pub thresholds: [f32; 3],
+    /// Longer side of the image detection runs on; larger inputs are shrunk first (landmarks are mapped
+    /// back to the full image for alignment).
+    pub max_side: u32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            min_face_size: 40.0,
+            scale_factor: 0.709,
+            thresholds: [0.6, 0.7, 0.7],
+            max_side: 1024,
+        }
+    }
+}
+
+/// The three MTCNN networks with their plan caches.
+#[derive(Debug)]
+pub struct Mtcnn {
+    pub(crate) pnet: PlanCache,
+    pub(crate) rnet: PlanCache,
+    pub(crate) onet: PlanCache,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    b: [f32; 4],
+    score: f32,
+    reg: [f32; 4],
+}
+
+fn iou(a: &[f32; 4], b: &[f32; 4], min_mode: bool) -> f32 {
+    let area = |r: &[f32; 4]| (r[2] - r[0] + 1.0).max(0.0) * (r[3] - r[1] + 1.0).max(0.0);
+    let w = (a[2].min(b[2]) - a[0].max(b[0]) + 1.0).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1]) + 1.0).max(0.0);
+    let inter = w * h;
+    let denom = if min_mode {
+        area(a).min(area(b))
+    } else {
+        area(a) + area(b) - inter
+    };
+    if denom <= 0.0 { 0.0 } else { inter / denom }
+}
+
+/// Greedy non-maximum suppression: indices kept, best score first.
+pub fn nms(boxes: &[[f32; 4]], scores: &[f32], threshold: f32, min_mode: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..boxes.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut keep = Vec::new();
+    let mut suppressed = vec![false; boxes.len()];
+    for (k, &i) in order.iter().enumerate() {
+        if suppressed[i] {
+            continue;
+        }
+        keep.push(i);
+        for &j in &order[k + 1..] {
+            if !suppressed[j] && iou(&boxes[i], &boxes[j], min_mode) > threshold {
+                suppressed[j] = true;
+            }
+        }
+    }
+    keep
+}
+
+fn nms_cands(c: &[Cand], threshold: f32, min_mode: bool) -> Vec<Cand> {
+    let boxes: Vec<[f32; 4]> = c.iter().map(|c| c.b).collect();
+    let scores: Vec<f32> = c.iter().map(|c| c.score).collect();
+    nms(&boxes, &scores, threshold, min_mode)
+        .into_iter()
+        .map(|i| c[i])
+        .collect()
+}
+
+fn regress(b: [f32; 4], r: [f32; 4]) -> [f32; 4] {
+    let w = b[2] - b[0];
+    let h = b[3] - b[1];
+    [
+        b[0] + r[0] * w,
+        b[1] + r[1] * h,
+        b[2] + r[2] * w,
+        b[3] + r[3] * h,
+    ]
+}
+
+fn square(b: [f32; 4]) -> [f32; 4] {
+    let w = b[2] - b[0];
+    let h = b[3] - b[1];
+    let l = w.max(h);
+    let x = b[0] + w * 0.5 - l * 0.5;
+    let y = b[1] + h * 0.5 - l * 0.5;
+    [x.trunc(), y.trunc(), (x + l).trunc(), (y + l).trunc()]
+}
+
+fn view<'a>(t: &'a TValue, name: &str) -> Result<tract_ndarray::ArrayViewD<'a, f32>> {
+    t.to_plain_array_view::<f32>()
+        .map_err(|e| Error::Inference(format!("{name} output: {e}")))
+}
+
+impl Mtcnn {
+    /// The pyramid scales for an image of this size.
+    pub fn scales(cfg: &DetectorConfig, width: u32, height: u32) -> Vec<f32> {
+        let m = 12.0 / cfg.min_face_size.max(12.0);
+        let mut min_layer = width.min(height) as f32 * m;
+        let mut scales = Vec::new();
+        let mut s = m;
+        while min_layer >= 12.0 && scales.len() < 32 {
+            scales.push(s);
+            s *= cfg.scale_factor;
+            min_layer *= cfg.scale_factor;
+        }
+        scales
+    }
+
+    /// Detects faces; coordinates refer to `img`.
+    pub fn detect(&self, cfg: &DetectorConfig, img: &FaceImage) -> Result<Vec<Detection>> {
+        let shrunk = shrink(img, cfg.max_side.max(64));
+        let (work, factor) = match &shrunk {
+            Some((small, f)) => (small, *f),
+            None => (img, 1.0),
+        };
+        let mut dets = self.detect_on(cfg, work)?;
+        if shrunk.is_some() {
+            for d in &mut dets {
+                d.bbox.iter_mut().for_each(|v| *v *= factor);
+                d.landmarks.iter_mut().flatten().for_each(|v| *v *= factor);
+            }
+        }
+        Ok(dets)
+    }
+
+    fn detect_on(&self, cfg: &DetectorConfig, img: &FaceImage) -> Result<Vec<Detection>> {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        // Stage 1: P-Net over the pyramid.
+        let mut all = Vec::new();
+        for scale in Self::scales(cfg, img.width(), img.height()) {
+            let ws = (w * scale).ceil() as usize;
+            let hs = (h * scale).ceil() as usize;
+            if ws < 12 || hs < 12 {
+                break;
+            }
+            let mut buf = vec![0f32; ws * hs * 3];
+            crop_resize(img, [0.0, 0.0, w, h], ws, hs, Layout::Xyc, &mut buf);
+            let input = Tensor::from_shape(&[1, ws, hs, 3], &buf)
+                .map_err(|e| Error::Inference(format!("{e}")))?;
+            let out = self.pnet.run(&[ws as i64, hs as i64], input)?;
+            let (reg, prob) = (view(&out[0], "pnet")?, view(&out[1], "pnet")?);
+            let (ow, oh) = (prob.shape()[1], prob.shape()[2]);
+            let mut cands = Vec::new();
+            for x in 0..ow {
+                for y in 0..oh {
+                    let p = prob[[0, x, y, 1]];
+                    if p >= cfg.thresholds[0] {
+                        let b = [
+                            ((2 * x + 1) as f32 / scale).trunc(),
+                            ((2 * y + 1) as f32 / scale).trunc(),
+                            ((2 * x + 12) as f32 / scale).trunc(),
+                            ((2 * y + 12) as f32 / scale).trunc(),
+                        ];
+                        let r = [
+                            reg[[0, x, y, 0]],
+                            reg[[0, x, y, 1]],
+                            reg[[0, x, y, 2]],
+                            reg[[0, x, y, 3]],
+                        ];
+                        cands.push(Cand {
+                            b,
+                            score: p,
+                            reg: r,
+                        });
+                    }
+                }
+            }
+            all.extend(nms_cands(&cands, 0.5, false));
+        }
+        let cands: Vec<Cand> = nms_cands(&all, 0.7, false)
+            .into_iter()
+            .map(|c| Cand {
+                b: square(regress(c.b, c.reg)),
+                ..c
+            })
+            .filter(|c| c.b[2] > c.b[0] && c.b[3] > c.b[1])
+            .collect();
+        if cands.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Stage 2: R-Net on 24x24 crops.
+        let out = Self::run_crops(&self.rnet, img, &cands, 24)?;
+        let (reg, prob) = (view(&out[0], "rnet")?, view(&out[1], "rnet")?);
+        let mut refined = Vec::new();
+        for (i, c) in cands.iter().enumerate() {
+            let p = prob[[i, 1]];
+            if p > cfg.thresholds[1] {
+                refined.push(Cand {
+                    b: c.b,
+                    score: p,
+                    reg: [reg[[i, 0]], reg[[i, 1]], reg[[i, 2]], reg[[i, 3]]],
+                });
+            }
+        }
+        let cands: Vec<Cand> = nms_cands(&refined, 0.7, false)
+            .into_iter()
+            .map(|c| {
+                let b = square(regress(c.b, c.reg));
+                Cand { b, ..c }
+            })
+            .filter(|c| c.b[2] > c.b[0] && c.b[3] > c.b[1])
+            .collect();
+        if cands.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Stage 3: O-Net on 48x48 crops: final boxes and landmarks.
+        let out = Self::run_crops(&self.onet, img, &cands, 48)?;
+        let (reg, pts, prob) = (
+            view(&out[0], "onet")?,
+            view(&out[1], "onet")?,
+            view(&out[2], "onet")?,
+        );
+        let mut dets = Vec::new();
+        for (i, c) in cands.iter().enumerate() {
+            let p = prob[[i, 1]];
+            if p <= cfg.thresholds[2] {
+                continue;
+            }
+            let (bw, bh) = (c.b[2] - c.b[0], c.b[3] - c.b[1]);
+            let mut lm = [[0f32; 2]; 5];
+            for (k, l) in lm.iter_mut().enumerate() {
+                *l = [c.b[0] + pts[[i, k]] * bw, c.b[1] + pts[[i, k + 5]] * bh];
+            }
+            let b = regress(c.b, [reg[[i, 0]], reg[[i, 1]], reg[[i, 2]], reg[[i, 3]]]);
+            dets.push(Detection {
+                bbox: b,
+                score: p,
+                landmarks: lm,
+            });
+        }
+        let boxes: Vec<[f32; 4]> = dets.iter().map(|d| d.bbox).collect();
+        let scores: Vec<f32> = dets.iter().map(|d| d.score).collect();
+        let keep = nms(&boxes, &scores, 0.7, true);
+        let mut out: Vec<Detection> = keep.into_iter().map(|i| dets[i].clone()).collect();
+        // Largest face first: that is the one a check-in is about.
+        out.sort_by(|a, b| (b.width() * b.height()).total_cmp(&(a.width() * a.height())));
+        Ok(out)
+    }
+
+    /// Crops every candidate to `size` x `size` and runs `net` on the batch.
+    fn run_crops(
+        net: &PlanCache,
+        img: &FaceImage,
+        cands: &[Cand],
+        size: usize,
+    ) -> Result<TVec<TValue>> {
+        // Pad the batch to a power of two so that a handful of concrete plans serve every count.
+        let n = cands.len().next_power_of_two();
+        let per = size * size * 3;
+        let mut buf = vec![0f32; n * per];
+        for (c, chunk) in cands.iter().zip(buf.chunks_exact_mut(per)) {
+            let r = [c.b[0], c.b[1], c.b[2] - c.b[0], c.b[3] - c.b[1]];
+            crop_resize(img, r, size, size, Layout::Xyc, chunk);
+        }
+        let input = Tensor::from_shape(&[n, size, size, 3], &buf)
+            .map_err(|e| Error::Inference(format!("{e}")))?;
+        net.run(&[n as i64], input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nms_keeps_the_best_of_overlapping_boxes() {
+        let boxes = [
+            [0.0, 0.0, 10.0, 10.0],
+            [1.0, 1.0, 11.0, 11.0],
+            [50.0, 50.0, 60.0, 60.0],
+        ];
+        let keep = nms(&boxes, &[0.8, 0.9, 0.5], 0.5, false);
+        assert_eq!(keep, vec![1, 2]);
+    }
+
+    #[test]
+    fn pyramid_starts_at_12_over_min_face() {
+        let cfg = DetectorConfig {
+            min_face_size: 60.0,
+            ..DetectorConfig::default()
+        };
+        let s = Mtcnn::scales(&cfg, 640, 480);
+        assert!((s[0] - 0.2).abs() < 1e-6);
+        assert!(s.iter().all(|v| 480.0 * v >= 12.0));
+    }
+}

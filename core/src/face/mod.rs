@@ -1,0 +1,37 @@
+//! On-device face verification: "is this really the enrolled civil servant?", offline, on a mid-range
+//! phone.
+//!
+//! Map of the module (one job per file):
+//! - `input`: JPEG/PNG bytes and raw camera frames -> upright RGB ([`FaceImage`]), with size limits;
+//! - `models`: hash-checked model loading; `plan`: one optimised tract plan per input shape, cached;
+//! - `resample`: area/bilinear crops into network inputs; `detect`: MTCNN boxes + 5 landmarks;
+//! - `align`: similarity transform onto the ArcFace 112x112 template; `embed`: MobileFaceNet, cosine;
+//! - `quality`: the gate with reasons; `template`: enrollment templates; `engine`: the public API.
+
+// Image and geometry code names coordinates x, y, w, h as the papers do; and `!(v > t)` is used on
+// purpose to reject NaN along with small values.
+#![allow(clippy::many_single_char_names, clippy::neg_cmp_op_on_partial_ord)]
+
+mod align;
+mod detect;
+mod embed;
+mod engine;
+mod input;
+mod models;
+mod plan;
+mod quality;
+mod resample;
+mod template;
+pub mod template_store;
+
+pub use align::{ALIGNED, Similarity, TEMPLATE, align};
+pub use detect::{Detection, DetectorConfig, nms};
+pub use embed::{DIM, cosine};
+pub use engine::{
+    DEFAULT_THRESHOLD, FaceConfig, FaceEngine, FaceSample, IdentifiedFace, IdentifyOutcome,
+    VerifyOutcome,
+};
+pub use input::{FaceImage, MAX_PIXELS, MAX_SIDE, PixelFormat, RawFrame};
+pub use models::{ALL as MODELS, ModelSpec, default_models_dir};
+pub use quality::{QualityConfig, QualityIssue, QualityReport};
+pub use template::Template;

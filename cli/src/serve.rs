@@ -25,10 +25,15 @@ pub struct ServeArgs {
 
 /// Runs the server until Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         std::fs::create_dir_all(&args.data_dir).context("cannot create the data directory")?;
-        let token = match args.admin_token.or_else(|| std::env::var("SIAP_ADMIN_TOKEN").ok()) {
+        let token = match args
+            .admin_token
+            .or_else(|| std::env::var("SIAP_ADMIN_TOKEN").ok())
+        {
             Some(t) => t,
             None => {
                 let p = args.data_dir.join("admin-token");
@@ -47,7 +52,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             cfg.database = url;
         }
         let running = siap_server::spawn(&cfg, args.listen).await?;
-        println!("listening {} public_key {}", running.addr, hex::encode(&running.public_key));
+        println!(
+            "listening {} public_key {}",
+            running.addr,
+            hex::encode(&running.public_key)
+        );
         tokio::signal::ctrl_c().await?;
         let _ = running.shutdown.send(());
         let _ = running.task.await;

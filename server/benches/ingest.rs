@@ -2,6 +2,8 @@
 //! uploading at once (SQLite, and PostgreSQL when `SIAP_TEST_POSTGRES_URL` is set), and a 10,000-record
 //! backlog from one device through the real sync client over loopback.
 
+#![allow(clippy::unwrap_used, clippy::many_single_char_names)] // a benchmark: failing loudly is the right outcome
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,9 @@ fn device(records: usize) -> Ledger {
     let store = Arc::new(Store::open_in_memory().unwrap());
     let l = open_ledger(store, &MasterKey::generate().unwrap(), KeySource::Software).unwrap();
     let payload = br#"{"employee_id":"e1","site_id":"s1","decision":{"accepted":true},"flags":[],"time":{"device_wall_ms":1800000000000}}"#;
-    let entries: Vec<(&str, &[u8])> = (0..records).map(|_| ("attendance.check_in", &payload[..])).collect();
+    let entries: Vec<(&str, &[u8])> = (0..records)
+        .map(|_| ("attendance.check_in", &payload[..]))
+        .collect();
     l.append_batch(&entries).unwrap();
     l
 }
@@ -28,7 +32,9 @@ fn verification(c: &mut Criterion) {
     let l = device(1000);
     let records = l.all().unwrap();
     let pk = l.public_key().to_vec();
-    c.bench_function("verify_chain_1000_records", |b| b.iter(|| verify_continuation(&pk, None, &records).unwrap()));
+    c.bench_function("verify_chain_1000_records", |b| {
+        b.iter(|| verify_continuation(&pk, None, &records).unwrap());
+    });
 }
 
 async fn register(url: &str, http: &reqwest::Client, l: &Ledger) -> String {
@@ -36,12 +42,26 @@ async fn register(url: &str, http: &reqwest::Client, l: &Ledger) -> String {
         .post(format!("{url}/v1/admin/enrollments"))
         .bearer_auth(ADMIN)
         .json(&serde_json::json!({"binding": {"type": "employee", "id": "e1"}}))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let signed: siap_core::signed::SignedBlob = http
         .post(format!("{url}/v1/register"))
-        .json(&siap_core::sync::protocol::RegisterRequest { enrollment_code: code["code"].as_str().unwrap().into(), public_key: l.public_key().to_vec() })
-        .send().await.unwrap().json().await.unwrap();
-    let r: siap_core::sync::protocol::RegisterResponse = serde_json::from_slice(&signed.body).unwrap();
+        .json(&siap_core::sync::protocol::RegisterRequest {
+            enrollment_code: code["code"].as_str().unwrap().into(),
+            public_key: l.public_key().to_vec(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r: siap_core::sync::protocol::RegisterResponse =
+        serde_json::from_slice(&signed.body).unwrap();
     r.device_token
 }
 
@@ -52,7 +72,9 @@ async fn ingest_once(database: Option<String>, per_device: usize) -> f64 {
     if let Some(db) = database {
         cfg.database = db;
     }
-    let running = siap_server::spawn(&cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let running = siap_server::spawn(&cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let url = format!("http://{}", running.addr);
     siap_core::sync::client::install_crypto_provider();
     let http = reqwest::Client::new();
@@ -64,7 +86,13 @@ async fn ingest_once(database: Option<String>, per_device: usize) -> f64 {
             .all()
             .unwrap()
             .chunks(500)
-            .map(|c: &[Record]| serde_json::to_vec(&UploadRequest { device_id: l.device_id().into(), records: c.to_vec() }).unwrap())
+            .map(|c: &[Record]| {
+                serde_json::to_vec(&UploadRequest {
+                    device_id: l.device_id().into(),
+                    records: c.to_vec(),
+                })
+                .unwrap()
+            })
             .collect();
         jobs.push((l.device_id().to_owned(), token, bodies));
     }
@@ -74,7 +102,14 @@ async fn ingest_once(database: Option<String>, per_device: usize) -> f64 {
         let (http, url) = (http.clone(), url.clone());
         handles.push(tokio::spawn(async move {
             for b in bodies {
-                let r = http.post(format!("{url}/v1/records")).bearer_auth(&token).header(DEVICE_ID_HEADER, &id).body(b).send().await.unwrap();
+                let r = http
+                    .post(format!("{url}/v1/records"))
+                    .bearer_auth(&token)
+                    .header(DEVICE_ID_HEADER, &id)
+                    .body(b)
+                    .send()
+                    .await
+                    .unwrap();
                 assert!(r.status().is_success());
             }
         }));
@@ -89,17 +124,25 @@ async fn ingest_once(database: Option<String>, per_device: usize) -> f64 {
 
 async fn fresh_pg() -> Option<String> {
     let admin = std::env::var("SIAP_TEST_POSTGRES_URL").ok()?;
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.ok()?;
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .ok()?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
     let name = format!("siap_bench_{}", fastrand::u32(..));
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.ok()?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .ok()?;
     Some(format!("{}/{name}", admin.rsplit_once('/')?.0))
 }
 
 fn ingest(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("ingest_20_devices");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.bench_function("sqlite_20x1000_records", |b| {
@@ -133,7 +176,10 @@ fn ingest(c: &mut Criterion) {
 }
 
 fn backlog(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("backlog");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
     g.bench_function("one_device_10000_records_sync", |b| {
@@ -143,13 +189,22 @@ fn backlog(c: &mut Criterion) {
                 total += rt.block_on(async {
                     let tmp = tempfile::tempdir().unwrap();
                     let cfg = siap_server::ServerConfig::in_dir(tmp.path(), ADMIN);
-                    let running = siap_server::spawn(&cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+                    let running = siap_server::spawn(&cfg, "127.0.0.1:0".parse().unwrap())
+                        .await
+                        .unwrap();
                     let url = format!("http://{}", running.addr);
                     siap_core::sync::client::install_crypto_provider();
                     let l = device(10_000);
                     let token = register(&url, &reqwest::Client::new(), &l).await;
-                    l.store().set_setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN, &token).unwrap();
-                    let client = SyncClient::new(ClientConfig::new(&url, running.public_key.clone()), l, Arc::new(SystemMonotonic::new("b"))).unwrap();
+                    l.store()
+                        .set_setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN, &token)
+                        .unwrap();
+                    let client = SyncClient::new(
+                        ClientConfig::new(&url, running.public_key.clone()),
+                        l,
+                        Arc::new(SystemMonotonic::new("b")),
+                    )
+                    .unwrap();
                     let start = Instant::now();
                     let r = client.sync().await.unwrap();
                     let t = start.elapsed();

@@ -11,24 +11,47 @@ use crate::error::ServerError;
 
 /// Parses a lowercase hex SHA-256.
 pub fn parse_sha(s: &str) -> Result<String, ServerError> {
-    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(s.to_owned())
     } else {
-        Err(ServerError::BadRequest("blob id must be 64 lowercase hex characters (SHA-256)".into()))
+        Err(ServerError::BadRequest(
+            "blob id must be 64 lowercase hex characters (SHA-256)".into(),
+        ))
     }
 }
 
 /// How much of `sha` is stored.
 pub async fn status(db: &Db, sha: String, now: i64) -> Result<BlobStatus, ServerError> {
     let s = sha.clone();
-    let row = db.tx(move |tx| tx.one("SELECT received, complete FROM blobs WHERE sha256 = $1", &[V::T(s)])).await?;
+    let row = db
+        .tx(move |tx| {
+            tx.one(
+                "SELECT received, complete FROM blobs WHERE sha256 = $1",
+                &[V::T(s)],
+            )
+        })
+        .await?;
     Ok(match row {
-        Some(r) => BlobStatus { sha256: sha, received: r[0].i()?.max(0) as u64, complete: r[1].i()? != 0, server_time_ms: now },
-        None => BlobStatus { sha256: sha, received: 0, complete: false, server_time_ms: now },
+        Some(r) => BlobStatus {
+            sha256: sha,
+            received: r[0].i()?.max(0) as u64,
+            complete: r[1].i()? != 0,
+            server_time_ms: now,
+        },
+        None => BlobStatus {
+            sha256: sha,
+            received: 0,
+            complete: false,
+            server_time_ms: now,
+        },
     })
 }
 
 /// Appends `chunk` at `offset` of a blob of `total` bytes.
+#[allow(clippy::too_many_arguments)]
 pub async fn put_chunk(
     db: &Db,
     sha: String,
@@ -40,10 +63,18 @@ pub async fn put_chunk(
     now: i64,
 ) -> Result<BlobStatus, ServerError> {
     if total == 0 || total > MAX_BLOB_BYTES {
-        return Err(ServerError::TooLarge(format!("blobs must be 1..={MAX_BLOB_BYTES} bytes")));
+        return Err(ServerError::TooLarge(format!(
+            "blobs must be 1..={MAX_BLOB_BYTES} bytes"
+        )));
     }
-    if offset.checked_add(chunk.len() as u64).is_none_or(|end| end > total) || chunk.is_empty() {
-        return Err(ServerError::BadRequest("chunk exceeds the declared total".into()));
+    if offset
+        .checked_add(chunk.len() as u64)
+        .is_none_or(|end| end > total)
+        || chunk.is_empty()
+    {
+        return Err(ServerError::BadRequest(
+            "chunk exceeds the declared total".into(),
+        ));
     }
     let s = sha.clone();
     let (received, complete) = db
@@ -90,13 +121,23 @@ pub async fn put_chunk(
             Ok((received, true))
         })
         .await?;
-    Ok(BlobStatus { sha256: sha, received, complete, server_time_ms: now })
+    Ok(BlobStatus {
+        sha256: sha,
+        received,
+        complete,
+        server_time_ms: now,
+    })
 }
 
 /// A complete blob's MIME type and bytes.
 pub async fn get(db: &Db, sha: String) -> Result<(String, Vec<u8>), ServerError> {
     let row = db
-        .tx(move |tx| tx.one("SELECT mime, data FROM blobs WHERE sha256 = $1 AND complete = 1", &[V::T(sha)]))
+        .tx(move |tx| {
+            tx.one(
+                "SELECT mime, data FROM blobs WHERE sha256 = $1 AND complete = 1",
+                &[V::T(sha)],
+            )
+        })
         .await?
         .ok_or(ServerError::NotFound("blob"))?;
     Ok((row[0].t()?, row[1].b()?))

@@ -15,10 +15,21 @@ use siap_core::sync::protocol::{Binding, Change, ChangeEntry, ChangesPage, MAX_C
 use crate::db::{Db, Sql, V};
 use crate::error::ServerError;
 
-fn add_change(tx: &mut dyn Sql, entity: &str, id: &str, permit_id: Option<&str>, change: &Change, now: i64) -> Result<u64, ServerError> {
+fn add_change(
+    tx: &mut dyn Sql,
+    entity: &str,
+    id: &str,
+    permit_id: Option<&str>,
+    change: &Change,
+    now: i64,
+) -> Result<u64, ServerError> {
     tx.lock_changes()?;
-    let next = tx.one("SELECT COALESCE(MAX(cursor), 0) + 1 FROM changes", &[])?.ok_or(ServerError::Internal("no cursor".into()))?[0].i()?;
-    let body = serde_json::to_vec(change).map_err(|_| ServerError::Internal("cannot encode change".into()))?;
+    let next = tx
+        .one("SELECT COALESCE(MAX(cursor), 0) + 1 FROM changes", &[])?
+        .ok_or(ServerError::Internal("no cursor".into()))?[0]
+        .i()?;
+    let body = serde_json::to_vec(change)
+        .map_err(|_| ServerError::Internal("cannot encode change".into()))?;
     tx.exec(
         "INSERT INTO changes (cursor, entity, entity_id, permit_id, body, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
         &[V::I(next), V::T(entity.into()), V::T(id.into()), V::opt_text(permit_id), V::B(body), V::I(now)],
@@ -28,7 +39,9 @@ fn add_change(tx: &mut dyn Sql, entity: &str, id: &str, permit_id: Option<&str>,
 
 fn check_id(id: &str) -> Result<(), ServerError> {
     if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
-        return Err(ServerError::BadRequest("ids must be 1..=128 printable characters".into()));
+        return Err(ServerError::BadRequest(
+            "ids must be 1..=128 printable characters".into(),
+        ));
     }
     Ok(())
 }
@@ -38,17 +51,36 @@ pub async fn publish(db: &Db, change: Change, now: i64) -> Result<u64, ServerErr
     let (entity, id) = match &change {
         Change::Site { id, .. } => ("site", id.clone()),
         Change::Employee { id, .. } => ("employee", id.clone()),
-        Change::Asset { id, lat, lon, radius_m, .. } => {
-            if !(lat.is_finite() && lon.is_finite() && radius_m.is_finite() && (-90.0..=90.0).contains(lat) && (-180.0..=180.0).contains(lon) && *radius_m > 0.0) {
-                return Err(ServerError::BadRequest("asset coordinates or radius out of range".into()));
+        Change::Asset {
+            id,
+            lat,
+            lon,
+            radius_m,
+            ..
+        } => {
+            if !(lat.is_finite()
+                && lon.is_finite()
+                && radius_m.is_finite()
+                && (-90.0..=90.0).contains(lat)
+                && (-180.0..=180.0).contains(lon)
+                && *radius_m > 0.0)
+            {
+                return Err(ServerError::BadRequest(
+                    "asset coordinates or radius out of range".into(),
+                ));
             }
             ("asset", id.clone())
         }
         Change::Schedule { id, .. } => ("schedule", id.clone()),
-        Change::Permit { .. } => return Err(ServerError::BadRequest("permits are published through /v1/admin/permits".into())),
+        Change::Permit { .. } => {
+            return Err(ServerError::BadRequest(
+                "permits are published through /v1/admin/permits".into(),
+            ));
+        }
     };
     check_id(&id)?;
-    db.tx(move |tx| add_change(tx, entity, &id, None, &change, now)).await
+    db.tx(move |tx| add_change(tx, entity, &id, None, &change, now))
+        .await
 }
 
 /// An administrator's permit update: the new status (and, when given, fee and deadline).
@@ -74,25 +106,28 @@ pub struct PermitUpdate {
 }
 
 /// Applies a permit update: the next version, signed, stored, and published. Returns the signed document.
-pub async fn update_permit(db: &Db, signer: std::sync::Arc<dyn Signer>, permit_id: String, u: PermitUpdate, now: i64) -> Result<SignedBlob, ServerError> {
+pub async fn update_permit(
+    db: &Db,
+    signer: std::sync::Arc<dyn Signer>,
+    permit_id: String,
+    u: PermitUpdate,
+    now: i64,
+) -> Result<SignedBlob, ServerError> {
     check_id(&permit_id)?;
     db.tx(move |tx| {
         let current = tx.one("SELECT document FROM permits WHERE permit_id = $1", &[V::T(permit_id.clone())])?;
-        let mut doc = match current {
-            Some(r) => serde_json::from_slice::<PermitDocument>(&r[0].b()?).map_err(|_| ServerError::Internal("stored permit unreadable".into()))?,
-            None => {
-                let missing = || ServerError::BadRequest("a new permit needs permit_type, official_fee_idr, deadline_ms and office".into());
-                PermitDocument {
-                    permit_id: permit_id.clone(),
-                    version: 0,
-                    permit_type: u.permit_type.clone().ok_or_else(missing)?,
-                    status: u.status,
-                    official_fee_idr: u.official_fee_idr.ok_or_else(missing)?,
-                    deadline_ms: u.deadline_ms.ok_or_else(missing)?,
-                    submitted_at_ms: now,
-                    timeline: Vec::new(),
-                    office: u.office.clone().ok_or_else(missing)?,
-                }
+        let mut doc = if let Some(r) = current { serde_json::from_slice::<PermitDocument>(&r[0].b()?).map_err(|_| ServerError::Internal("stored permit unreadable".into()))? } else {
+            let missing = || ServerError::BadRequest("a new permit needs permit_type, official_fee_idr, deadline_ms and office".into());
+            PermitDocument {
+                permit_id: permit_id.clone(),
+                version: 0,
+                permit_type: u.permit_type.clone().ok_or_else(missing)?,
+                status: u.status,
+                official_fee_idr: u.official_fee_idr.ok_or_else(missing)?,
+                deadline_ms: u.deadline_ms.ok_or_else(missing)?,
+                submitted_at_ms: now,
+                timeline: Vec::new(),
+                office: u.office.clone().ok_or_else(missing)?,
             }
         };
         doc.version += 1;
@@ -123,9 +158,18 @@ pub async fn update_permit(db: &Db, signer: std::sync::Arc<dyn Signer>, permit_i
 }
 
 /// The next page of changes for a device, signed.
-pub async fn page(db: &Db, signer: &dyn Signer, device_id: String, binding: Binding, since: u64, limit: u32, now: i64) -> Result<SignedBlob, ServerError> {
+pub async fn page(
+    db: &Db,
+    signer: &dyn Signer,
+    device_id: String,
+    binding: Binding,
+    since: u64,
+    limit: u32,
+    now: i64,
+) -> Result<SignedBlob, ServerError> {
     let limit = limit.clamp(1, MAX_CHANGES_PAGE);
-    let since_i = i64::try_from(since).map_err(|_| ServerError::BadRequest("cursor too large".into()))?;
+    let since_i =
+        i64::try_from(since).map_err(|_| ServerError::BadRequest("cursor too large".into()))?;
     let (rows, head) = db
         .tx(move |tx| {
             // Head first, rows up to it: a change committed in between is left for the next pull.
@@ -147,11 +191,26 @@ pub async fn page(db: &Db, signer: &dyn Signer, device_id: String, binding: Bind
     let more = rows.len() > limit as usize;
     let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
     for r in rows.iter().take(limit as usize) {
-        let change: Change = serde_json::from_slice(&r[1].b()?).map_err(|_| ServerError::Internal("stored change unreadable".into()))?;
-        changes.push(ChangeEntry { cursor: r[0].i()? as u64, change });
+        let change: Change = serde_json::from_slice(&r[1].b()?)
+            .map_err(|_| ServerError::Internal("stored change unreadable".into()))?;
+        changes.push(ChangeEntry {
+            cursor: r[0].i()? as u64,
+            change,
+        });
     }
     // Without more pages, the device may jump to the feed head (changes for others are skipped for good).
-    let next_cursor = if more { changes.last().map_or(since, |c| c.cursor) } else { since.max(head as u64) };
-    let page = ChangesPage { device_id, since, next_cursor, more, changes, server_time_ms: now };
+    let next_cursor = if more {
+        changes.last().map_or(since, |c| c.cursor)
+    } else {
+        since.max(head as u64)
+    };
+    let page = ChangesPage {
+        device_id,
+        since,
+        next_cursor,
+        more,
+        changes,
+        server_time_ms: now,
+    };
     Ok(SignedBlob::sign_json(signer, CHANGES_DOMAIN, &page)?)
 }

@@ -19,7 +19,9 @@ pub const CODE_LEN: usize = 10;
 
 /// SHA-256, as used for codes and tokens at rest.
 pub fn sha256(data: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, data).as_ref().to_vec()
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
 }
 
 /// Random bytes.
@@ -34,7 +36,7 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], ServerError> {
 /// Normalises a typed code (case, spaces, dashes).
 pub fn normalise_code(code: &str) -> String {
     code.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
+        .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_uppercase())
         .collect()
 }
@@ -64,7 +66,12 @@ pub(crate) fn binding_from(ty: &str, id: String) -> Result<Binding, ServerError>
 }
 
 /// Stores a new enrollment code; returns the code (shown once to the administrator).
-pub async fn issue_code(db: &Db, binding: Binding, ttl_ms: i64, now: i64) -> Result<String, ServerError> {
+pub async fn issue_code(
+    db: &Db,
+    binding: Binding,
+    ttl_ms: i64,
+    now: i64,
+) -> Result<String, ServerError> {
     let code = new_code()?;
     let hash = sha256(code.as_bytes());
     db.tx(move |tx| {
@@ -91,9 +98,15 @@ pub struct Registered {
 }
 
 /// Redeems a one-time code for `public_key`.
-pub async fn register(db: &Db, code: &str, public_key: Vec<u8>, now: i64) -> Result<Registered, ServerError> {
-    siap_core::ledger::signer::check_public_key(&public_key)
-        .map_err(|_| ServerError::BadRequest("public_key must be a 65-byte uncompressed P-256 point".into()))?;
+pub async fn register(
+    db: &Db,
+    code: &str,
+    public_key: Vec<u8>,
+    now: i64,
+) -> Result<Registered, ServerError> {
+    siap_core::ledger::signer::check_public_key(&public_key).map_err(|_| {
+        ServerError::BadRequest("public_key must be a 65-byte uncompressed P-256 point".into())
+    })?;
     let code_hash = sha256(normalise_code(code).as_bytes());
     let device_id = device_id_for(&public_key);
     let token = hex::encode(random_bytes::<32>()?);
@@ -130,7 +143,11 @@ pub async fn register(db: &Db, code: &str, public_key: Vec<u8>, now: i64) -> Res
             binding_from(&ty, id)
         })
         .await?;
-    Ok(Registered { device_id, token, binding })
+    Ok(Registered {
+        device_id,
+        token,
+        binding,
+    })
 }
 
 /// A registered device as the request handlers need it.
@@ -148,7 +165,10 @@ pub struct Device {
     pub head_hash: [u8; 32],
 }
 
-pub(crate) fn load_device(tx: &mut dyn Sql, device_id: &str) -> Result<Option<(Device, Vec<u8>)>, ServerError> {
+pub(crate) fn load_device(
+    tx: &mut dyn Sql,
+    device_id: &str,
+) -> Result<Option<(Device, Vec<u8>)>, ServerError> {
     let Some(r) = tx.one(
         "SELECT public_key, token_hash, binding_type, binding_id, acked_seq, head_hash FROM devices WHERE device_id = $1",
         &[V::T(device_id.to_owned())],
@@ -187,7 +207,11 @@ pub async fn authenticate(db: &Db, device_id: &str, token: &str) -> Result<Devic
 }
 
 /// Marks a device for review (fork, tampered data). The first reason is kept.
-pub(crate) fn flag_device(tx: &mut dyn Sql, device_id: &str, reason: &str) -> Result<(), ServerError> {
+pub(crate) fn flag_device(
+    tx: &mut dyn Sql,
+    device_id: &str,
+    reason: &str,
+) -> Result<(), ServerError> {
     tx.exec(
         "UPDATE devices SET review = 1, review_reason = COALESCE(review_reason, $1) WHERE device_id = $2",
         &[V::T(reason.to_owned()), V::T(device_id.to_owned())],

@@ -44,7 +44,10 @@ pub enum ServerError {
 
 impl From<rusqlite::Error> for ServerError {
     fn from(e: rusqlite::Error) -> Self {
-        ServerError::Database(e.sqlite_error_code().map_or_else(|| "sqlite failure".to_owned(), |c| format!("{c:?}")))
+        ServerError::Database(
+            e.sqlite_error_code()
+                .map_or_else(|| "sqlite failure".to_owned(), |c| format!("{c:?}")),
+        )
     }
 }
 

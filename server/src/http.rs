@@ -17,8 +17,8 @@ use serde::Deserialize;
 use siap_core::ledger::Signer;
 use siap_core::signed::{RESPONSE_DOMAIN, SignedBlob};
 use siap_core::sync::protocol::{
-    Binding, Change, DEVICE_ID_HEADER, DeviceConfig, MAX_BLOB_CHUNK_BYTES, MAX_RECORDS_BODY_BYTES, RegisterRequest,
-    RegisterResponse, SERVER_TIME_HEADER, UploadRequest,
+    Binding, Change, DEVICE_ID_HEADER, DeviceConfig, MAX_BLOB_CHUNK_BYTES, MAX_RECORDS_BODY_BYTES,
+    RegisterRequest, RegisterResponse, SERVER_TIME_HEADER, UploadRequest,
 };
 
 use crate::changes::PermitUpdate;
@@ -54,38 +54,65 @@ pub fn now_ms() -> i64 {
 }
 
 /// Reads a body up to `limit` bytes, refusing larger ones early.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ServerError> {
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Vec<u8>, ServerError> {
     let too_large = || ServerError::TooLarge(format!("body larger than {limit} bytes"));
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
-        if len > limit as u64 {
-            return Err(too_large());
-        }
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
     }
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes().to_vec()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(ServerError::BadRequest("could not read the request body".into())),
+        Err(_) => Err(ServerError::BadRequest(
+            "could not read the request body".into(),
+        )),
     }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ServerError> {
-    serde_json::from_slice(bytes).map_err(|e| ServerError::BadRequest(format!("invalid JSON ({:?} error at line {} column {})", e.classify(), e.line(), e.column())))
+    serde_json::from_slice(bytes).map_err(|e| {
+        ServerError::BadRequest(format!(
+            "invalid JSON ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 async fn device_auth(st: &AppState, headers: &HeaderMap) -> Result<Device, ServerError> {
-    let id = headers.get(DEVICE_ID_HEADER).and_then(|v| v.to_str().ok()).ok_or(ServerError::Unauthorized)?;
+    let id = headers
+        .get(DEVICE_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ServerError::Unauthorized)?;
     let token = bearer(headers).ok_or(ServerError::Unauthorized)?;
     devices::authenticate(&st.db, id, token).await
 }
 
 fn admin_auth(st: &AppState, headers: &HeaderMap) -> Result<(), ServerError> {
     let token = bearer(headers).ok_or(ServerError::Unauthorized)?;
-    if devices::sha256(token.as_bytes()) == st.admin_token_hash { Ok(()) } else { Err(ServerError::Unauthorized) }
+    if devices::sha256(token.as_bytes()) == st.admin_token_hash {
+        Ok(())
+    } else {
+        Err(ServerError::Unauthorized)
+    }
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
@@ -115,7 +142,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/reports/stale-devices", get(report_stale))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ServerError::NotFound("route") })
-        .method_not_allowed_fallback(|| async { ServerError::BadRequest("method not allowed on this route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ServerError::BadRequest("method not allowed on this route".into())
+        })
         .layer(axum::middleware::map_response(add_time))
         .with_state(state)
 }
@@ -132,30 +161,47 @@ async fn openapi() -> Response {
 }
 
 async fn time() -> Response {
-    json(StatusCode::OK, &serde_json::json!({ "server_time_ms": now_ms() }))
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "server_time_ms": now_ms() }),
+    )
 }
 
 fn signed(st: &AppState, v: &impl serde::Serialize) -> Result<Response, ServerError> {
-    Ok(json(StatusCode::OK, &SignedBlob::sign_json(st.signer.as_ref(), RESPONSE_DOMAIN, v)?))
+    Ok(json(
+        StatusCode::OK,
+        &SignedBlob::sign_json(st.signer.as_ref(), RESPONSE_DOMAIN, v)?,
+    ))
 }
 
-async fn register(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ServerError> {
+async fn register(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ServerError> {
     let req: RegisterRequest = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     let now = now_ms();
     let r = devices::register(&st.db, &req.enrollment_code, req.public_key.clone(), now).await?;
-    signed(&st, &RegisterResponse {
-        kind: "register".into(),
-        device_id: r.device_id,
-        public_key: req.public_key,
-        device_token: r.token,
-        binding: r.binding,
-        config: st.device_config.clone(),
-        server_public_key: st.public_key.clone(),
-        server_time_ms: now,
-    })
+    signed(
+        &st,
+        &RegisterResponse {
+            kind: "register".into(),
+            device_id: r.device_id,
+            public_key: req.public_key,
+            device_token: r.token,
+            binding: r.binding,
+            config: st.device_config.clone(),
+            server_public_key: st.public_key.clone(),
+            server_time_ms: now,
+        },
+    )
 }
 
-async fn upload(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ServerError> {
+async fn upload(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ServerError> {
     let device = device_auth(&st, &headers).await?;
     let req: UploadRequest = parse_json(&read_body(&headers, body, MAX_RECORDS_BODY_BYTES).await?)?;
     if req.device_id != device.device_id {
@@ -168,9 +214,16 @@ async fn upload(State(st): State<AppState>, headers: HeaderMap, body: Body) -> R
     signed(&st, &out.ack)
 }
 
-async fn blob_status(State(st): State<AppState>, headers: HeaderMap, Path(sha): Path<String>) -> Result<Response, ServerError> {
+async fn blob_status(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(sha): Path<String>,
+) -> Result<Response, ServerError> {
     device_auth(&st, &headers).await?;
-    Ok(json(StatusCode::OK, &blobs::status(&st.db, blobs::parse_sha(&sha)?, now_ms()).await?))
+    Ok(json(
+        StatusCode::OK,
+        &blobs::status(&st.db, blobs::parse_sha(&sha)?, now_ms()).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -189,11 +242,28 @@ async fn blob_put(
     body: Body,
 ) -> Result<Response, ServerError> {
     let device = device_auth(&st, &headers).await?;
-    let Query(q) = q.map_err(|_| ServerError::BadRequest("offset and total are required integers".into()))?;
+    let Query(q) =
+        q.map_err(|_| ServerError::BadRequest("offset and total are required integers".into()))?;
     let sha = blobs::parse_sha(&sha)?;
     let chunk = read_body(&headers, body, MAX_BLOB_CHUNK_BYTES).await?;
-    let mime = q.mime.filter(|m| !m.is_empty() && m.len() <= 100).unwrap_or_else(|| "application/octet-stream".into());
-    Ok(json(StatusCode::OK, &blobs::put_chunk(&st.db, sha, q.offset, q.total, mime, chunk, device.device_id, now_ms()).await?))
+    let mime = q
+        .mime
+        .filter(|m| !m.is_empty() && m.len() <= 100)
+        .unwrap_or_else(|| "application/octet-stream".into());
+    Ok(json(
+        StatusCode::OK,
+        &blobs::put_chunk(
+            &st.db,
+            sha,
+            q.offset,
+            q.total,
+            mime,
+            chunk,
+            device.device_id,
+            now_ms(),
+        )
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -214,16 +284,30 @@ async fn pull(
     q: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
     let device = device_auth(&st, &headers).await?;
-    let Query(q) = q.map_err(|_| ServerError::BadRequest("since and limit must be non-negative integers".into()))?;
+    let Query(q) = q.map_err(|_| {
+        ServerError::BadRequest("since and limit must be non-negative integers".into())
+    })?;
     let now = now_ms();
     let id = device.device_id.clone();
     st.db
         .tx(move |tx| {
-            tx.exec("UPDATE devices SET last_seen_ms = $1 WHERE device_id = $2", &[crate::db::V::I(now), crate::db::V::T(id)])?;
+            tx.exec(
+                "UPDATE devices SET last_seen_ms = $1 WHERE device_id = $2",
+                &[crate::db::V::I(now), crate::db::V::T(id)],
+            )?;
             Ok(())
         })
         .await?;
-    let page = changes::page(&st.db, st.signer.as_ref(), device.device_id, device.binding, q.since, q.limit, now).await?;
+    let page = changes::page(
+        &st.db,
+        st.signer.as_ref(),
+        device.device_id,
+        device.binding,
+        q.since,
+        q.limit,
+        now,
+    )
+    .await?;
     Ok(json(StatusCode::OK, &page))
 }
 
@@ -234,18 +318,28 @@ struct EnrollRequest {
     ttl_hours: Option<u32>,
 }
 
-async fn admin_enroll(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ServerError> {
+async fn admin_enroll(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let req: EnrollRequest = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     let now = now_ms();
     let ttl = i64::from(req.ttl_hours.unwrap_or(72).clamp(1, 24 * 30)) * 3_600_000;
     let code = devices::issue_code(&st.db, req.binding, ttl, now).await?;
-    Ok(json(StatusCode::CREATED, &serde_json::json!({ "code": code, "expires_at_ms": now + ttl })))
+    Ok(json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "code": code, "expires_at_ms": now + ttl }),
+    ))
 }
 
 async fn publish_change(st: &AppState, change: Change) -> Result<Response, ServerError> {
     let cursor = changes::publish(&st.db, change, now_ms()).await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "cursor": cursor })))
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "cursor": cursor }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -254,10 +348,23 @@ struct SiteBody {
     fence: serde_json::Value,
 }
 
-async fn admin_site(State(st): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ServerError> {
+async fn admin_site(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let b: SiteBody = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
-    publish_change(&st, Change::Site { id, name: b.name, fence: b.fence }).await
+    publish_change(
+        &st,
+        Change::Site {
+            id,
+            name: b.name,
+            fence: b.fence,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -267,10 +374,23 @@ struct EmployeeBody {
     site_ids: Vec<String>,
 }
 
-async fn admin_employee(State(st): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ServerError> {
+async fn admin_employee(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let b: EmployeeBody = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
-    publish_change(&st, Change::Employee { id, name: b.name, site_ids: b.site_ids }).await
+    publish_change(
+        &st,
+        Change::Employee {
+            id,
+            name: b.name,
+            site_ids: b.site_ids,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -282,26 +402,56 @@ struct AssetBody {
     radius_m: f64,
 }
 
-async fn admin_asset(State(st): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ServerError> {
+async fn admin_asset(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let b: AssetBody = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
-    publish_change(&st, Change::Asset { id, name: b.name, category: b.category, lat: b.lat, lon: b.lon, radius_m: b.radius_m }).await
+    publish_change(
+        &st,
+        Change::Asset {
+            id,
+            name: b.name,
+            category: b.category,
+            lat: b.lat,
+            lon: b.lon,
+            radius_m: b.radius_m,
+        },
+    )
+    .await
 }
 
-async fn admin_schedule(State(st): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ServerError> {
+async fn admin_schedule(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let b: serde_json::Value = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     publish_change(&st, Change::Schedule { id, body: b }).await
 }
 
-async fn admin_permit(State(st): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ServerError> {
+async fn admin_permit(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let u: PermitUpdate = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     let signed = changes::update_permit(&st.db, st.signer.clone(), id, u, now_ms()).await?;
     Ok(json(StatusCode::OK, &signed))
 }
 
-async fn admin_blob(State(st): State<AppState>, headers: HeaderMap, Path(sha): Path<String>) -> Result<Response, ServerError> {
+async fn admin_blob(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(sha): Path<String>,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let (mime, data) = blobs::get(&st.db, blobs::parse_sha(&sha)?).await?;
     Ok(([(header::CONTENT_TYPE, mime)], data).into_response())
@@ -313,10 +463,17 @@ struct DevicesQuery {
     review: bool,
 }
 
-async fn admin_devices(State(st): State<AppState>, headers: HeaderMap, q: Result<Query<DevicesQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, ServerError> {
+async fn admin_devices(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<DevicesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let Query(q) = q.map_err(|_| ServerError::BadRequest("review must be true or false".into()))?;
-    Ok(json(StatusCode::OK, &report::devices(&st.db, q.review).await?))
+    Ok(json(
+        StatusCode::OK,
+        &report::devices(&st.db, q.review).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -332,26 +489,45 @@ fn wib() -> i64 {
     7 * 60
 }
 
-async fn report_attendance(State(st): State<AppState>, headers: HeaderMap, q: Result<Query<AttendanceQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, ServerError> {
+async fn report_attendance(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<AttendanceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let Query(q) = q.map_err(|_| ServerError::BadRequest("date=YYYY-MM-DD is required".into()))?;
     if !(-14 * 60..=14 * 60).contains(&q.utc_offset_min) {
-        return Err(ServerError::BadRequest("utc_offset_min out of range".into()));
+        return Err(ServerError::BadRequest(
+            "utc_offset_min out of range".into(),
+        ));
     }
     let rows = report::attendance(&st.db, &q.date, q.utc_offset_min).await?;
     match q.format.as_deref() {
         None | Some("json") => Ok(json(StatusCode::OK, &rows)),
-        Some("csv") => Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], report::attendance_csv(&rows)).into_response()),
+        Some("csv") => Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            report::attendance_csv(&rows),
+        )
+            .into_response()),
         Some(_) => Err(ServerError::BadRequest("format must be json or csv".into())),
     }
 }
 
-async fn report_flagged(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ServerError> {
+async fn report_flagged(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
-    Ok(json(StatusCode::OK, &report::flagged(&st.db, 10_000).await?))
+    Ok(json(
+        StatusCode::OK,
+        &report::flagged(&st.db, 10_000).await?,
+    ))
 }
 
-async fn report_forks(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ServerError> {
+async fn report_forks(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     Ok(json(StatusCode::OK, &report::forks(&st.db).await?))
 }
@@ -366,10 +542,17 @@ fn seven() -> i64 {
     7
 }
 
-async fn report_stale(State(st): State<AppState>, headers: HeaderMap, q: Result<Query<StaleQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, ServerError> {
+async fn report_stale(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<StaleQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
     let Query(q) = q.map_err(|_| ServerError::BadRequest("days must be an integer".into()))?;
-    Ok(json(StatusCode::OK, &report::stale_devices(&st.db, q.days, now_ms()).await?))
+    Ok(json(
+        StatusCode::OK,
+        &report::stale_devices(&st.db, q.days, now_ms()).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -391,7 +574,12 @@ async fn admin_device_records(
     q: Result<Query<RecordsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
-    let Query(q) = q.map_err(|_| ServerError::BadRequest("after and limit must be integers".into()))?;
-    let (pk, records) = report::device_records(&st.db, id, q.after, q.limit.clamp(1, 10_000)).await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "public_key": hex::encode(pk), "records": records })))
+    let Query(q) =
+        q.map_err(|_| ServerError::BadRequest("after and limit must be integers".into()))?;
+    let (pk, records) =
+        report::device_records(&st.db, id, q.after, q.limit.clamp(1, 10_000)).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "public_key": hex::encode(pk), "records": records }),
+    ))
 }

@@ -12,7 +12,9 @@
 //! Signature verification (the expensive part) runs on a blocking thread outside any transaction; the
 //! transaction only re-checks that the device's head did not move meanwhile (optimistic concurrency).
 
-use siap_core::ledger::{ChainError, ChainHead, GENESIS_PREV_HASH, Record, verify_continuation, verify_record};
+use siap_core::ledger::{
+    ChainError, ChainHead, GENESIS_PREV_HASH, Record, verify_continuation, verify_record,
+};
 use siap_core::sync::protocol::{MAX_BATCH_RECORDS, UploadAck, UploadStatus};
 
 use crate::db::{Db, Sql, V};
@@ -35,13 +37,23 @@ enum Plan {
 }
 
 /// Ingests `records` for `device`. `now` is the server time.
-pub async fn ingest(db: &Db, device: Device, records: Vec<Record>, now: i64) -> Result<Ingested, ServerError> {
+pub async fn ingest(
+    db: &Db,
+    device: Device,
+    records: Vec<Record>,
+    now: i64,
+) -> Result<Ingested, ServerError> {
     if records.len() > MAX_BATCH_RECORDS {
-        return Err(ServerError::TooLarge(format!("at most {MAX_BATCH_RECORDS} records per batch")));
+        return Err(ServerError::TooLarge(format!(
+            "at most {MAX_BATCH_RECORDS} records per batch"
+        )));
     }
     let mut device = device;
     for _attempt in 0..8 {
-        let head = (device.acked_seq > 0).then_some(ChainHead { seq: device.acked_seq, hash: device.head_hash });
+        let head = (device.acked_seq > 0).then_some(ChainHead {
+            seq: device.acked_seq,
+            hash: device.head_hash,
+        });
         let outcome = try_once(db, &device, head, &records, now).await?;
         if let Some(done) = outcome {
             return Ok(done);
@@ -54,10 +66,20 @@ pub async fn ingest(db: &Db, device: Device, records: Vec<Record>, now: i64) -> 
             .ok_or(ServerError::Unauthorized)?
             .0;
     }
-    Err(ServerError::Conflict("concurrent uploads for this device; retry".into()))
+    Err(ServerError::Conflict(
+        "concurrent uploads for this device; retry".into(),
+    ))
 }
 
-fn ack(device_id: &str, seq: u64, hash: [u8; 32], stored: u32, duplicates: u32, status: UploadStatus, now: i64) -> UploadAck {
+fn ack(
+    device_id: &str,
+    seq: u64,
+    hash: [u8; 32],
+    stored: u32,
+    duplicates: u32,
+    status: UploadStatus,
+    now: i64,
+) -> UploadAck {
     UploadAck {
         kind: "ack".into(),
         device_id: device_id.to_owned(),
@@ -89,17 +111,37 @@ async fn try_once(
         let id = device.device_id.clone();
         let old_owned: Vec<Record> = old.into_iter().cloned().collect();
         let Plan::Old(checked) = tokio::task::spawn_blocking(move || {
-            Plan::Old(old_owned.into_iter().map(|r| { let ok = verify_record(&pk, &id, &r).is_ok(); (r, ok) }).collect())
+            Plan::Old(
+                old_owned
+                    .into_iter()
+                    .map(|r| {
+                        let ok = verify_record(&pk, &id, &r).is_ok();
+                        (r, ok)
+                    })
+                    .collect(),
+            )
         })
         .await
         .map_err(|_| ServerError::Internal("verification task failed".into()))?;
         if let Some((bad, _)) = checked.iter().find(|(_, ok)| !ok) {
             let seq = bad.seq;
             let id = device.device_id.clone();
-            db.tx(move |tx| flag_device(tx, &id, "record failed verification")).await?;
+            db.tx(move |tx| flag_device(tx, &id, "record failed verification"))
+                .await?;
             return Ok(Some(Ingested {
-                ack: ack(&device.device_id, head_seq, head_hash, 0, 0, UploadStatus::Ok, now),
-                rejected: Some(ServerError::BadRecord { message: format!("record {seq}: does not verify"), acked_seq: head_seq }),
+                ack: ack(
+                    &device.device_id,
+                    head_seq,
+                    head_hash,
+                    0,
+                    0,
+                    UploadStatus::Ok,
+                    now,
+                ),
+                rejected: Some(ServerError::BadRecord {
+                    message: format!("record {seq}: does not verify"),
+                    acked_seq: head_seq,
+                }),
             }));
         }
         let id = device.device_id.clone();
@@ -134,18 +176,51 @@ async fn try_once(
             .await?;
         duplicates = dups;
         if let Some(first) = forks.first() {
-            let mut a = ack(&device.device_id, head_seq, head_hash, 0, duplicates, UploadStatus::Fork, now);
+            let mut a = ack(
+                &device.device_id,
+                head_seq,
+                head_hash,
+                0,
+                duplicates,
+                UploadStatus::Fork,
+                now,
+            );
             a.expected_seq = *first;
-            return Ok(Some(Ingested { ack: a, rejected: None }));
+            return Ok(Some(Ingested {
+                ack: a,
+                rejected: None,
+            }));
         }
     }
     if new.is_empty() {
-        return Ok(Some(Ingested { ack: ack(&device.device_id, head_seq, head_hash, 0, duplicates, UploadStatus::Ok, now), rejected: None }));
+        return Ok(Some(Ingested {
+            ack: ack(
+                &device.device_id,
+                head_seq,
+                head_hash,
+                0,
+                duplicates,
+                UploadStatus::Ok,
+                now,
+            ),
+            rejected: None,
+        }));
     }
 
     // 2. New records: must continue the chain from the stored head.
     if new[0].seq != head_seq + 1 {
-        return Ok(Some(Ingested { ack: ack(&device.device_id, head_seq, head_hash, 0, duplicates, UploadStatus::Gap, now), rejected: None }));
+        return Ok(Some(Ingested {
+            ack: ack(
+                &device.device_id,
+                head_seq,
+                head_hash,
+                0,
+                duplicates,
+                UploadStatus::Gap,
+                now,
+            ),
+            rejected: None,
+        }));
     }
     let pk = device.public_key.clone();
     let new_owned: Vec<Record> = new.into_iter().cloned().collect();
@@ -153,7 +228,9 @@ async fn try_once(
         .await
         .map_err(|_| ServerError::Internal("verification task failed".into()))?;
     let stored = valid.len() as u32;
-    let (new_seq, new_hash) = valid.last().map_or((head_seq, head_hash), |r| (r.seq, r.hash));
+    let (new_seq, new_hash) = valid
+        .last()
+        .map_or((head_seq, head_hash), |r| (r.seq, r.hash));
     let id = device.device_id.clone();
     let reason = failure.as_ref().map(std::string::ToString::to_string);
     let committed = db
@@ -179,16 +256,41 @@ async fn try_once(
     if !committed {
         return Ok(None);
     }
-    let status = if failure.as_ref().is_some_and(|f| matches!(f, ChainError::Gap { .. })) { UploadStatus::Gap } else { UploadStatus::Ok };
+    let status = if failure
+        .as_ref()
+        .is_some_and(|f| matches!(f, ChainError::Gap { .. }))
+    {
+        UploadStatus::Gap
+    } else {
+        UploadStatus::Ok
+    };
     let rejected = match failure {
         None | Some(ChainError::Gap { .. }) => None,
-        Some(e) => Some(ServerError::BadRecord { message: e.to_string(), acked_seq: new_seq }),
+        Some(e) => Some(ServerError::BadRecord {
+            message: e.to_string(),
+            acked_seq: new_seq,
+        }),
     };
-    Ok(Some(Ingested { ack: ack(&device.device_id, new_seq, new_hash, stored, duplicates, status, now), rejected }))
+    Ok(Some(Ingested {
+        ack: ack(
+            &device.device_id,
+            new_seq,
+            new_hash,
+            stored,
+            duplicates,
+            status,
+            now,
+        ),
+        rejected,
+    }))
 }
 
 /// Verifies records one by one from `head`; returns the verified prefix and the first failure.
-pub fn verify_prefix(public_key: &[u8], head: Option<ChainHead>, records: Vec<Record>) -> (Vec<Record>, Option<ChainError>) {
+pub fn verify_prefix(
+    public_key: &[u8],
+    head: Option<ChainHead>,
+    records: Vec<Record>,
+) -> (Vec<Record>, Option<ChainError>) {
     // The whole batch at once first (the common case), record by record only to locate a failure.
     if verify_continuation(public_key, head, &records).is_ok() {
         return (records, None);
@@ -207,10 +309,17 @@ pub fn verify_prefix(public_key: &[u8], head: Option<ChainHead>, records: Vec<Re
     (valid, None)
 }
 
-fn stored_hash(tx: &mut dyn Sql, device_id: &str, seq: u64) -> Result<Option<Vec<u8>>, ServerError> {
-    tx.one("SELECT hash FROM records WHERE device_id = $1 AND seq = $2", &[V::T(device_id.to_owned()), V::I(seq as i64)])?
-        .map(|r| r[0].b())
-        .transpose()
+fn stored_hash(
+    tx: &mut dyn Sql,
+    device_id: &str,
+    seq: u64,
+) -> Result<Option<Vec<u8>>, ServerError> {
+    tx.one(
+        "SELECT hash FROM records WHERE device_id = $1 AND seq = $2",
+        &[V::T(device_id.to_owned()), V::I(seq as i64)],
+    )?
+    .map(|r| r[0].b())
+    .transpose()
 }
 
 fn insert_record(tx: &mut dyn Sql, r: &Record, now: i64) -> Result<(), ServerError> {

@@ -59,17 +59,24 @@ impl ServerConfig {
 
 /// Loads the server key from `path`, generating it (readable by the owner only) on first start.
 pub fn load_or_create_key(path: &Path) -> Result<SoftwareSigner, ServerError> {
-    let io = |_: std::io::Error| ServerError::Internal("cannot read or write the server key file".into());
+    let io = |_: std::io::Error| {
+        ServerError::Internal("cannot read or write the server key file".into())
+    };
     if path.exists() {
         let der = std::fs::read(path).map_err(io)?;
-        return SoftwareSigner::from_pkcs8(&der).map_err(|_| ServerError::Internal("server key file is not a P-256 PKCS#8 key".into()));
+        return SoftwareSigner::from_pkcs8(&der).map_err(|_| {
+            ServerError::Internal("server key file is not a P-256 PKCS#8 key".into())
+        });
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let rng = ring::rand::SystemRandom::new();
-    let doc = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
-        .map_err(|_| ServerError::Internal("key generation failed".into()))?;
+    let doc = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &rng,
+    )
+    .map_err(|_| ServerError::Internal("key generation failed".into()))?;
     let tmp = path.with_extension("tmp");
     {
         use std::io::Write as _;
@@ -83,7 +90,8 @@ pub fn load_or_create_key(path: &Path) -> Result<SoftwareSigner, ServerError> {
         f.sync_all().map_err(io)?;
     }
     std::fs::rename(&tmp, path).map_err(io)?;
-    SoftwareSigner::from_pkcs8(doc.as_ref()).map_err(|_| ServerError::Internal("generated key unusable".into()))
+    SoftwareSigner::from_pkcs8(doc.as_ref())
+        .map_err(|_| ServerError::Internal("generated key unusable".into()))
 }
 
 /// Opens the database and key and builds the handler state.
@@ -120,7 +128,9 @@ pub async fn spawn(cfg: &ServerConfig, addr: SocketAddr) -> Result<Running, Serv
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|_| ServerError::Internal("cannot bind the listen address".into()))?;
-    let addr = listener.local_addr().map_err(|_| ServerError::Internal("no local address".into()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|_| ServerError::Internal("no local address".into()))?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(st);
     let task = tokio::spawn(async move {
@@ -130,5 +140,10 @@ pub async fn spawn(cfg: &ServerConfig, addr: SocketAddr) -> Result<Running, Serv
             })
             .await;
     });
-    Ok(Running { addr, public_key, shutdown: tx, task })
+    Ok(Running {
+        addr,
+        public_key,
+        shutdown: tx,
+        task,
+    })
 }

@@ -51,9 +51,14 @@ pub async fn fresh_postgres_db() -> anyhow::Result<String> {
         let _ = conn.await;
     });
     let name = format!("siap_t_{}", hex::encode(fastrand::u64(..).to_be_bytes()));
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    let query = admin.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = admin
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     Ok(format!("{base}/{name}{query}"))
 }
 
@@ -90,7 +95,10 @@ impl TestServer {
 
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
-        self.running.as_ref().map_or_else(|| "127.0.0.1:9".parse().unwrap_or_else(|_| unreachable!()), |r| r.addr)
+        self.running.as_ref().map_or_else(
+            || "127.0.0.1:9".parse().unwrap_or_else(|_| unreachable!()),
+            |r| r.addr,
+        )
     }
 
     /// Stops the server.
@@ -119,35 +127,69 @@ impl Admin {
     /// Same, against another base URL.
     pub fn at(url: &str) -> Self {
         siap_core::sync::client::install_crypto_provider();
-        Admin { url: url.to_owned(), http: reqwest::Client::new() }
+        Admin {
+            url: url.to_owned(),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Sends an admin request; returns status and body.
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> anyhow::Result<(u16, Vec<u8>)> {
-        let mut rb = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN_TOKEN);
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN);
         if let Some(b) = body {
-            rb = rb.header("content-type", "application/json").body(serde_json::to_vec(&b)?);
+            rb = rb
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&b)?);
         }
         let resp = rb.send().await?;
         Ok((resp.status().as_u16(), resp.bytes().await?.to_vec()))
     }
 
     /// Sends and parses a JSON answer, failing on non-2xx.
-    pub async fn json(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> anyhow::Result<serde_json::Value> {
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
         let (s, b) = self.call(method, path, body).await?;
-        anyhow::ensure!((200..300).contains(&s), "admin {path}: {s} {}", String::from_utf8_lossy(&b));
+        anyhow::ensure!(
+            (200..300).contains(&s),
+            "admin {path}: {s} {}",
+            String::from_utf8_lossy(&b)
+        );
         Ok(serde_json::from_slice(&b)?)
     }
 
     /// Issues an enrollment code bound to an employee.
     pub async fn code_for_employee(&self, employee: &str) -> anyhow::Result<String> {
-        let v = self.json(reqwest::Method::POST, "/v1/admin/enrollments", Some(serde_json::json!({"binding": {"type": "employee", "id": employee}}))).await?;
+        let v = self
+            .json(
+                reqwest::Method::POST,
+                "/v1/admin/enrollments",
+                Some(serde_json::json!({"binding": {"type": "employee", "id": employee}})),
+            )
+            .await?;
         Ok(v["code"].as_str().context("no code")?.to_owned())
     }
 
     /// Issues an enrollment code bound to a permit application.
     pub async fn code_for_permit(&self, permit: &str) -> anyhow::Result<String> {
-        let v = self.json(reqwest::Method::POST, "/v1/admin/enrollments", Some(serde_json::json!({"binding": {"type": "permit", "id": permit}}))).await?;
+        let v = self
+            .json(
+                reqwest::Method::POST,
+                "/v1/admin/enrollments",
+                Some(serde_json::json!({"binding": {"type": "permit", "id": permit}})),
+            )
+            .await?;
         Ok(v["code"].as_str().context("no code")?.to_owned())
     }
 }
@@ -158,7 +200,10 @@ pub struct FakeMonotonic(pub std::sync::atomic::AtomicI64);
 
 impl MonotonicClock for FakeMonotonic {
     fn now(&self) -> MonotonicReading {
-        MonotonicReading { monotonic_ms: self.0.fetch_add(1, Ordering::SeqCst), boot_id: "boot-1".into() }
+        MonotonicReading {
+            monotonic_ms: self.0.fetch_add(1, Ordering::SeqCst),
+            boot_id: "boot-1".into(),
+        }
     }
 }
 
@@ -201,12 +246,24 @@ impl TestDevice {
         let store = Arc::new(Store::open_dir(dir)?);
         let ledger = open_ledger(store.clone(), &test_master_key(), KeySource::Software)?;
         let client = SyncClient::new(cfg, ledger.clone(), Arc::new(FakeMonotonic::default()))?;
-        Ok(TestDevice { dir: dir.to_path_buf(), store, ledger, client })
+        Ok(TestDevice {
+            dir: dir.to_path_buf(),
+            store,
+            ledger,
+            client,
+        })
     }
 
     /// Appends an attendance record as the attendance service would (the JSON shape the server's report
     /// reads: employee, site, decision, flags, time evidence).
-    pub fn check_in(&self, employee: &str, site: &str, at_ms: i64, accepted: bool, flags: &[&str]) -> anyhow::Result<u64> {
+    pub fn check_in(
+        &self,
+        employee: &str,
+        site: &str,
+        at_ms: i64,
+        accepted: bool,
+        flags: &[&str],
+    ) -> anyhow::Result<u64> {
         let payload = serde_json::json!({
             "employee_id": employee,
             "site_id": site,
@@ -214,7 +271,9 @@ impl TestDevice {
             "flags": flags,
             "time": {"device_wall_ms": at_ms, "trusted": {"status": "anchored", "estimate_ms": at_ms, "uncertainty_ms": 50, "anchor_age_ms": 1000}, "clock_skew": false},
         });
-        let r = self.ledger.append("attendance.check_in", &serde_json::to_vec(&payload)?)?;
+        let r = self
+            .ledger
+            .append("attendance.check_in", &serde_json::to_vec(&payload)?)?;
         Ok(r.seq)
     }
 }
@@ -252,7 +311,12 @@ impl Proxy {
         let rewrite: Arc<std::sync::Mutex<Option<Rewrite>>> = Arc::new(std::sync::Mutex::new(None));
         let dropped = Arc::new(AtomicUsize::new(0));
         let drop_next = Arc::new(AtomicUsize::new(0));
-        let (m, rw, d, dn) = (mode.clone(), rewrite.clone(), dropped.clone(), drop_next.clone());
+        let (m, rw, d, dn) = (
+            mode.clone(),
+            rewrite.clone(),
+            dropped.clone(),
+            drop_next.clone(),
+        );
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let (m, rw, d, dn) = (m.clone(), rw.clone(), d.clone(), dn.clone());
@@ -261,7 +325,13 @@ impl Proxy {
                 });
             }
         });
-        Ok(Proxy { addr, mode, rewrite, drop_next, dropped })
+        Ok(Proxy {
+            addr,
+            mode,
+            rewrite,
+            drop_next,
+            dropped,
+        })
     }
 
     /// Base URL through the proxy.
@@ -271,12 +341,18 @@ impl Proxy {
 
     /// Changes the mode.
     pub fn set_mode(&self, mode: ProxyMode) {
-        *self.mode.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = mode;
+        *self
+            .mode
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = mode;
     }
 
     /// Rewrites every answer body with `f` from now on (`None`: stop).
     pub fn set_rewrite(&self, f: Option<Rewrite>) {
-        *self.rewrite.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = f;
+        *self
+            .rewrite
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = f;
     }
 
     /// Drops the next `n` answers (after the server handled the requests).
@@ -300,13 +376,20 @@ async fn handle(
     server.write_all(&req).await?;
     let mut answer = Vec::new();
     server.read_to_end(&mut answer).await?;
-    let mode = *mode.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let drop_one = drop_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    let mode = *mode
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let drop_one = drop_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
     if mode == ProxyMode::DropAnswers || drop_one {
         dropped.fetch_add(1, Ordering::SeqCst);
         return Ok(()); // the client sees the connection close without an answer
     }
-    let f = rewrite.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let f = rewrite
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     if let Some(f) = f {
         if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
             let body = f(&answer[end + 4..]);
@@ -337,7 +420,10 @@ async fn read_http_message(s: &mut tokio::net::TcpStream) -> anyhow::Result<Vec<
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             let len = head
                 .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {
                 let n = s.read(&mut tmp).await?;
@@ -350,7 +436,9 @@ async fn read_http_message(s: &mut tokio::net::TcpStream) -> anyhow::Result<Vec<
 }
 
 fn force_close(req: &[u8]) -> Vec<u8> {
-    let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else { return req.to_vec() };
+    let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return req.to_vec();
+    };
     let head = String::from_utf8_lossy(&req[..end]);
     let mut out: String = head
         .lines()
@@ -365,7 +453,10 @@ fn force_close(req: &[u8]) -> Vec<u8> {
 
 impl Admin {
     /// All records the server stored for `device_id`, verified with the core's chain code.
-    pub async fn verified_records(&self, device_id: &str) -> anyhow::Result<Vec<siap_core::ledger::Record>> {
+    pub async fn verified_records(
+        &self,
+        device_id: &str,
+    ) -> anyhow::Result<Vec<siap_core::ledger::Record>> {
         let mut all = Vec::new();
         let mut pk;
         loop {
@@ -374,7 +465,13 @@ impl Admin {
                 public_key: String,
                 records: Vec<siap_core::ledger::Record>,
             }
-            let (s, b) = self.call(reqwest::Method::GET, &format!("/v1/admin/devices/{device_id}/records?after={}", all.len()), None).await?;
+            let (s, b) = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/admin/devices/{device_id}/records?after={}", all.len()),
+                    None,
+                )
+                .await?;
             anyhow::ensure!(s == 200, "records: {s}");
             let v: Page = serde_json::from_slice(&b)?;
             pk = hex::decode(v.public_key)?;

@@ -5,7 +5,9 @@ use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
 
 use siap_core::sync::Outbox;
-use siap_tests::sync_support::{Admin, Backend, TestDevice, backends, fresh_postgres_db, test_client_config};
+use siap_tests::sync_support::{
+    Admin, Backend, TestDevice, backends, fresh_postgres_db, test_client_config,
+};
 
 const NODE: &str = env!("CARGO_BIN_EXE_siap-sync-node");
 
@@ -17,7 +19,9 @@ fn serve(dir: &std::path::Path, listen: &str, db: Option<&str>) -> (Child, Strin
     }
     let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let parts: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(parts[0], "listening", "{line}");
     (child, parts[1].to_owned(), hex::decode(parts[3]).unwrap())
@@ -53,12 +57,21 @@ async fn server_killed(backend: Backend) {
     srv.kill().unwrap();
     srv.wait().unwrap();
     let r = sync.await.unwrap();
-    assert!(!r.errors.is_empty() && r.pending > 0, "the kill interrupted the upload");
+    assert!(
+        !r.errors.is_empty() && r.pending > 0,
+        "the kill interrupted the upload"
+    );
     let (mut srv, _, _) = serve(&tmp.path().join("s"), &addr, db.as_deref());
     let dev = TestDevice::open(&tmp.path().join("d"), &url, &pk).unwrap();
     let r = dev.client.sync().await.unwrap();
     assert!(r.is_complete(), "{:?}", r.errors);
-    assert_eq!(Admin::at(&url).verified_records(dev.ledger.device_id()).await.unwrap(), dev.ledger.all().unwrap());
+    assert_eq!(
+        Admin::at(&url)
+            .verified_records(dev.ledger.device_id())
+            .await
+            .unwrap(),
+        dev.ledger.all().unwrap()
+    );
     srv.kill().unwrap();
     let _ = srv.wait();
 }
@@ -87,9 +100,19 @@ async fn device_killed(backend: Backend) {
         dev.ledger.device_id().to_owned()
     };
     let admin = Admin::at(&url);
-    let mut child = Command::new(NODE).arg("sync").arg(&dir).arg(&url).arg(hex::encode(&pk)).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(NODE)
+        .arg("sync")
+        .arg(&dir)
+        .arg(&url)
+        .arg(hex::encode(&pk))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     loop {
-        let devices = admin.json(reqwest::Method::GET, "/v1/admin/devices", None).await.unwrap();
+        let devices = admin
+            .json(reqwest::Method::GET, "/v1/admin/devices", None)
+            .await
+            .unwrap();
         if devices[0]["acked_seq"].as_u64().unwrap_or(0) > 0 {
             break;
         }
@@ -98,10 +121,16 @@ async fn device_killed(backend: Backend) {
     child.kill().unwrap();
     child.wait().unwrap();
     let dev = TestDevice::open(&dir, &url, &pk).unwrap();
-    assert!(Outbox(&dev.store).pending_records().unwrap() > 0, "killed mid-sync");
+    assert!(
+        Outbox(&dev.store).pending_records().unwrap() > 0,
+        "killed mid-sync"
+    );
     let r = dev.client.sync().await.unwrap();
     assert!(r.is_complete(), "{:?}", r.errors);
-    assert_eq!(admin.verified_records(&device_id).await.unwrap(), dev.ledger.all().unwrap());
+    assert_eq!(
+        admin.verified_records(&device_id).await.unwrap(),
+        dev.ledger.all().unwrap()
+    );
     srv.kill().unwrap();
     let _ = srv.wait();
 }

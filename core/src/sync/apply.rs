@@ -22,7 +22,11 @@ pub struct AppliedCounts {
 }
 
 /// Applies `page` (already verified) and advances the cursor to `page.next_cursor`.
-pub fn apply_page(store: &Store, server_public_key: &[u8], page: &ChangesPage) -> Result<AppliedCounts> {
+pub fn apply_page(
+    store: &Store,
+    server_public_key: &[u8],
+    page: &ChangesPage,
+) -> Result<AppliedCounts> {
     let mut counts = AppliedCounts::default();
     // Permits go through the permit cache, which re-verifies each document's own signature.
     let cache = PermitCache::new(store, server_public_key);

@@ -21,8 +21,8 @@ use super::apply::apply_page;
 use super::outbox::{Outbox, SETTING_BINDING, SETTING_CONFIG, SETTING_DEVICE_TOKEN};
 use super::protocol::{
     BlobStatus, ChangesPage, DEVICE_ID_HEADER, ErrorBody, MAX_BATCH_RECORDS, MAX_BLOB_CHUNK_BYTES,
-    MAX_CHANGES_PAGE, MAX_RECORDS_BODY_BYTES, RegisterRequest, RegisterResponse, SERVER_TIME_HEADER,
-    UploadAck, UploadRequest, UploadStatus,
+    MAX_CHANGES_PAGE, MAX_RECORDS_BODY_BYTES, RegisterRequest, RegisterResponse,
+    SERVER_TIME_HEADER, UploadAck, UploadRequest, UploadStatus,
 };
 use crate::clock::{ClockStore, MonotonicReading};
 use crate::ledger::{ChainError, GENESIS_PREV_HASH, Ledger};
@@ -205,7 +205,12 @@ impl SyncClient {
             .timeout(cfg.request_timeout)
             .build()
             .map_err(|e| Error::Network(format!("cannot build HTTP client: {e}")))?;
-        Ok(SyncClient { http, cfg, ledger, clock })
+        Ok(SyncClient {
+            http,
+            cfg,
+            ledger,
+            clock,
+        })
     }
 
     /// The ledger this client syncs.
@@ -291,7 +296,10 @@ impl SyncClient {
             .flatten()
             .and_then(|s| serde_json::from_str::<super::protocol::DeviceConfig>(&s).ok())
             .map_or(usize::MAX, |c| c.batch_size.max(1) as usize);
-        self.cfg.batch_size.clamp(1, MAX_BATCH_RECORDS).min(from_server)
+        self.cfg
+            .batch_size
+            .clamp(1, MAX_BATCH_RECORDS)
+            .min(from_server)
     }
 
     async fn upload_records(&self, report: &mut SyncReport) -> Result<()> {
@@ -332,15 +340,20 @@ impl SyncClient {
                 })
                 .await?;
             let signed: SignedBlob = serde_json::from_slice(&a.body)?;
-            let ack: UploadAck =
-                signed.verify_json(&self.cfg.server_public_key, RESPONSE_DOMAIN, "acknowledgement")?;
+            let ack: UploadAck = signed.verify_json(
+                &self.cfg.server_public_key,
+                RESPONSE_DOMAIN,
+                "acknowledgement",
+            )?;
             self.check_ack(&ack)?;
             let before = outbox.acked_seq()?;
             outbox.ack(ack.acked_seq)?;
             report.acknowledged += ack.acked_seq.saturating_sub(before);
             match ack.status {
                 UploadStatus::Fork => {
-                    return Err(Error::Chain(ChainError::Fork { seq: ack.expected_seq }));
+                    return Err(Error::Chain(ChainError::Fork {
+                        seq: ack.expected_seq,
+                    }));
                 }
                 UploadStatus::Ok | UploadStatus::Gap => {}
             }
@@ -420,7 +433,10 @@ impl SyncClient {
                         })?;
                     let end = (start + MAX_BLOB_CHUNK_BYTES).min(data.len());
                     let chunk = data[start..end].to_vec();
-                    let put = format!("{url}?offset={start}&total={total}&mime={}", mime_token(&blob.mime));
+                    let put = format!(
+                        "{url}?offset={start}&total={total}&mime={}",
+                        mime_token(&blob.mime)
+                    );
                     let a = self
                         .send(report, || {
                             self.http
@@ -445,7 +461,9 @@ impl SyncClient {
         let token = self.token()?;
         loop {
             let since = outbox.cursor()?;
-            let url = self.url(&format!("/v1/changes?since={since}&limit={MAX_CHANGES_PAGE}"));
+            let url = self.url(&format!(
+                "/v1/changes?since={since}&limit={MAX_CHANGES_PAGE}"
+            ));
             let a = self
                 .send(report, || {
                     self.http
@@ -460,7 +478,10 @@ impl SyncClient {
             if page.device_id != self.ledger.device_id()
                 || page.since != since
                 || page.next_cursor < since
-                || page.changes.iter().any(|c| c.cursor <= since || c.cursor > page.next_cursor)
+                || page
+                    .changes
+                    .iter()
+                    .any(|c| c.cursor <= since || c.cursor > page.next_cursor)
             {
                 return Err(Error::BadServerSignature("changes"));
             }
@@ -497,11 +518,17 @@ impl SyncClient {
                             if let Some(t) = time {
                                 let received = self.clock.now();
                                 // An unusable anchor (clock readings out of order) is just not stored.
-                                if ClockStore(self.ledger.store()).record(t, &sent, &received).is_ok() {
+                                if ClockStore(self.ledger.store())
+                                    .record(t, &sent, &received)
+                                    .is_ok()
+                                {
                                     report.anchors += 1;
                                 }
                             }
-                            Ok(Answer { status, body: body.to_vec() })
+                            Ok(Answer {
+                                status,
+                                body: body.to_vec(),
+                            })
                         }
                         Err(e) => Err(Error::Network(describe(&e))),
                     }
@@ -547,8 +574,10 @@ impl SyncClient {
 }
 
 fn rejection(a: &Answer) -> Error {
-    let message = serde_json::from_slice::<ErrorBody>(&a.body)
-        .map_or_else(|_| "unexpected answer".to_owned(), |b| format!("{}: {}", b.error, b.message));
+    let message = serde_json::from_slice::<ErrorBody>(&a.body).map_or_else(
+        |_| "unexpected answer".to_owned(),
+        |b| format!("{}: {}", b.error, b.message),
+    );
     Error::ServerRejected {
         status: a.status.as_u16(),
         message,

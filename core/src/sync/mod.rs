@@ -12,5 +12,7 @@ pub mod outbox;
 pub mod protocol;
 
 #[cfg(feature = "client")]
-pub use client::{ClientConfig, MonotonicClock, SyncClient, SyncPhase, SyncReport, SystemMonotonic};
+pub use client::{
+    ClientConfig, MonotonicClock, SyncClient, SyncPhase, SyncReport, SystemMonotonic,
+};
 pub use outbox::Outbox;

@@ -72,9 +72,11 @@ impl Outbox<'_> {
     /// The last error, if the last attempt failed.
     pub fn last_error(&self) -> Result<Option<String>> {
         self.0.with_conn(|c| {
-            Ok(c.query_row("SELECT last_error FROM outbox WHERE id = 1", [], |r| {
-                r.get(0)
-            })?)
+            Ok(
+                c.query_row("SELECT last_error FROM outbox WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?,
+            )
         })
     }
 
@@ -115,8 +117,12 @@ impl Outbox<'_> {
     pub fn blob_data(&self, sha256: &[u8; 32]) -> Result<Vec<u8>> {
         self.0
             .with_conn(|c| {
-                Ok(c.query_row("SELECT data FROM blobs WHERE sha256 = ?1", [&sha256[..]], |r| r.get(0))
-                    .optional()?)
+                Ok(c.query_row(
+                    "SELECT data FROM blobs WHERE sha256 = ?1",
+                    [&sha256[..]],
+                    |r| r.get(0),
+                )
+                .optional()?)
             })?
             .ok_or(Error::NotFound { what: "blob" })
     }

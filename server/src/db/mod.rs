@@ -112,7 +112,9 @@ impl Db {
     /// Opens `spec`: a `postgres://` / `postgresql://` URL, or a path to a SQLite file.
     pub async fn open(spec: &str) -> Result<Db, ServerError> {
         if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-            Ok(Db::Postgres(Arc::new(postgres::PgDb::connect(spec, 8).await?)))
+            Ok(Db::Postgres(Arc::new(
+                postgres::PgDb::connect(spec, 8).await?,
+            )))
         } else {
             let path = std::path::PathBuf::from(spec);
             let db = tokio::task::spawn_blocking(move || sqlite::SqliteDb::open(&path))

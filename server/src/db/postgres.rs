@@ -19,7 +19,10 @@ pub struct PgDb {
 
 fn pg(e: &tokio_postgres::Error) -> ServerError {
     // The server's message can quote values; keep the SQLSTATE only.
-    ServerError::Database(e.code().map_or_else(|| "connection failed".to_owned(), |c| format!("sqlstate {}", c.code())))
+    ServerError::Database(e.code().map_or_else(
+        || "connection failed".to_owned(),
+        |c| format!("sqlstate {}", c.code()),
+    ))
 }
 
 impl PgDb {
@@ -27,7 +30,9 @@ impl PgDb {
     pub async fn connect(url: &str, size: usize) -> Result<Self, ServerError> {
         let mut pool = Vec::with_capacity(size);
         for _ in 0..size.max(1) {
-            let (client, conn) = tokio_postgres::connect(url, NoTls).await.map_err(|e| pg(&e))?;
+            let (client, conn) = tokio_postgres::connect(url, NoTls)
+                .await
+                .map_err(|e| pg(&e))?;
             tokio::spawn(async move {
                 // The connection ends when its client is dropped; errors surface on the client.
                 let _ = conn.await;
@@ -52,7 +57,10 @@ impl PgDb {
     }
 
     fn take(&self) -> Client {
-        let mut pool = self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             if let Some(c) = pool.pop() {
                 return c;
@@ -66,7 +74,10 @@ impl PgDb {
 
     fn give(&self, c: Client) {
         if !c.is_closed() {
-            self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(c);
+            self.pool
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(c);
             self.available.notify_one();
         }
     }
@@ -77,7 +88,10 @@ impl PgDb {
         f: impl FnOnce(&mut dyn Sql) -> Result<T, ServerError>,
     ) -> Result<T, ServerError> {
         let client = self.take();
-        let mut tx = PgTx { client, handle: &self.handle };
+        let mut tx = PgTx {
+            client,
+            handle: &self.handle,
+        };
         let out = (|| {
             tx.batch("BEGIN")?;
             match f(&mut tx) {
@@ -103,7 +117,9 @@ struct PgTx<'a> {
 
 impl PgTx<'_> {
     fn batch(&mut self, sql: &str) -> Result<(), ServerError> {
-        self.handle.block_on(self.client.batch_execute(sql)).map_err(|e| pg(&e))
+        self.handle
+            .block_on(self.client.batch_execute(sql))
+            .map_err(|e| pg(&e))
     }
 }
 
@@ -124,27 +140,42 @@ fn params(p: &[V]) -> Vec<Box<dyn ToSql + Sync + Send>> {
 impl Sql for PgTx<'_> {
     fn exec(&mut self, sql: &str, p: &[V]) -> Result<u64, ServerError> {
         let boxed = params(p);
-        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
-        self.handle.block_on(self.client.execute(sql, &refs)).map_err(|e| pg(&e))
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed
+            .iter()
+            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        self.handle
+            .block_on(self.client.execute(sql, &refs))
+            .map_err(|e| pg(&e))
     }
 
     fn query(&mut self, sql: &str, p: &[V]) -> Result<Vec<Row>, ServerError> {
         let boxed = params(p);
-        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
-        let rows = self.handle.block_on(self.client.query(sql, &refs)).map_err(|e| pg(&e))?;
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed
+            .iter()
+            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = self
+            .handle
+            .block_on(self.client.query(sql, &refs))
+            .map_err(|e| pg(&e))?;
         rows.iter()
             .map(|r| {
                 (0..r.len())
                     .map(|i| {
                         let ty = r.columns()[i].type_();
                         let v = if *ty == Type::INT8 {
-                            r.try_get::<_, Option<i64>>(i).map(|o| o.map_or(V::NullI, V::I))
+                            r.try_get::<_, Option<i64>>(i)
+                                .map(|o| o.map_or(V::NullI, V::I))
                         } else if *ty == Type::INT4 {
-                            r.try_get::<_, Option<i32>>(i).map(|o| o.map_or(V::NullI, |x| V::I(i64::from(x))))
+                            r.try_get::<_, Option<i32>>(i)
+                                .map(|o| o.map_or(V::NullI, |x| V::I(i64::from(x))))
                         } else if *ty == Type::BYTEA {
-                            r.try_get::<_, Option<Vec<u8>>>(i).map(|o| o.map_or(V::NullT, V::B))
+                            r.try_get::<_, Option<Vec<u8>>>(i)
+                                .map(|o| o.map_or(V::NullT, V::B))
                         } else {
-                            r.try_get::<_, Option<String>>(i).map(|o| o.map_or(V::NullT, V::T))
+                            r.try_get::<_, Option<String>>(i)
+                                .map(|o| o.map_or(V::NullT, V::T))
                         };
                         v.map_err(|e| pg(&e))
                     })

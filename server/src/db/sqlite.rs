@@ -28,7 +28,9 @@ impl SqliteDb {
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO NOTHING",
             [super::schema::VERSION.to_string()],
         )?;
-        Ok(SqliteDb { conn: Mutex::new(conn) })
+        Ok(SqliteDb {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Runs `f` in one immediate transaction.
@@ -36,7 +38,10 @@ impl SqliteDb {
         &self,
         f: impl FnOnce(&mut dyn Sql) -> Result<T, ServerError>,
     ) -> Result<T, ServerError> {
-        let guard = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.execute_batch("BEGIN IMMEDIATE")?;
         let mut tx = SqliteTx { conn: guard };
         match f(&mut tx) {

@@ -10,7 +10,10 @@ use siap_tests::sync_support::{ADMIN_TOKEN, TestDevice, test_client_config};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     match args.get(1).map(String::as_str) {
         Some("serve") => rt.block_on(async {
             let dir = std::path::PathBuf::from(args.get(2).context("data dir")?);
@@ -18,8 +21,13 @@ fn main() -> anyhow::Result<()> {
             if let Some(db) = args.get(4) {
                 cfg.database.clone_from(db);
             }
-            let running = siap_server::spawn(&cfg, args.get(3).context("listen address")?.parse()?).await?;
-            println!("listening {} public_key {}", running.addr, hex::encode(&running.public_key));
+            let running =
+                siap_server::spawn(&cfg, args.get(3).context("listen address")?.parse()?).await?;
+            println!(
+                "listening {} public_key {}",
+                running.addr,
+                hex::encode(&running.public_key)
+            );
             let _ = running.task.await;
             Ok(())
         }),
@@ -32,7 +40,12 @@ fn main() -> anyhow::Result<()> {
             let dev = TestDevice::open_with(&dir, cfg)?;
             loop {
                 let r = dev.client.sync().await?;
-                println!("synced acked={} pending={} errors={}", r.acked_seq, r.pending, r.errors.len());
+                println!(
+                    "synced acked={} pending={} errors={}",
+                    r.acked_seq,
+                    r.pending,
+                    r.errors.len()
+                );
                 if r.is_complete() {
                     return Ok(());
                 }

@@ -264,13 +264,37 @@ impl TestDevice {
         accepted: bool,
         flags: &[&str],
     ) -> anyhow::Result<u64> {
-        let payload = serde_json::json!({
-            "employee_id": employee,
-            "site_id": site,
-            "decision": {"accepted": accepted},
-            "flags": flags,
-            "time": {"device_wall_ms": at_ms, "trusted": {"status": "anchored", "estimate_ms": at_ms, "uncertainty_ms": 50, "anchor_age_ms": 1000}, "clock_skew": false},
-        });
+        use siap_core::attendance::{AttendancePayload, Decision, Direction, PAYLOAD_VERSION};
+        use siap_core::clock::{MonotonicReading, TimeEvidence, TrustedTime};
+        use siap_core::geo::{Containment, Fix, GeoFlag, GeoVerdict};
+        // The core's own payload type, as a phone writes it (decided elsewhere; this harness tests sync).
+        let flags = flags
+            .iter()
+            .map(|f| serde_json::from_value::<GeoFlag>(serde_json::Value::from(*f)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let payload = AttendancePayload {
+            v: PAYLOAD_VERSION,
+            employee_id: employee.into(),
+            direction: Direction::In,
+            decision: if accepted { Decision::Accepted } else { Decision::Rejected },
+            reasons: vec![],
+            geo: GeoVerdict {
+                site_id: Some(site.into()),
+                containment: Containment::Inside,
+                distance_to_edge_m: Some(-20.0),
+                accuracy_m: Some(8.0),
+                flags,
+            },
+            fix: Fix { lat: -6.2, lon: 106.8, accuracy_m: Some(8.0), time_ms: at_ms, provider: "fused".into(), is_mock: false },
+            time: TimeEvidence {
+                device_wall_ms: at_ms,
+                monotonic: MonotonicReading { monotonic_ms: 1_000, boot_id: "boot-1".into() },
+                trusted: TrustedTime::Anchored { estimate_ms: at_ms, uncertainty_ms: 50, anchor_age_ms: 1_000 },
+                skew_ms: Some(0),
+                clock_skew: false,
+            },
+            face: None,
+        };
         let r = self
             .ledger
             .append("attendance.check_in", &serde_json::to_vec(&payload)?)?;

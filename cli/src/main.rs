@@ -1,19 +1,43 @@
-//! `siap`: the command-line front end (minimal here; the integrator merges the other subcommands).
+//! `siap`: the command for people — run the demo, verify a ledger file, work with faces, serve.
 
+mod demo;
 mod face;
+mod ledger;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-#[derive(Debug, Parser)]
-#[command(name = "siap", about = "SIAP attendance / inspection / permit core")]
-enum Cli {
+/// SIAP: signed, offline-first attendance, inspection and permit tracking for city governments.
+#[derive(Parser)]
+#[command(name = "siap", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Walk through a working day on an embedded default, in a fresh temporary data directory.
+    Demo(demo::DemoArgs),
+    /// Ledger files: export and verify.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
     /// Face pipeline: detect, enroll, verify, eval.
     #[command(subcommand)]
     Face(face::FaceCommand),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse() {
-        Cli::Face(cmd) => face::run(cmd),
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Ledger(cmd) => ledger::run(cmd),
+        Command::Face(cmd) => face::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

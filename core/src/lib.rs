@@ -10,14 +10,19 @@
 //!
 //! The crate has no FFI types; `siap-ffi` wraps it.
 
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod attendance;
 pub mod clock;
 pub mod device;
 pub mod error;
 #[cfg(feature = "face")]
 pub mod face;
 pub mod geo;
+pub mod inspection;
 pub mod ledger;
 pub mod permit;
+pub mod reference;
 pub mod sealed;
 pub mod signed;
 pub mod store;

@@ -49,6 +49,7 @@ impl MasterKey {
     pub fn sealing_key(&self, purpose: &str) -> SealingKey {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(self.0.as_ref());
         let info = [purpose.as_bytes()];
+        #[allow(clippy::expect_used)]
         let okm = prk
             .expand(&info, &AES_256_GCM)
             .expect("AES-256-GCM key length is a valid HKDF output length");

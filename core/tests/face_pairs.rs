@@ -1,5 +1,6 @@
 //! Every same-person pair of `../shared/faces` scores above the default threshold and every
 //! different-person pair below it; the margin is printed.
+#![cfg(feature = "face")]
 
 mod face_common;
 

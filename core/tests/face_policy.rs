@@ -1,5 +1,6 @@
 //! Check-in policy and 1:N identification on `../shared/faces`: multi-face photos are rejected for
 //! check-in but identified face by face; low-resolution and partial faces are handled with a reason.
+#![cfg(feature = "face")]
 
 mod face_common;
 

@@ -22,11 +22,15 @@ const PY_DEPS: &[&str] = &[
 ];
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -41,12 +45,17 @@ pub fn run_models() -> Result<()> {
     if !python.exists() {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
     }
-    run(Command::new(&python).args(["-m", "pip", "install", "-q"]).args(PY_DEPS))?;
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "-q"])
+        .args(PY_DEPS))?;
     let work = root.join("target").join("models-work");
     run(Command::new(&python)
         .arg(root.join("xtask").join("models").join("convert.py"))
         .arg(root.join("models"))
         .arg(&work))?;
-    println!("models written to {}; compare the hashes above with models/README.md", root.join("models").display());
+    println!(
+        "models written to {}; compare the hashes above with models/README.md",
+        root.join("models").display()
+    );
     Ok(())
 }

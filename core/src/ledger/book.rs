@@ -124,7 +124,7 @@ impl Ledger {
 
     /// The last record's seq and hash.
     pub fn head(&self) -> Result<Option<ChainHead>> {
-        self.store.with_conn(|c| head_in(c))
+        self.store.with_conn(head_in)
     }
 
     /// Records with `seq > after`, in order, at most `limit`.

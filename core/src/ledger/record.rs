@@ -127,8 +127,7 @@ pub mod hex32 {
 
     /// Parses 64 hex characters.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let s =
-            <&str>::deserialize(d).or_else(|_| Err(D::Error::custom("expected a hex string")))?;
+        let s = <&str>::deserialize(d).map_err(|_| D::Error::custom("expected a hex string"))?;
         let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out)
             .map_err(|_| D::Error::custom("expected 64 hex characters"))?;

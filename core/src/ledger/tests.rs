@@ -7,6 +7,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::store::Store;
 
+type Mutation = Box<dyn Fn(&mut Record)>;
+
 fn ledger() -> Ledger {
     Ledger::new(
         Arc::new(Store::open_in_memory().unwrap()),
@@ -58,7 +60,7 @@ fn continuation_from_a_head() {
 fn flipped_bytes_in_every_field_are_caught() {
     let (l, recs) = chain(4);
     let pk = l.public_key();
-    let mutations: Vec<Box<dyn Fn(&mut Record)>> = vec![
+    let mutations: Vec<Mutation> = vec![
         Box::new(|r| r.payload[0] ^= 1),
         Box::new(|r| r.kind.push('x')),
         Box::new(|r| r.prev_hash[5] ^= 1),

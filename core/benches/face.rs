@@ -79,8 +79,70 @@ fn steps(c: &mut Criterion) {
     });
 }
 
+/// Per-node time of one optimised plan, summed per op name over `runs` runs, printed longest first.
+fn profile_plan(
+    label: &str,
+    plan: &std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
+    input: &tract_onnx::prelude::Tensor,
+    runs: u32,
+) {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+    use tract_onnx::prelude::*;
+    use tract_onnx::tract_core::plan::{SimpleState, eval};
+    let mut per_node: HashMap<usize, Duration> = HashMap::new();
+    let mut total = Duration::ZERO;
+    for _ in 0..runs {
+        let mut state = SimpleState::new(plan).expect("state");
+        let t = Instant::now();
+        state
+            .run_plan_with_eval(tvec!(input.clone().into()), |ctx, st, node, inputs| {
+                let t = Instant::now();
+                let r = eval(ctx, st, node, inputs);
+                *per_node.entry(node.id).or_default() += t.elapsed();
+                r
+            })
+            .expect("run");
+        total += t.elapsed();
+    }
+    let model = plan.model();
+    let mut per_op: HashMap<String, (Duration, usize)> = HashMap::new();
+    for (id, d) in &per_node {
+        let e = per_op
+            .entry(model.node(*id).op().name().to_string())
+            .or_default();
+        e.0 += *d;
+        e.1 += 1;
+    }
+    let mut ops: Vec<_> = per_op.into_iter().collect();
+    ops.sort_by_key(|o| std::cmp::Reverse(o.1.0));
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(runs);
+    eprintln!(
+        "PROFILE {label}: {:.2} ms per run, {} nodes",
+        ms(total),
+        model.nodes.len()
+    );
+    for (name, (d, n)) in ops.iter().take(12) {
+        eprintln!("  {name:<24} {:>7.2} ms  ({n} nodes)", ms(*d));
+    }
+    let mut nodes: Vec<_> = per_node.into_iter().collect();
+    nodes.sort_by_key(|n| std::cmp::Reverse(n.1));
+    for (id, d) in nodes.iter().take(8) {
+        let n = model.node(*id);
+        eprintln!(
+            "  node {:<40} {:>7.2} ms  {:?}",
+            n.name,
+            ms(*d),
+            n.outputs[0].fact.shape
+        );
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let dir = default_models_dir();
+    if std::env::var_os("SIAP_BENCH_PROFILE").is_some() {
+        profile(&dir);
+    }
     c.bench_function("engine_open", |b| {
         b.iter(|| black_box(FaceEngine::open(&dir, FaceConfig::default()).expect("open")));
     });
@@ -111,6 +173,41 @@ fn bench(c: &mut Criterion) {
             black_box(engine.verify(&template, &img).expect("verify"))
         });
     });
+}
+
+/// A tensor of deterministic values in -1..1 (zeros would make every activation branch predictable).
+fn noise(shape: &[usize]) -> tract_onnx::prelude::Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919 % 2003) as f32 / 1001.5) - 1.0)
+        .collect();
+    tract_onnx::prelude::Tensor::from_shape(shape, &v).expect("tensor")
+}
+
+/// Per-node profiles of MobileFaceNet and P-Net (set `SIAP_BENCH_PROFILE=1`).
+fn profile(dir: &std::path::Path) {
+    use tract_onnx::prelude::*;
+    for (label, framework) in [
+        ("tract", tract_onnx::onnx()),
+        ("siap", siap_core::face::onnx()),
+    ] {
+        let mfn = framework
+            .model_for_path(dir.join("mobilefacenet.onnx"))
+            .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, 112, 112]).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .expect("mobilefacenet");
+        let x = noise(&[1, 3, 112, 112]);
+        profile_plan(&format!("mobilefacenet ({label})"), &mfn, &x, 20);
+        let pnet = framework
+            .model_for_path(dir.join("pnet.onnx"))
+            .and_then(|m| m.with_input_fact(0, f32::fact([1, 320, 240, 3]).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .expect("pnet");
+        let x = noise(&[1, 320, 240, 3]);
+        profile_plan(&format!("pnet 320x240 ({label})"), &pnet, &x, 20);
+    }
 }
 
 fn engine_model_hash(engine: &FaceEngine) -> String {

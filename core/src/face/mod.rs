@@ -19,6 +19,7 @@ mod engine;
 mod input;
 mod models;
 mod plan;
+mod prelu;
 mod quality;
 mod resample;
 mod template;
@@ -33,5 +34,6 @@ pub use engine::{
 };
 pub use input::{FaceImage, MAX_PIXELS, MAX_SIDE, PixelFormat, RawFrame};
 pub use models::{ALL as MODELS, ModelSpec, default_models_dir};
+pub use prelu::onnx;
 pub use quality::{QualityConfig, QualityIssue, QualityReport};
 pub use template::Template;

@@ -86,10 +86,11 @@ pub fn read_verified(dir: &Path, spec: &ModelSpec) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Reads, hash-checks and parses a model into tract's inference representation.
+/// Reads, hash-checks and parses a model into tract's inference representation (with the one-pass
+/// PReLU of [`super::prelu`]).
 pub fn load_onnx(dir: &Path, spec: &ModelSpec) -> Result<InferenceModel> {
     let bytes = read_verified(dir, spec)?;
-    tract_onnx::onnx()
+    super::prelu::onnx()
         .model_for_read(&mut bytes.as_slice())
         .map_err(|e| model_error(spec, format!("not a loadable ONNX model: {e}")))
 }

@@ -105,15 +105,15 @@ pub struct LivenessPolicy {
     pub max_frames_without_face: usize,
     /// Smallest inter-ocular distance in pixels (default 30): below it landmark noise swamps the geometry.
     pub min_inter_ocular_px: f32,
-    /// Yaw change (inter-ocular distances) that counts as a turn (default 0.15, ~17° on the mean face).
+    /// Yaw change (inter-ocular distances) that counts as a turn (default 0.20, ~16° on the mean face).
     pub yaw_threshold: f32,
-    /// Pitch-ratio change that counts as a nod (default 0.12, ~15° on the mean face).
+    /// Pitch-ratio change that counts as a nod (default 0.18, ~16° on the mean face).
     pub pitch_threshold: f32,
-    /// Back to neutral: yaw change below this (default 0.07).
+    /// Back to neutral: yaw change below this (default 0.08).
     pub yaw_return: f32,
-    /// Back to neutral: pitch-ratio change below this (default 0.06).
+    /// Back to neutral: pitch-ratio change below this (default 0.07).
     pub pitch_return: f32,
-    /// Smallest nose parallax (inter-ocular distances) accepted for every step (default 0.10).
+    /// Smallest nose parallax (inter-ocular distances) accepted for every step (default 0.12).
     pub min_nose_residual: f32,
     /// Below this total landmark motion (inter-ocular distances) the sequence is static (default 0.01).
     pub static_epsilon: f32,
@@ -138,11 +138,11 @@ impl Default for LivenessPolicy {
             max_frame_gap_ms: 1_000,
             max_frames_without_face: 6,
             min_inter_ocular_px: 30.0,
-            yaw_threshold: 0.15,
-            pitch_threshold: 0.12,
-            yaw_return: 0.07,
-            pitch_return: 0.06,
-            min_nose_residual: 0.10,
+            yaw_threshold: 0.20,
+            pitch_threshold: 0.18,
+            yaw_return: 0.08,
+            pitch_return: 0.07,
+            min_nose_residual: 0.12,
             static_epsilon: 0.01,
             min_embeddings: 2,
             min_embedding_similarity: 0.5,
@@ -311,7 +311,7 @@ pub struct StepEvidence {
     pub movement: Movement,
     /// Whether it was completed (left neutral in the right direction and came back).
     pub completed: bool,
-    /// Index of the neutral frame before the movement (planarity reference).
+    /// Index of the last neutral frame before the movement (one of the planarity references).
     pub neutral_frame: Option<usize>,
     /// Index of the frame where the movement peaked.
     pub peak_frame: Option<usize>,
@@ -325,7 +325,8 @@ pub struct StepEvidence {
     pub completed_ms: Option<i64>,
     /// Deadline of this step, ms after issue (depends on the previous step's completion).
     pub deadline_ms: i64,
-    /// Nose parallax between the neutral and the peak frame, inter-ocular distances.
+    /// Nose parallax, inter-ocular distances: median over pairs (one of the last 3 neutral frames before
+    /// the movement, one frame past the movement threshold).
     pub nose_residual: Option<f32>,
 }
 
@@ -476,6 +477,10 @@ fn median(mut v: Vec<f32>) -> Option<f32> {
     v.sort_by(f32::total_cmp);
     Some(v[v.len() / 2])
 }
+
+/// Neutral frames before a movement used as planarity references (residual = median over pairs of
+/// these with the frames past the movement threshold, which halves the effect of landmark noise).
+const REFERENCE_FRAMES: usize = 3;
 
 /// A usable frame: index into the input, landmarks and pose.
 struct Used {
@@ -716,7 +721,10 @@ fn track_steps(
         }
     });
     let mut step = 0usize;
-    let mut last_neutral: Option<usize> = None; // index into `used`
+    // Indices into `used`: the last few neutral frames, the frames past the threshold of the current step.
+    let mut neutral_run: Vec<usize> = Vec::new();
+    let mut refs: Vec<usize> = Vec::new();
+    let mut outs: Vec<usize> = Vec::new();
     let mut peak: Option<(usize, f32)> = None; // (index into `used`, strength)
     let mut stopped = false;
     if let Some(neutral) = neutral {
@@ -734,7 +742,10 @@ fn track_steps(
             match peak {
                 None => {
                     if is_neutral {
-                        last_neutral = Some(k);
+                        neutral_run.push(k);
+                        if neutral_run.len() > REFERENCE_FRAMES {
+                            neutral_run.remove(0);
+                        }
                     }
                     let (other, other_s) = Movement::ALL
                         .into_iter()
@@ -744,6 +755,8 @@ fn track_steps(
                         .unwrap_or((want, 0.0));
                     if s >= 1.0 && s >= other_s {
                         peak = Some((k, s));
+                        refs = if neutral_run.is_empty() { vec![0] } else { neutral_run.clone() };
+                        outs = vec![k];
                         steps[step].reached_ms = Some(u.t_ms - issued);
                     } else if other_s >= 1.0 {
                         reasons.push(LivenessReason::WrongMovement {
@@ -759,9 +772,12 @@ fn track_steps(
                     if s > best {
                         peak = Some((k, s));
                     }
+                    if s >= 1.0 && outs.last() != Some(&k) {
+                        outs.push(k);
+                    }
                     if is_neutral {
                         let (pk, _) = peak.unwrap_or((k, s));
-                        let reference = last_neutral.unwrap_or(0);
+                        let reference = refs.last().copied().unwrap_or(0);
                         let e = &mut steps[step];
                         let (mut py, pp) = used[pk].pose.delta(&neutral);
                         if policy.mirrored {
@@ -773,11 +789,17 @@ fn track_steps(
                         e.peak_yaw = py;
                         e.peak_pitch = pp;
                         e.completed_ms = Some(u.t_ms - issued);
-                        e.nose_residual =
-                            planarity::nose_residual(&used[reference].landmarks, &used[pk].landmarks);
+                        e.nose_residual = median(
+                            refs.iter()
+                                .flat_map(|&a| outs.iter().map(move |&b| (a, b)))
+                                .filter_map(|(a, b)| {
+                                    planarity::nose_residual(&used[a].landmarks, &used[b].landmarks)
+                                })
+                                .collect(),
+                        );
                         step += 1;
                         peak = None;
-                        last_neutral = Some(k);
+                        neutral_run = vec![k];
                     }
                 }
             }

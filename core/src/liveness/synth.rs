@@ -255,7 +255,7 @@ pub struct SequenceSpec {
 }
 
 impl Default for SequenceSpec {
-    /// A live head at 10 fps, 25° turns and 20° nods, 1 px landmark noise, an embedding every 4th frame.
+    /// A live head at 10 fps, 25° turns and 25° nods, 1 px landmark noise, an embedding every 4th frame.
     fn default() -> Self {
         SequenceSpec {
             start_ms: 0,
@@ -263,7 +263,7 @@ impl Default for SequenceSpec {
             hold_frames: 3,
             ramp_frames: 2,
             yaw_deg: 25.0,
-            pitch_deg: 20.0,
+            pitch_deg: 25.0,
             noise_px: 1.0,
             jitter_deg: 1.0,
             embed_every: 4,

@@ -21,6 +21,7 @@ pub mod face;
 pub mod geo;
 pub mod inspection;
 pub mod ledger;
+pub mod liveness;
 pub mod permit;
 pub mod reference;
 pub mod sealed;

@@ -10,7 +10,7 @@ use tract_onnx::prelude::*;
 
 use super::input::FaceImage;
 use super::plan::PlanCache;
-use super::resample::{Layout, crop_resize, shrink};
+use super::resample::{Integral, Layout, shrink};
 use crate::{Error, Result};
 
 /// A detected face.
@@ -192,11 +192,12 @@ impl Mtcnn {
     }
 
     fn detect_on(&self, cfg: &DetectorConfig, img: &FaceImage) -> Result<Vec<Detection>> {
+        let src = Integral::new(img);
         let mut all = Vec::new();
         for scale in Self::scales(cfg, img.width(), img.height()) {
-            all.extend(self.pnet_level(cfg, img, scale)?);
+            all.extend(self.pnet_level(cfg, &src, scale)?);
         }
-        self.refine(cfg, img, &all)
+        self.refine(cfg, &src, &all)
     }
 
     /// Detection for the one-face check-in policy (see [`DetectorConfig::checkin_min_face`]):
@@ -215,6 +216,7 @@ impl Mtcnn {
             None => (img, 1.0),
         };
         let scales = Self::scales(cfg, work.width(), work.height());
+        let src = Integral::new(work);
         // Index of the first level whose 12-pixel cell covers faces of at least `face` pixels.
         let level_for = |face: f32| {
             let s = 12.0 / face.max(cfg.min_face_size);
@@ -227,12 +229,12 @@ impl Mtcnn {
         let split = level_for(first);
         let mut levels: Vec<Option<Vec<Cand>>> = vec![None; scales.len()];
         for (i, s) in scales.iter().enumerate().skip(split) {
-            levels[i] = Some(self.pnet_level(cfg, work, *s)?);
+            levels[i] = Some(self.pnet_level(cfg, &src, *s)?);
         }
         let mut dets = if split < scales.len() {
             self.refine(
                 cfg,
-                work,
+                &src,
                 &levels
                     .iter()
                     .flatten()
@@ -251,10 +253,10 @@ impl Mtcnn {
         };
         if from < split {
             for (i, s) in scales.iter().enumerate().take(split).skip(from) {
-                levels[i] = Some(self.pnet_level(cfg, work, *s)?);
+                levels[i] = Some(self.pnet_level(cfg, &src, *s)?);
             }
             let all: Vec<Cand> = levels.iter().flatten().flatten().copied().collect();
-            dets = self.refine(cfg, work, &all)?;
+            dets = self.refine(cfg, &src, &all)?;
         }
         if shrunk.is_some() {
             for d in &mut dets {
@@ -266,7 +268,13 @@ impl Mtcnn {
     }
 
     /// Stage 1 at one pyramid scale: P-Net proposals after per-scale NMS.
-    fn pnet_level(&self, cfg: &DetectorConfig, img: &FaceImage, scale: f32) -> Result<Vec<Cand>> {
+    fn pnet_level(
+        &self,
+        cfg: &DetectorConfig,
+        src: &Integral<'_>,
+        scale: f32,
+    ) -> Result<Vec<Cand>> {
+        let img = src.image();
         let (w, h) = (img.width() as f32, img.height() as f32);
         {
             let ws = (w * scale).ceil() as usize;
@@ -275,7 +283,7 @@ impl Mtcnn {
                 return Ok(Vec::new());
             }
             let mut buf = vec![0f32; ws * hs * 3];
-            crop_resize(img, [0.0, 0.0, w, h], ws, hs, Layout::Xyc, &mut buf);
+            src.crop_resize([0.0, 0.0, w, h], ws, hs, Layout::Xyc, &mut buf);
             let input = Tensor::from_shape(&[1, ws, hs, 3], &buf)
                 .map_err(|e| Error::Inference(format!("{e}")))?;
             let out = self.pnet.run(&[ws as i64, hs as i64], input)?;
@@ -314,7 +322,7 @@ impl Mtcnn {
     fn refine(
         &self,
         cfg: &DetectorConfig,
-        img: &FaceImage,
+        src: &Integral<'_>,
         all: &[Cand],
     ) -> Result<Vec<Detection>> {
         let cands: Vec<Cand> = nms_cands(all, 0.7, false)
@@ -329,7 +337,7 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         // Stage 2: R-Net on 24x24 crops.
-        let out = Self::run_crops(&self.rnet, img, &cands, 24)?;
+        let out = Self::run_crops(&self.rnet, src, &cands, 24)?;
         let (reg, prob) = (view(&out[0], "rnet")?, view(&out[1], "rnet")?);
         let mut refined = Vec::new();
         for (i, c) in cands.iter().enumerate() {
@@ -354,7 +362,7 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         // Stage 3: O-Net on 48x48 crops: final boxes and landmarks.
-        let out = Self::run_crops(&self.onet, img, &cands, 48)?;
+        let out = Self::run_crops(&self.onet, src, &cands, 48)?;
         let (reg, pts, prob) = (
             view(&out[0], "onet")?,
             view(&out[1], "onet")?,
@@ -390,7 +398,7 @@ impl Mtcnn {
     /// Crops every candidate to `size` x `size` and runs `net` on the batch.
     fn run_crops(
         net: &PlanCache,
-        img: &FaceImage,
+        src: &Integral<'_>,
         cands: &[Cand],
         size: usize,
     ) -> Result<TVec<TValue>> {
@@ -400,7 +408,7 @@ impl Mtcnn {
         let mut buf = vec![0f32; n * per];
         for (c, chunk) in cands.iter().zip(buf.chunks_exact_mut(per)) {
             let r = [c.b[0], c.b[1], c.b[2] - c.b[0], c.b[3] - c.b[1]];
-            crop_resize(img, r, size, size, Layout::Xyc, chunk);
+            src.crop_resize(r, size, size, Layout::Xyc, chunk);
         }
         let input = Tensor::from_shape(&[n, size, size, 3], &buf)
             .map_err(|e| Error::Inference(format!("{e}")))?;

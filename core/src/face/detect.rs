@@ -10,7 +10,7 @@ use tract_onnx::prelude::*;
 
 use super::input::FaceImage;
 use super::plan::PlanCache;
-use super::resample::{Layout, crop_resize, shrink};
+use super::resample::{Integral, Layout, shrink};
 use crate::{Error, Result};
 
 /// A detected face.
@@ -50,6 +50,19 @@ pub struct DetectorConfig {
     /// Longer side of the image detection runs on; larger inputs are shrunk first (landmarks are mapped
     /// back to the full image for alignment).
     pub max_side: u32,
+    /// Check-in and enrollment ([`crate::face::FaceEngine::sample`]) first search only for faces at least
+    /// this fraction of the detection image's shorter side (1/6: 80 px on a 640x480 selfie, whose face is
+    /// typically 150-300 px), which shortens the pyramid to its cheap end. They search again down to
+    /// `min_face_size` when nothing is found, or when a second face that would count for the one-face policy
+    /// (`QualityConfig::second_face_ratio` of the largest face) could be smaller than the first search's
+    /// minimum; so the policy and the "too small" diagnosis are unchanged. 0 disables the first search.
+    /// Detection and 1:N identification always use `min_face_size`.
+    #[serde(default = "default_checkin_min_face")]
+    pub checkin_min_face: f32,
+}
+
+fn default_checkin_min_face() -> f32 {
+    1.0 / 6.0
 }
 
 impl Default for DetectorConfig {
@@ -59,6 +72,7 @@ impl Default for DetectorConfig {
             scale_factor: 0.709,
             thresholds: [0.6, 0.7, 0.7],
             max_side: 1024,
+            checkin_min_face: default_checkin_min_face(),
         }
     }
 }
@@ -178,17 +192,98 @@ impl Mtcnn {
     }
 
     fn detect_on(&self, cfg: &DetectorConfig, img: &FaceImage) -> Result<Vec<Detection>> {
-        let (w, h) = (img.width() as f32, img.height() as f32);
-        // Stage 1: P-Net over the pyramid.
+        let src = Integral::new(img);
         let mut all = Vec::new();
         for scale in Self::scales(cfg, img.width(), img.height()) {
+            all.extend(self.pnet_level(cfg, &src, scale)?);
+        }
+        self.refine(cfg, &src, &all)
+    }
+
+    /// Detection for the one-face check-in policy (see [`DetectorConfig::checkin_min_face`]):
+    /// `second_face_ratio` is the fraction of the largest face's width from which another face counts.
+    /// The first search runs the small-scale end of the `min_face_size` pyramid; a second search adds
+    /// the levels needed, so every level run is one the full pyramid would run too.
+    pub fn detect_checkin(
+        &self,
+        cfg: &DetectorConfig,
+        img: &FaceImage,
+        second_face_ratio: f32,
+    ) -> Result<Vec<Detection>> {
+        let shrunk = shrink(img, cfg.max_side.max(64));
+        let (work, factor) = match &shrunk {
+            Some((small, f)) => (small, *f),
+            None => (img, 1.0),
+        };
+        let scales = Self::scales(cfg, work.width(), work.height());
+        let src = Integral::new(work);
+        // Index of the first level whose 12-pixel cell covers faces of at least `face` pixels.
+        let level_for = |face: f32| {
+            let s = 12.0 / face.max(cfg.min_face_size);
+            scales
+                .iter()
+                .position(|v| *v <= s * 1.0001)
+                .unwrap_or(scales.len())
+        };
+        let first = cfg.checkin_min_face * work.width().min(work.height()) as f32;
+        let split = level_for(first);
+        let mut levels: Vec<Option<Vec<Cand>>> = vec![None; scales.len()];
+        for (i, s) in scales.iter().enumerate().skip(split) {
+            levels[i] = Some(self.pnet_level(cfg, &src, *s)?);
+        }
+        let mut dets = if split < scales.len() {
+            self.refine(
+                cfg,
+                &src,
+                &levels
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .copied()
+                    .collect::<Vec<_>>(),
+            )?
+        } else {
+            Vec::new()
+        };
+        let widest = dets.iter().map(Detection::width).fold(0.0, f32::max);
+        let from = if dets.is_empty() {
+            0
+        } else {
+            level_for(second_face_ratio * widest)
+        };
+        if from < split {
+            for (i, s) in scales.iter().enumerate().take(split).skip(from) {
+                levels[i] = Some(self.pnet_level(cfg, &src, *s)?);
+            }
+            let all: Vec<Cand> = levels.iter().flatten().flatten().copied().collect();
+            dets = self.refine(cfg, &src, &all)?;
+        }
+        if shrunk.is_some() {
+            for d in &mut dets {
+                d.bbox.iter_mut().for_each(|v| *v *= factor);
+                d.landmarks.iter_mut().flatten().for_each(|v| *v *= factor);
+            }
+        }
+        Ok(dets)
+    }
+
+    /// Stage 1 at one pyramid scale: P-Net proposals after per-scale NMS.
+    fn pnet_level(
+        &self,
+        cfg: &DetectorConfig,
+        src: &Integral<'_>,
+        scale: f32,
+    ) -> Result<Vec<Cand>> {
+        let img = src.image();
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        {
             let ws = (w * scale).ceil() as usize;
             let hs = (h * scale).ceil() as usize;
             if ws < 12 || hs < 12 {
-                break;
+                return Ok(Vec::new());
             }
             let mut buf = vec![0f32; ws * hs * 3];
-            crop_resize(img, [0.0, 0.0, w, h], ws, hs, Layout::Xyc, &mut buf);
+            src.crop_resize([0.0, 0.0, w, h], ws, hs, Layout::Xyc, &mut buf);
             let input = Tensor::from_shape(&[1, ws, hs, 3], &buf)
                 .map_err(|e| Error::Inference(format!("{e}")))?;
             let out = self.pnet.run(&[ws as i64, hs as i64], input)?;
@@ -219,9 +314,18 @@ impl Mtcnn {
                     }
                 }
             }
-            all.extend(nms_cands(&cands, 0.5, false));
+            Ok(nms_cands(&cands, 0.5, false))
         }
-        let cands: Vec<Cand> = nms_cands(&all, 0.7, false)
+    }
+
+    /// Stages 2 and 3 on the P-Net proposals of all scales.
+    fn refine(
+        &self,
+        cfg: &DetectorConfig,
+        src: &Integral<'_>,
+        all: &[Cand],
+    ) -> Result<Vec<Detection>> {
+        let cands: Vec<Cand> = nms_cands(all, 0.7, false)
             .into_iter()
             .map(|c| Cand {
                 b: square(regress(c.b, c.reg)),
@@ -233,7 +337,7 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         // Stage 2: R-Net on 24x24 crops.
-        let out = Self::run_crops(&self.rnet, img, &cands, 24)?;
+        let out = Self::run_crops(&self.rnet, src, &cands, 24)?;
         let (reg, prob) = (view(&out[0], "rnet")?, view(&out[1], "rnet")?);
         let mut refined = Vec::new();
         for (i, c) in cands.iter().enumerate() {
@@ -258,7 +362,7 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         // Stage 3: O-Net on 48x48 crops: final boxes and landmarks.
-        let out = Self::run_crops(&self.onet, img, &cands, 48)?;
+        let out = Self::run_crops(&self.onet, src, &cands, 48)?;
         let (reg, pts, prob) = (
             view(&out[0], "onet")?,
             view(&out[1], "onet")?,
@@ -294,7 +398,7 @@ impl Mtcnn {
     /// Crops every candidate to `size` x `size` and runs `net` on the batch.
     fn run_crops(
         net: &PlanCache,
-        img: &FaceImage,
+        src: &Integral<'_>,
         cands: &[Cand],
         size: usize,
     ) -> Result<TVec<TValue>> {
@@ -304,7 +408,7 @@ impl Mtcnn {
         let mut buf = vec![0f32; n * per];
         for (c, chunk) in cands.iter().zip(buf.chunks_exact_mut(per)) {
             let r = [c.b[0], c.b[1], c.b[2] - c.b[0], c.b[3] - c.b[1]];
-            crop_resize(img, r, size, size, Layout::Xyc, chunk);
+            src.crop_resize(r, size, size, Layout::Xyc, chunk);
         }
         let input = Tensor::from_shape(&[n, size, size, 3], &buf)
             .map_err(|e| Error::Inference(format!("{e}")))?;

@@ -119,6 +119,11 @@ impl FaceEngine {
                 "must be at least 12 pixels",
             ));
         }
+        if !(config.detector.checkin_min_face.is_finite()
+            && (0.0..=1.0).contains(&config.detector.checkin_min_face))
+        {
+            return Err(Error::invalid("checkin_min_face", "must be within 0..1"));
+        }
         if !(config.detector.scale_factor > 0.1 && config.detector.scale_factor < 0.95) {
             return Err(Error::invalid("scale_factor", "must be within 0.1..0.95"));
         }
@@ -163,6 +168,15 @@ impl FaceEngine {
         self.mtcnn.detect(&self.config.detector, img)
     }
 
+    /// Detection for the one-face check-in policy (see [`DetectorConfig::checkin_min_face`]).
+    fn detect_for_checkin(&self, img: &FaceImage) -> Result<Vec<Detection>> {
+        self.mtcnn.detect_checkin(
+            &self.config.detector,
+            img,
+            self.config.quality.second_face_ratio,
+        )
+    }
+
     /// Aligns and embeds one detected face (no quality gate).
     pub fn embed_face(&self, img: &FaceImage, det: &Detection) -> Result<Vec<f32>> {
         let aligned = align(img, &det.landmarks)
@@ -179,7 +193,7 @@ impl FaceEngine {
     /// the main face. The embedding is computed even when the gate fails (for diagnostics), unless there is
     /// no face.
     pub fn sample(&self, img: &FaceImage) -> Result<FaceSample> {
-        let dets = self.detect(img)?;
+        let dets = self.detect_for_checkin(img)?;
         let Some(main) = dets.first() else {
             return Ok(FaceSample {
                 detection: Detection {

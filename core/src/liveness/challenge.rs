@@ -101,34 +101,53 @@ pub struct Challenge {
     pub total_timeout_ms: i64,
 }
 
-/// Uniform random index below `n` (n <= 8) from the CSPRNG, by rejection sampling (no modulo bias).
-fn random_below(rng: &SystemRandom, n: usize) -> Result<usize> {
-    let limit = 256 - (256 % n);
+/// Uniform random integer below `n` (n >= 1) from the CSPRNG, by rejection sampling (no modulo bias).
+fn random_below(rng: &SystemRandom, n: u32) -> Result<u32> {
+    let n = u64::from(n.max(1));
+    let limit = (1u64 << 32) - ((1u64 << 32) % n);
     loop {
-        let mut b = [0u8; 1];
+        let mut b = [0u8; 4];
         rng.fill(&mut b).map_err(|_| Error::Crypto("system random failed"))?;
-        if usize::from(b[0]) < limit {
-            return Ok(usize::from(b[0]) % n);
+        let v = u64::from(u32::from_le_bytes(b));
+        if v < limit {
+            return Ok((v % n) as u32);
         }
     }
 }
 
+/// Number of movement sequences of length `len` with no immediate repeat: 4 * 3^(len-1).
+fn sequences_of_len(len: usize) -> u32 {
+    4 * 3u32.pow(len.saturating_sub(1) as u32)
+}
+
 impl Challenge {
-    /// Draw a fresh challenge at `now`: random length in `[min_steps, max_steps]`, random movements with no
-    /// immediate repeat, a fresh 128-bit nonce from ring's `SystemRandom`.
+    /// Draw a fresh challenge at `now`: uniformly among all sequences of `min_steps..=max_steps` movements
+    /// with no immediate repeat (156 for the default 2-4), with a fresh 128-bit nonce from ring's
+    /// `SystemRandom`.
     pub fn issue(now: &MonotonicReading, config: &ChallengeConfig) -> Result<Challenge> {
         config.validate()?;
         let rng = SystemRandom::new();
         let mut nonce = [0u8; 16];
         rng.fill(&mut nonce).map_err(|_| Error::Crypto("system random failed"))?;
-        let len = config.min_steps + random_below(&rng, config.max_steps - config.min_steps + 1)?;
+        // Uniform over *all* allowed sequences (not over lengths first): a recording of any one answer
+        // matches a fresh challenge with probability 1 / (number of sequences), 1/156 for 2-4 steps.
+        let total: u32 = (config.min_steps..=config.max_steps).map(sequences_of_len).sum();
+        let mut r = random_below(&rng, total)?;
+        let mut len = config.min_steps;
+        while r >= sequences_of_len(len) {
+            r -= sequences_of_len(len);
+            len += 1;
+        }
         let mut steps: Vec<Movement> = Vec::with_capacity(len);
-        for _ in 0..len {
+        steps.push(Movement::ALL[(r % 4) as usize]);
+        r /= 4;
+        for _ in 1..len {
             let allowed: Vec<Movement> = Movement::ALL
                 .into_iter()
                 .filter(|m| steps.last() != Some(m))
                 .collect();
-            steps.push(allowed[random_below(&rng, allowed.len())?]);
+            steps.push(allowed[(r % 3) as usize]);
+            r /= 3;
         }
         Challenge::from_parts(hex::encode(nonce), steps, now, config)
     }
@@ -202,11 +221,13 @@ mod tests {
         let mut nonces = std::collections::HashSet::new();
         let mut lengths = std::collections::HashSet::new();
         let mut firsts = std::collections::HashSet::new();
+        let mut per_len = std::collections::BTreeMap::new();
         for _ in 0..300 {
             let c = Challenge::issue(&now(), &cfg).unwrap();
             c.validate().unwrap();
             assert_eq!(c.nonce.len(), 32);
             assert!((2..=4).contains(&c.steps.len()));
+            *per_len.entry(c.steps.len()).or_insert(0) += 1;
             assert!(c.steps.windows(2).all(|w| w[0] != w[1]));
             assert_eq!(c.issued_at_ms, 1_000);
             nonces.insert(c.nonce.clone());
@@ -216,6 +237,9 @@ mod tests {
         assert_eq!(nonces.len(), 300);
         assert_eq!(lengths.len(), 3);
         assert_eq!(firsts.len(), 4);
+        // Uniform over sequences: lengths 2, 3, 4 in proportion 12 : 36 : 108.
+        assert!(per_len[&4] > per_len[&3] && per_len[&3] > per_len[&2], "{per_len:?}");
+        assert_eq!(sequences_of_len(2) + sequences_of_len(3) + sequences_of_len(4), 156);
     }
 
     #[test]

@@ -36,14 +36,21 @@ fn live_answers_to_random_challenges_pass_and_fill_the_record() {
     let who = Identity::random(&mut rng);
     for i in 0..40 {
         let c = issue(10_000 * i);
-        let frames = sequence(&c.steps, &spec(Presenter::Live, c.issued_at_ms + 30), &who, &mut rng);
+        let frames = sequence(
+            &c.steps,
+            &spec(Presenter::Live, c.issued_at_ms + 30),
+            &who,
+            &mut rng,
+        );
         let v = check(&c, &frames, &LivenessPolicy::default()).expect("check");
         assert!(v.passed, "{:?}: {:?}", c.steps, v.reasons);
         let ev: LivenessEvidence = (&v).into();
         assert_eq!(ev.nonce, c.nonce);
         assert_eq!(ev.challenge, c.step_names());
         assert_eq!(
-            ev.details["planarity"]["residuals"].as_array().map(Vec::len),
+            ev.details["planarity"]["residuals"]
+                .as_array()
+                .map(Vec::len),
             Some(c.steps.len())
         );
         // The record's evidence parses back from JSON. (Floats from f32 may differ in the last f64 digit
@@ -51,8 +58,14 @@ fn live_answers_to_random_challenges_pass_and_fill_the_record() {
         // bytes, never re-serialised, so only the structure is compared here.)
         let back: LivenessEvidence =
             serde_json::from_slice(&serde_json::to_vec(&ev).expect("ser")).expect("de");
-        assert_eq!((back.passed, &back.nonce, &back.challenge), (ev.passed, &ev.nonce, &ev.challenge));
-        assert_eq!(back.details["steps"].as_array().map(Vec::len), Some(c.steps.len()));
+        assert_eq!(
+            (back.passed, &back.nonce, &back.challenge),
+            (ev.passed, &ev.nonce, &ev.challenge)
+        );
+        assert_eq!(
+            back.details["steps"].as_array().map(Vec::len),
+            Some(c.steps.len())
+        );
     }
 }
 
@@ -64,10 +77,11 @@ fn photos_and_screens_moved_by_random_hand_motion_are_rejected() {
     let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for i in 0..120 {
         let c = issue(10_000 * i);
-        let presenter = match i % 3 {
-            0 => Presenter::Photo,
-            1 => Presenter::BentPhoto(3.0), // gently curved printout
-            _ => Presenter::Photo,           // a phone screen: flat, held closer
+        // i % 3: 0 = printed photo, 1 = gently curved printout, 2 = a phone screen (flat, held closer).
+        let presenter = if i % 3 == 1 {
+            Presenter::BentPhoto(3.0)
+        } else {
+            Presenter::Photo
         };
         let s = SequenceSpec {
             yaw_deg: rng.uniform(15.0, 60.0),
@@ -83,7 +97,9 @@ fn photos_and_screens_moved_by_random_hand_motion_are_rejected() {
         let v = check(&c, &sequence(&c.steps, &s, &victim, &mut rng), &policy).expect("check");
         assert!(!v.passed, "attack {i} passed: {:?}", v.steps);
         let first = serde_json::to_value(&v.reasons[0]).expect("json");
-        *reasons.entry(first["reason"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+        *reasons
+            .entry(first["reason"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
     }
     println!("120 flat/bent photo and screen attacks rejected; first reasons: {reasons:?}");
 }
@@ -94,13 +110,21 @@ fn a_recording_replayed_against_a_new_challenge_fails() {
     let who = Identity::random(&mut rng);
     let old = issue(0);
     let recorded = sequence(&old.steps, &spec(Presenter::Live, 30), &who, &mut rng);
-    assert!(check(&old, &recorded, &LivenessPolicy::default()).expect("check").passed);
+    assert!(
+        check(&old, &recorded, &LivenessPolicy::default())
+            .expect("check")
+            .passed
+    );
     let mut accepted = 0;
     for i in 1..=200 {
         let new = issue(100_000 * i);
         // As recorded (timestamps before the new challenge) and re-stamped into its window.
         let v = check(&new, &recorded, &LivenessPolicy::default()).expect("check");
-        assert!(v.reasons.iter().any(|r| matches!(r, LivenessReason::FramesBeforeChallenge { .. })));
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| matches!(r, LivenessReason::FramesBeforeChallenge { .. }))
+        );
         let shifted: Vec<FrameObservation> = recorded
             .iter()
             .map(|f| FrameObservation {
@@ -108,14 +132,19 @@ fn a_recording_replayed_against_a_new_challenge_fails() {
                 ..f.clone()
             })
             .collect();
-        if check(&new, &shifted, &LivenessPolicy::default()).expect("check").passed {
+        if check(&new, &shifted, &LivenessPolicy::default())
+            .expect("check")
+            .passed
+        {
             accepted += 1;
             assert_eq!(new.steps, old.steps, "only the same movements can match");
         }
     }
     // 156 possible challenges (2-4 steps, no immediate repeat): a re-stamped replay matches by chance
     // about 1 time in 150 or less; print what happened rather than assert a random count.
-    println!("re-stamped replay accepted {accepted} / 200 times (only when the random challenge repeated)");
+    println!(
+        "re-stamped replay accepted {accepted} / 200 times (only when the random challenge repeated)"
+    );
 }
 
 #[test]
@@ -132,7 +161,10 @@ fn real_photo_folder_for_the_integrator() {
         std::path::PathBuf::from,
     );
     if !dir.join("obama").is_dir() {
-        println!("skipping: no face photos at {} (set SIAP_FACES_DIR)", dir.display());
+        println!(
+            "skipping: no face photos at {} (set SIAP_FACES_DIR)",
+            dir.display()
+        );
         return;
     }
     println!(

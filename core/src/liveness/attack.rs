@@ -28,7 +28,10 @@ impl Rgb {
             .and_then(|n| n.checked_mul(3))
             .ok_or_else(|| Error::invalid("image", "dimensions overflow"))?;
         if width == 0 || height == 0 || data.len() != want {
-            return Err(Error::invalid("image", "buffer length is not width * height * 3"));
+            return Err(Error::invalid(
+                "image",
+                "buffer length is not width * height * 3",
+            ));
         }
         Ok(Rgb {
             width,
@@ -49,7 +52,9 @@ impl Rgb {
             (y0 + 1).min(self.height as usize - 1),
         );
         let (fx, fy) = (x - x0 as f64, y - y0 as f64);
-        let px = |xx: usize, yy: usize, c: usize| f64::from(self.data[(yy * self.width as usize + xx) * 3 + c]);
+        let px = |xx: usize, yy: usize, c: usize| {
+            f64::from(self.data[(yy * self.width as usize + xx) * 3 + c])
+        };
         let mut out = [0u8; 3];
         for (c, o) in out.iter_mut().enumerate() {
             let top = px(x0, y0, c) * (1.0 - fx) + px(x1, y0, c) * fx;

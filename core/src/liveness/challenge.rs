@@ -78,7 +78,10 @@ impl ChallengeConfig {
             ));
         }
         if self.step_timeout_ms <= 0 || self.total_timeout_ms <= 0 {
-            return Err(Error::invalid("challenge_config", "timeouts must be positive"));
+            return Err(Error::invalid(
+                "challenge_config",
+                "timeouts must be positive",
+            ));
         }
         Ok(())
     }
@@ -107,7 +110,8 @@ fn random_below(rng: &SystemRandom, n: u32) -> Result<u32> {
     let limit = (1u64 << 32) - ((1u64 << 32) % n);
     loop {
         let mut b = [0u8; 4];
-        rng.fill(&mut b).map_err(|_| Error::Crypto("system random failed"))?;
+        rng.fill(&mut b)
+            .map_err(|_| Error::Crypto("system random failed"))?;
         let v = u64::from(u32::from_le_bytes(b));
         if v < limit {
             return Ok((v % n) as u32);
@@ -128,10 +132,13 @@ impl Challenge {
         config.validate()?;
         let rng = SystemRandom::new();
         let mut nonce = [0u8; 16];
-        rng.fill(&mut nonce).map_err(|_| Error::Crypto("system random failed"))?;
+        rng.fill(&mut nonce)
+            .map_err(|_| Error::Crypto("system random failed"))?;
         // Uniform over *all* allowed sequences (not over lengths first): a recording of any one answer
         // matches a fresh challenge with probability 1 / (number of sequences), 1/156 for 2-4 steps.
-        let total: u32 = (config.min_steps..=config.max_steps).map(sequences_of_len).sum();
+        let total: u32 = (config.min_steps..=config.max_steps)
+            .map(sequences_of_len)
+            .sum();
         let mut r = random_below(&rng, total)?;
         let mut len = config.min_steps;
         while r >= sequences_of_len(len) {
@@ -176,18 +183,28 @@ impl Challenge {
     /// Check the invariants (used on challenges read back from storage or JSON).
     pub fn validate(&self) -> Result<()> {
         if self.nonce.len() < 16 || !self.nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::invalid("challenge.nonce", "must be at least 16 hex digits"));
+            return Err(Error::invalid(
+                "challenge.nonce",
+                "must be at least 16 hex digits",
+            ));
         }
         if self.steps.is_empty() || self.steps.len() > 8 {
             return Err(Error::invalid("challenge.steps", "need 1 to 8 movements"));
         }
         if self.steps.windows(2).any(|w| w[0] == w[1]) {
-            return Err(Error::invalid("challenge.steps", "a movement is repeated immediately"));
+            return Err(Error::invalid(
+                "challenge.steps",
+                "a movement is repeated immediately",
+            ));
         }
         if self.step_timeout_ms <= 0 || self.total_timeout_ms <= 0 {
             return Err(Error::invalid("challenge", "timeouts must be positive"));
         }
-        if self.issued_at_ms.checked_add(self.total_timeout_ms).is_none() {
+        if self
+            .issued_at_ms
+            .checked_add(self.total_timeout_ms)
+            .is_none()
+        {
             return Err(Error::invalid("challenge.issued_at_ms", "out of range"));
         }
         Ok(())
@@ -238,8 +255,14 @@ mod tests {
         assert_eq!(lengths.len(), 3);
         assert_eq!(firsts.len(), 4);
         // Uniform over sequences: lengths 2, 3, 4 in proportion 12 : 36 : 108.
-        assert!(per_len[&4] > per_len[&3] && per_len[&3] > per_len[&2], "{per_len:?}");
-        assert_eq!(sequences_of_len(2) + sequences_of_len(3) + sequences_of_len(4), 156);
+        assert!(
+            per_len[&4] > per_len[&3] && per_len[&3] > per_len[&2],
+            "{per_len:?}"
+        );
+        assert_eq!(
+            sequences_of_len(2) + sequences_of_len(3) + sequences_of_len(4),
+            156
+        );
     }
 
     #[test]
@@ -249,7 +272,10 @@ mod tests {
             max_steps: 2,
             ..ChallengeConfig::default()
         };
-        assert!(matches!(Challenge::issue(&now(), &bad), Err(Error::InvalidInput { .. })));
+        assert!(matches!(
+            Challenge::issue(&now(), &bad),
+            Err(Error::InvalidInput { .. })
+        ));
         let cfg = ChallengeConfig::default();
         let n = "00112233445566778899aabbccddeeff".to_owned();
         let rep = vec![Movement::LookUp, Movement::LookUp];
@@ -257,7 +283,13 @@ mod tests {
         assert!(Challenge::from_parts(n.clone(), vec![], &now(), &cfg).is_err());
         assert!(Challenge::from_parts("zz".into(), vec![Movement::LookUp], &now(), &cfg).is_err());
         let json = serde_json::to_string(
-            &Challenge::from_parts(n, vec![Movement::TurnLeft, Movement::LookDown], &now(), &cfg).unwrap(),
+            &Challenge::from_parts(
+                n,
+                vec![Movement::TurnLeft, Movement::LookDown],
+                &now(),
+                &cfg,
+            )
+            .unwrap(),
         )
         .unwrap();
         assert!(json.contains("\"turn_left\"") && json.contains("\"look_down\""));

@@ -76,7 +76,10 @@ fn read_sequence(label: PresentationLabel, dir: PathBuf) -> Result<SequenceEntry
     if fdir.is_dir() {
         for e in std::fs::read_dir(&fdir)? {
             let p = e?.path();
-            let ext = p.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase);
+            let ext = p
+                .extension()
+                .and_then(|x| x.to_str())
+                .map(str::to_ascii_lowercase);
             if !matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png")) {
                 continue;
             }
@@ -84,7 +87,9 @@ fn read_sequence(label: PresentationLabel, dir: PathBuf) -> Result<SequenceEntry
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| Error::invalid("frames", "frame file names must be <t_ms>.jpg|png"))?;
+                .ok_or_else(|| {
+                    Error::invalid("frames", "frame file names must be <t_ms>.jpg|png")
+                })?;
             frames.push((t, p));
         }
     }
@@ -96,7 +101,10 @@ fn read_sequence(label: PresentationLabel, dir: PathBuf) -> Result<SequenceEntry
         None
     };
     if frames.is_empty() && observations.is_none() {
-        return Err(Error::invalid("sequence", "no frames/ and no observations.json"));
+        return Err(Error::invalid(
+            "sequence",
+            "no frames/ and no observations.json",
+        ));
     }
     Ok(SequenceEntry {
         label,
@@ -136,7 +144,10 @@ pub fn discover(root: &Path) -> Result<Vec<SequenceEntry>> {
         }
     }
     if out.is_empty() {
-        return Err(Error::invalid("dir", "no bona_fide/<seq> or attack/<species>/<seq> folders"));
+        return Err(Error::invalid(
+            "dir",
+            "no bona_fide/<seq> or attack/<species>/<seq> folders",
+        ));
     }
     Ok(out)
 }
@@ -204,8 +215,10 @@ pub fn evaluate(results: &[(PresentationLabel, Outcome)]) -> EvalReport {
             e.2 += usize::from(*o == Outcome::Error);
         }
     }
-    let apcer_per_species: BTreeMap<String, Rate> =
-        per.into_iter().map(|(k, (n, e, p))| (k, rate(n, e, p))).collect();
+    let apcer_per_species: BTreeMap<String, Rate> = per
+        .into_iter()
+        .map(|(k, (n, e, p))| (k, rate(n, e, p)))
+        .collect();
     let apcer_max = apcer_per_species
         .values()
         .filter_map(|r| r.rate)
@@ -280,7 +293,11 @@ mod tests {
         let write = |dir: &Path, c: &Challenge, obs: &[FrameObservation]| {
             std::fs::create_dir_all(dir.join("frames")).unwrap();
             std::fs::write(dir.join("challenge.json"), serde_json::to_vec(c).unwrap()).unwrap();
-            std::fs::write(dir.join("observations.json"), serde_json::to_vec(obs).unwrap()).unwrap();
+            std::fs::write(
+                dir.join("observations.json"),
+                serde_json::to_vec(obs).unwrap(),
+            )
+            .unwrap();
         };
         for i in 0..6 {
             let now = MonotonicReading {
@@ -296,7 +313,11 @@ mod tests {
                 presenter: Presenter::Photo,
                 ..live.clone()
             };
-            write(&root.path().join(format!("bona_fide/s{i}")), &c, &sequence(&c.steps, &live, &who, &mut rng));
+            write(
+                &root.path().join(format!("bona_fide/s{i}")),
+                &c,
+                &sequence(&c.steps, &live, &who, &mut rng),
+            );
             write(
                 &root.path().join(format!("attack/printed_photo/s{i}")),
                 &c,
@@ -314,13 +335,21 @@ mod tests {
             &cfg,
         )
         .unwrap();
-        let old = sequence(&[Movement::TurnLeft, Movement::LookUp], &SequenceSpec::default(), &who, &mut rng);
+        let old = sequence(
+            &[Movement::TurnLeft, Movement::LookUp],
+            &SequenceSpec::default(),
+            &who,
+            &mut rng,
+        );
         write(&root.path().join("attack/replay/s0"), &c, &old);
         let entries = discover(root.path()).unwrap();
         assert_eq!(entries.len(), 13);
         let (report, skipped) = evaluate_observations(&entries, &LivenessPolicy::default());
         assert_eq!(skipped, 0);
-        println!("synthetic eval: {}", serde_json::to_string(&report).unwrap());
+        println!(
+            "synthetic eval: {}",
+            serde_json::to_string(&report).unwrap()
+        );
         assert_eq!(report.bpcer.presentations, 6);
         assert_eq!(report.bpcer.errors, 0);
         assert_eq!(report.apcer_max, Some(0.0));

@@ -3,7 +3,7 @@
 //! Face verification says "this looks like them"; liveness says "a live, three-dimensional head answered
 //! *this* challenge *now*". This module is pure math and policy over per-frame observations produced by the
 //! face engine (detections, five landmarks, optional embeddings and sharpness): it has no dependency on
-//! tract or on [`crate::face`], compiles without the `face` feature, and the server can re-run [`check`] on
+//! tract or on `crate::face`, compiles without the `face` feature, and the server can re-run [`check`] on
 //! the observations a device sends.
 //!
 //! What [`check`] decides, and why each part is there:

@@ -78,7 +78,10 @@ impl ChallengeConfig {
             ));
         }
         if self.step_timeout_ms <= 0 || self.total_timeout_ms <= 0 {
-            return Err(Error::invalid("challenge_config", "timeouts must be positive"));
+            return Err(Error::invalid(
+                "challenge_config",
+                "timeouts must be positive",
+            ));
         }
         Ok(())
     }
@@ -101,34 +104,57 @@ pub struct Challenge {
     pub total_timeout_ms: i64,
 }
 
-/// Uniform random index below `n` (n <= 8) from the CSPRNG, by rejection sampling (no modulo bias).
-fn random_below(rng: &SystemRandom, n: usize) -> Result<usize> {
-    let limit = 256 - (256 % n);
+/// Uniform random integer below `n` (n >= 1) from the CSPRNG, by rejection sampling (no modulo bias).
+fn random_below(rng: &SystemRandom, n: u32) -> Result<u32> {
+    let n = u64::from(n.max(1));
+    let limit = (1u64 << 32) - ((1u64 << 32) % n);
     loop {
-        let mut b = [0u8; 1];
-        rng.fill(&mut b).map_err(|_| Error::Crypto("system random failed"))?;
-        if usize::from(b[0]) < limit {
-            return Ok(usize::from(b[0]) % n);
+        let mut b = [0u8; 4];
+        rng.fill(&mut b)
+            .map_err(|_| Error::Crypto("system random failed"))?;
+        let v = u64::from(u32::from_le_bytes(b));
+        if v < limit {
+            return Ok((v % n) as u32);
         }
     }
 }
 
+/// Number of movement sequences of length `len` with no immediate repeat: 4 * 3^(len-1).
+fn sequences_of_len(len: usize) -> u32 {
+    4 * 3u32.pow(len.saturating_sub(1) as u32)
+}
+
 impl Challenge {
-    /// Draw a fresh challenge at `now`: random length in `[min_steps, max_steps]`, random movements with no
-    /// immediate repeat, a fresh 128-bit nonce from ring's `SystemRandom`.
+    /// Draw a fresh challenge at `now`: uniformly among all sequences of `min_steps..=max_steps` movements
+    /// with no immediate repeat (156 for the default 2-4), with a fresh 128-bit nonce from ring's
+    /// `SystemRandom`.
     pub fn issue(now: &MonotonicReading, config: &ChallengeConfig) -> Result<Challenge> {
         config.validate()?;
         let rng = SystemRandom::new();
         let mut nonce = [0u8; 16];
-        rng.fill(&mut nonce).map_err(|_| Error::Crypto("system random failed"))?;
-        let len = config.min_steps + random_below(&rng, config.max_steps - config.min_steps + 1)?;
+        rng.fill(&mut nonce)
+            .map_err(|_| Error::Crypto("system random failed"))?;
+        // Uniform over *all* allowed sequences (not over lengths first): a recording of any one answer
+        // matches a fresh challenge with probability 1 / (number of sequences), 1/156 for 2-4 steps.
+        let total: u32 = (config.min_steps..=config.max_steps)
+            .map(sequences_of_len)
+            .sum();
+        let mut r = random_below(&rng, total)?;
+        let mut len = config.min_steps;
+        while r >= sequences_of_len(len) {
+            r -= sequences_of_len(len);
+            len += 1;
+        }
         let mut steps: Vec<Movement> = Vec::with_capacity(len);
-        for _ in 0..len {
+        steps.push(Movement::ALL[(r % 4) as usize]);
+        r /= 4;
+        for _ in 1..len {
             let allowed: Vec<Movement> = Movement::ALL
                 .into_iter()
                 .filter(|m| steps.last() != Some(m))
                 .collect();
-            steps.push(allowed[random_below(&rng, allowed.len())?]);
+            steps.push(allowed[(r % 3) as usize]);
+            r /= 3;
         }
         Challenge::from_parts(hex::encode(nonce), steps, now, config)
     }
@@ -157,18 +183,28 @@ impl Challenge {
     /// Check the invariants (used on challenges read back from storage or JSON).
     pub fn validate(&self) -> Result<()> {
         if self.nonce.len() < 16 || !self.nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::invalid("challenge.nonce", "must be at least 16 hex digits"));
+            return Err(Error::invalid(
+                "challenge.nonce",
+                "must be at least 16 hex digits",
+            ));
         }
         if self.steps.is_empty() || self.steps.len() > 8 {
             return Err(Error::invalid("challenge.steps", "need 1 to 8 movements"));
         }
         if self.steps.windows(2).any(|w| w[0] == w[1]) {
-            return Err(Error::invalid("challenge.steps", "a movement is repeated immediately"));
+            return Err(Error::invalid(
+                "challenge.steps",
+                "a movement is repeated immediately",
+            ));
         }
         if self.step_timeout_ms <= 0 || self.total_timeout_ms <= 0 {
             return Err(Error::invalid("challenge", "timeouts must be positive"));
         }
-        if self.issued_at_ms.checked_add(self.total_timeout_ms).is_none() {
+        if self
+            .issued_at_ms
+            .checked_add(self.total_timeout_ms)
+            .is_none()
+        {
             return Err(Error::invalid("challenge.issued_at_ms", "out of range"));
         }
         Ok(())
@@ -202,11 +238,13 @@ mod tests {
         let mut nonces = std::collections::HashSet::new();
         let mut lengths = std::collections::HashSet::new();
         let mut firsts = std::collections::HashSet::new();
+        let mut per_len = std::collections::BTreeMap::new();
         for _ in 0..300 {
             let c = Challenge::issue(&now(), &cfg).unwrap();
             c.validate().unwrap();
             assert_eq!(c.nonce.len(), 32);
             assert!((2..=4).contains(&c.steps.len()));
+            *per_len.entry(c.steps.len()).or_insert(0) += 1;
             assert!(c.steps.windows(2).all(|w| w[0] != w[1]));
             assert_eq!(c.issued_at_ms, 1_000);
             nonces.insert(c.nonce.clone());
@@ -216,6 +254,15 @@ mod tests {
         assert_eq!(nonces.len(), 300);
         assert_eq!(lengths.len(), 3);
         assert_eq!(firsts.len(), 4);
+        // Uniform over sequences: lengths 2, 3, 4 in proportion 12 : 36 : 108.
+        assert!(
+            per_len[&4] > per_len[&3] && per_len[&3] > per_len[&2],
+            "{per_len:?}"
+        );
+        assert_eq!(
+            sequences_of_len(2) + sequences_of_len(3) + sequences_of_len(4),
+            156
+        );
     }
 
     #[test]
@@ -225,7 +272,10 @@ mod tests {
             max_steps: 2,
             ..ChallengeConfig::default()
         };
-        assert!(matches!(Challenge::issue(&now(), &bad), Err(Error::InvalidInput { .. })));
+        assert!(matches!(
+            Challenge::issue(&now(), &bad),
+            Err(Error::InvalidInput { .. })
+        ));
         let cfg = ChallengeConfig::default();
         let n = "00112233445566778899aabbccddeeff".to_owned();
         let rep = vec![Movement::LookUp, Movement::LookUp];
@@ -233,7 +283,13 @@ mod tests {
         assert!(Challenge::from_parts(n.clone(), vec![], &now(), &cfg).is_err());
         assert!(Challenge::from_parts("zz".into(), vec![Movement::LookUp], &now(), &cfg).is_err());
         let json = serde_json::to_string(
-            &Challenge::from_parts(n, vec![Movement::TurnLeft, Movement::LookDown], &now(), &cfg).unwrap(),
+            &Challenge::from_parts(
+                n,
+                vec![Movement::TurnLeft, Movement::LookDown],
+                &now(),
+                &cfg,
+            )
+            .unwrap(),
         )
         .unwrap();
         assert!(json.contains("\"turn_left\"") && json.contains("\"look_down\""));

@@ -27,19 +27,21 @@ fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; 
         b.swap(col, pivot);
         for row in col + 1..N {
             let f = a[row][col] / a[col][col];
-            for k in col..N {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (v, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *v -= f * p;
             }
             b[row] -= f * b[col];
         }
     }
     let mut x = [0.0; N];
     for row in (0..N).rev() {
-        let mut s = b[row];
-        for k in row + 1..N {
-            s -= a[row][k] * x[k];
-        }
-        x[row] = s / a[row][row];
+        let tail: f64 = a[row][row + 1..]
+            .iter()
+            .zip(&x[row + 1..])
+            .map(|(p, q)| p * q)
+            .sum();
+        x[row] = (b[row] - tail) / a[row][row];
     }
     x.iter().all(|v| v.is_finite()).then_some(x)
 }
@@ -66,7 +68,8 @@ fn normaliser(pts: &[[f64; 2]; 4]) -> Option<Homography> {
 
 impl Homography {
     /// The identity map.
-    pub const IDENTITY: Homography = Homography([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    pub const IDENTITY: Homography =
+        Homography([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
 
     /// The homography mapping each `src[i]` exactly onto `dst[i]`; `None` if any three points of either
     /// set are (nearly) collinear or a value is not finite.
@@ -114,6 +117,7 @@ impl Homography {
     }
 
     /// `self ∘ other` (apply `other` first).
+    #[must_use]
     pub fn compose(&self, other: &Homography) -> Homography {
         let (a, b) = (&self.0, &other.0);
         let mut m = [[0.0; 3]; 3];
@@ -128,7 +132,9 @@ impl Homography {
     /// The inverse map; `None` if singular.
     pub fn inverse(&self) -> Option<Homography> {
         let m = &self.0;
-        let c = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+        let c = |r0: usize, r1: usize, c0: usize, c1: usize| {
+            m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0]
+        };
         let adj = [
             [c(1, 2, 1, 2), -c(0, 2, 1, 2), c(0, 1, 1, 2)],
             [-c(1, 2, 0, 2), c(0, 2, 0, 2), -c(0, 1, 0, 2)],
@@ -152,8 +158,9 @@ fn rim(l: &[[f32; 2]; 5]) -> [[f64; 2]; 4] {
 /// divided by the neutral frame's inter-ocular distance. About 0 (plus landmark noise) for a flat picture.
 /// `None` when the geometry is degenerate.
 pub fn nose_residual(neutral: &[[f32; 2]; 5], moved: &[[f32; 2]; 5]) -> Option<f32> {
-    let iod = f64::from(neutral[1][0] - neutral[0][0]).hypot(f64::from(neutral[1][1] - neutral[0][1]));
-    if !(iod > 1e-3) {
+    let iod =
+        f64::from(neutral[1][0] - neutral[0][0]).hypot(f64::from(neutral[1][1] - neutral[0][1]));
+    if iod.is_nan() || iod <= 1e-3 {
         return None;
     }
     let h = Homography::from_4_points(&rim(neutral), &rim(moved))?;
@@ -203,7 +210,11 @@ mod tests {
             [108.0, 170.0],
             [152.0, 170.0],
         ];
-        let h = Homography([[0.8, 0.15, 40.0], [-0.05, 1.05, 10.0], [0.0008, 0.0003, 1.0]]);
+        let h = Homography([
+            [0.8, 0.15, 40.0],
+            [-0.05, 1.05, 10.0],
+            [0.0008, 0.0003, 1.0],
+        ]);
         let moved = l.map(|[x, y]| {
             let q = h.apply([f64::from(x), f64::from(y)]).unwrap();
             [q[0] as f32, q[1] as f32]

@@ -53,13 +53,13 @@ impl Pose {
         // Unit vectors: along the eye line, and perpendicular to it pointing down the face.
         let ux = [ex / iod, ey / iod];
         let uy = [-ux[1], ux[0]];
-        let eye_mid = [(le[0] + re[0]) / 2.0, (le[1] + re[1]) / 2.0];
-        let mouth_mid = [(lm[0] + rm[0]) / 2.0, (lm[1] + rm[1]) / 2.0];
+        let eye_mid = [f64::midpoint(le[0], re[0]), f64::midpoint(le[1], re[1])];
+        let mouth_mid = [f64::midpoint(lm[0], rm[0]), f64::midpoint(lm[1], rm[1])];
         let dot = |a: [f64; 2], b: [f64; 2]| a[0] * b[0] + a[1] * b[1];
         let sub = |a: [f64; 2], b: [f64; 2]| [a[0] - b[0], a[1] - b[1]];
         let face_mid = [
-            (eye_mid[0] + mouth_mid[0]) / 2.0,
-            (eye_mid[1] + mouth_mid[1]) / 2.0,
+            f64::midpoint(eye_mid[0], mouth_mid[0]),
+            f64::midpoint(eye_mid[1], mouth_mid[1]),
         ];
         let yaw = dot(sub(n, face_mid), ux) / iod;
         let eye_to_mouth = dot(sub(mouth_mid, eye_mid), uy);

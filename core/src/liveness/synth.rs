@@ -293,7 +293,10 @@ pub fn schedule(steps: &[Movement], spec: &SequenceSpec) -> Vec<(f64, f64)> {
             let a = i as f64 / r as f64;
             out.push((y * a, p * a));
         }
-        out.extend(std::iter::repeat_n((0.0, 0.0), spec.hold_frames.saturating_sub(1)));
+        out.extend(std::iter::repeat_n(
+            (0.0, 0.0),
+            spec.hold_frames.saturating_sub(1),
+        ));
     }
     out
 }
@@ -317,7 +320,9 @@ pub fn sequence(
             let j = spec.jitter_deg;
             let (jy, jp, jr) = (j * rng.gaussian(), j * rng.gaussian(), j * rng.gaussian());
             let clean = match spec.presenter {
-                Presenter::Live => live_landmarks(&spec.camera, yaw + jy, pitch + jp, jr, [0.0, 0.0]),
+                Presenter::Live => {
+                    live_landmarks(&spec.camera, yaw + jy, pitch + jp, jr, [0.0, 0.0])
+                }
                 Presenter::Photo | Presenter::BentPhoto(_) => {
                     let pose = PlanePose {
                         tilt_y_deg: yaw + jy,

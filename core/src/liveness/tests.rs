@@ -1,8 +1,8 @@
 //! Module tests: geometry margins on the synthetic face model, sequence decisions, bad input.
 
 use super::synth::{
-    Camera, Identity, PlanePose, Presenter, Rng, SequenceSpec, bent_photo_landmarks, live_landmarks,
-    noisy, photo_landmarks, sequence,
+    Camera, Identity, PlanePose, Presenter, Rng, SequenceSpec, bent_photo_landmarks,
+    live_landmarks, noisy, photo_landmarks, sequence,
 };
 use super::*;
 use crate::clock::MonotonicReading;
@@ -52,8 +52,15 @@ fn residual_populations(sigma: f64, n: usize, seed: u64) -> (Stats, Stats) {
             Movement::LookUp => (o, a),
             Movement::LookDown => (o, -a),
         };
-        let off2 = [off[0] + rng.uniform(-0.2, 0.2), off[1] + rng.uniform(-0.2, 0.2)];
-        let peak = noisy(&live_landmarks(&cam, y, p, roll + rng.uniform(-3.0, 3.0), off2), sigma, &mut rng);
+        let off2 = [
+            off[0] + rng.uniform(-0.2, 0.2),
+            off[1] + rng.uniform(-0.2, 0.2),
+        ];
+        let peak = noisy(
+            &live_landmarks(&cam, y, p, roll + rng.uniform(-3.0, 3.0), off2),
+            sigma,
+            &mut rng,
+        );
         let (dy, dp) = Pose::from_landmarks(&peak)
             .unwrap()
             .delta(&Pose::from_landmarks(&neutral).unwrap());
@@ -95,7 +102,10 @@ fn planarity_margin_on_synthetic_faces() {
             live.min / planar.max,
         );
         if sigma <= 1.0 {
-            assert!(live.min > th && planar.max < th, "not separated at {sigma} px");
+            assert!(
+                live.min > th && planar.max < th,
+                "not separated at {sigma} px"
+            );
         } else {
             // Single pairs overlap in the tails at 2 px: the check takes a median over several pairs per
             // step (see `sequence_level_margin`), which separates them.
@@ -143,13 +153,22 @@ fn correct_live_sequences_pass_for_every_movement() {
     for steps in [
         vec![Movement::TurnLeft, Movement::TurnRight],
         vec![Movement::LookUp, Movement::LookDown, Movement::TurnLeft],
-        vec![Movement::TurnRight, Movement::LookDown, Movement::LookUp, Movement::TurnRight],
+        vec![
+            Movement::TurnRight,
+            Movement::LookDown,
+            Movement::LookUp,
+            Movement::TurnRight,
+        ],
     ] {
         let c = challenge(&steps, 1_000);
         let frames = sequence(&steps, &spec(Presenter::Live, 1.0, 1_050), &who, &mut rng);
         let v = check(&c, &frames, &LivenessPolicy::default()).unwrap();
         assert!(v.passed, "{steps:?}: {:?}", v.reasons);
-        assert!(v.steps.iter().all(|s| s.completed && s.nose_residual.unwrap() > 0.12));
+        assert!(
+            v.steps
+                .iter()
+                .all(|s| s.completed && s.nose_residual.unwrap() > 0.12)
+        );
         let ev = v.to_evidence();
         assert!(ev.passed && ev.nonce == c.nonce && ev.challenge.len() == steps.len());
         assert_eq!(ev.details["steps"].as_array().unwrap().len(), steps.len());
@@ -163,9 +182,17 @@ fn mirrored_frames_need_the_mirrored_policy() {
     let who = Identity::random(&mut rng);
     let c = challenge(&[Movement::TurnLeft, Movement::LookUp], 0);
     // A mirrored preview shows a left turn as a right turn.
-    let frames = sequence(&[Movement::TurnRight, Movement::LookUp], &spec(Presenter::Live, 1.0, 10), &who, &mut rng);
+    let frames = sequence(
+        &[Movement::TurnRight, Movement::LookUp],
+        &spec(Presenter::Live, 1.0, 10),
+        &who,
+        &mut rng,
+    );
     let plain = check(&c, &frames, &LivenessPolicy::default()).unwrap();
-    assert!(has(&plain, |r| matches!(r, LivenessReason::WrongMovement { step: 0, .. })));
+    assert!(has(&plain, |r| matches!(
+        r,
+        LivenessReason::WrongMovement { step: 0, .. }
+    )));
     let mirrored = LivenessPolicy {
         mirrored: true,
         ..LivenessPolicy::default()
@@ -178,12 +205,21 @@ fn wrong_order_is_a_wrong_movement() {
     let mut rng = Rng::new(3);
     let who = Identity::random(&mut rng);
     let c = challenge(&LU, 0);
-    let frames = sequence(&[Movement::LookUp, Movement::TurnLeft], &spec(Presenter::Live, 1.0, 10), &who, &mut rng);
+    let frames = sequence(
+        &[Movement::LookUp, Movement::TurnLeft],
+        &spec(Presenter::Live, 1.0, 10),
+        &who,
+        &mut rng,
+    );
     let v = check(&c, &frames, &LivenessPolicy::default()).unwrap();
     assert!(!v.passed);
     assert!(has(&v, |r| matches!(
         r,
-        LivenessReason::WrongMovement { step: 0, expected: Movement::TurnLeft, observed: Movement::LookUp }
+        LivenessReason::WrongMovement {
+            step: 0,
+            expected: Movement::TurnLeft,
+            observed: Movement::LookUp
+        }
     )));
 }
 
@@ -199,8 +235,19 @@ fn late_answer_is_rejected() {
     };
     let frames = sequence(&LU, &slow, &who, &mut rng);
     let v = check(&c, &frames, &LivenessPolicy::default()).unwrap();
-    assert!(!v.passed && v.steps.iter().all(|s| s.completed), "{:?}", v.reasons);
-    assert!(has(&v, |r| matches!(r, LivenessReason::StepTooLate { step: 0, .. })), "{:?}", v.reasons);
+    assert!(
+        !v.passed && v.steps.iter().all(|s| s.completed),
+        "{:?}",
+        v.reasons
+    );
+    assert!(
+        has(&v, |r| matches!(
+            r,
+            LivenessReason::StepTooLate { step: 0, .. }
+        )),
+        "{:?}",
+        v.reasons
+    );
 }
 
 #[test]
@@ -216,15 +263,32 @@ fn replayed_frames_are_rejected() {
     let mut fresh = challenge(&LU, 60_000);
     fresh.nonce = "fedcba9876543210fedcba9876543210".into();
     let v = check(&fresh, &frames, &LivenessPolicy::default()).unwrap();
-    assert!(has(&v, |r| matches!(r, LivenessReason::FramesBeforeChallenge { frames } if *frames == n)), "{:?}", v.reasons);
+    assert!(
+        has(
+            &v,
+            |r| matches!(r, LivenessReason::FramesBeforeChallenge { frames } if *frames == n)
+        ),
+        "{:?}",
+        v.reasons
+    );
     // Re-stamped into the new window, the recording answers the wrong movements.
     let other = challenge(&[Movement::TurnRight, Movement::LookDown], 60_000);
     let shifted: Vec<FrameObservation> = frames
         .iter()
-        .map(|f| FrameObservation { t_ms: f.t_ms + 60_000, ..f.clone() })
+        .map(|f| FrameObservation {
+            t_ms: f.t_ms + 60_000,
+            ..f.clone()
+        })
         .collect();
     let v = check(&other, &shifted, &LivenessPolicy::default()).unwrap();
-    assert!(has(&v, |r| matches!(r, LivenessReason::WrongMovement { step: 0, .. })), "{:?}", v.reasons);
+    assert!(
+        has(&v, |r| matches!(
+            r,
+            LivenessReason::WrongMovement { step: 0, .. }
+        )),
+        "{:?}",
+        v.reasons
+    );
 }
 
 #[test]
@@ -233,11 +297,20 @@ fn static_repeated_frame_is_rejected() {
     let who = Identity::random(&mut rng);
     let one = sequence(&LU, &spec(Presenter::Live, 1.0, 10), &who, &mut rng).remove(0);
     let frames: Vec<FrameObservation> = (0..20)
-        .map(|i| FrameObservation { t_ms: 10 + 100 * i, ..one.clone() })
+        .map(|i| FrameObservation {
+            t_ms: 10 + 100 * i,
+            ..one.clone()
+        })
         .collect();
     let v = check(&challenge(&LU, 0), &frames, &LivenessPolicy::default()).unwrap();
-    assert!(has(&v, |r| matches!(r, LivenessReason::StaticSequence { .. })));
-    assert!(has(&v, |r| matches!(r, LivenessReason::StepNotCompleted { step: 0, .. })));
+    assert!(has(&v, |r| matches!(
+        r,
+        LivenessReason::StaticSequence { .. }
+    )));
+    assert!(has(&v, |r| matches!(
+        r,
+        LivenessReason::StepNotCompleted { step: 0, .. }
+    )));
 }
 
 #[test]
@@ -254,11 +327,20 @@ fn two_people_or_two_faces_are_rejected() {
         }
     }
     let v = check(&c, &frames, &LivenessPolicy::default()).unwrap();
-    assert!(has(&v, |r| matches!(r, LivenessReason::EmbeddingMismatch { min_similarity } if *min_similarity < 0.3)));
+    assert!(has(
+        &v,
+        |r| matches!(r, LivenessReason::EmbeddingMismatch { min_similarity } if *min_similarity < 0.3)
+    ));
     let mut frames = sequence(&LU, &spec(Presenter::Live, 1.0, 10), &a, &mut rng);
     frames[5].faces = 2;
     let v = check(&c, &frames, &LivenessPolicy::default()).unwrap();
-    assert!(has(&v, |r| matches!(r, LivenessReason::MultipleFaces { frame: 5, frames: 1 })));
+    assert!(has(&v, |r| matches!(
+        r,
+        LivenessReason::MultipleFaces {
+            frame: 5,
+            frames: 1
+        }
+    )));
 }
 
 #[test]
@@ -273,11 +355,19 @@ fn photo_tilted_like_the_challenge_is_rejected() {
             pitch_deg: rng.uniform(20.0, 60.0),
             ..spec(Presenter::Photo, 1.0, 10)
         };
-        let v = check(&c, &sequence(&LU, &s, &who, &mut rng), &LivenessPolicy::default()).unwrap();
+        let v = check(
+            &c,
+            &sequence(&LU, &s, &who, &mut rng),
+            &LivenessPolicy::default(),
+        )
+        .unwrap();
         assert!(!v.passed);
         if v.steps.iter().any(|s| s.completed) {
             movement_passed += 1;
-            assert!(has(&v, |r| matches!(r, LivenessReason::PlanarMotion { .. })));
+            assert!(has(&v, |r| matches!(
+                r,
+                LivenessReason::PlanarMotion { .. }
+            )));
         }
     }
     println!("photo sequences: 50 rejected, {movement_passed} of them got past the movement check");
@@ -300,7 +390,12 @@ fn sequence_level_margin() {
     };
     let mut rng = Rng::new(9);
     let who = Identity::random(&mut rng);
-    let steps = [Movement::TurnLeft, Movement::LookDown, Movement::TurnRight, Movement::LookUp];
+    let steps = [
+        Movement::TurnLeft,
+        Movement::LookDown,
+        Movement::TurnRight,
+        Movement::LookUp,
+    ];
     let c = challenge(&steps, 0);
     for sigma in [1.0, 2.0] {
         let (mut live, mut planar) = (Vec::new(), Vec::new());
@@ -350,8 +445,14 @@ fn bent_printout_radius_where_planarity_stops_working() {
     let mut first_pass = None;
     for r10 in (5..=40).rev() {
         let r = f64::from(r10) / 10.0;
-        let flat = PlanePose { scale: 1.0, ..PlanePose::default() };
-        let turned = PlanePose { tilt_y_deg: 35.0, ..flat };
+        let flat = PlanePose {
+            scale: 1.0,
+            ..PlanePose::default()
+        };
+        let turned = PlanePose {
+            tilt_y_deg: 35.0,
+            ..flat
+        };
         let a = bent_photo_landmarks(&cam, &flat, r).map(|p| p.map(|v| v as f32));
         let b = bent_photo_landmarks(&cam, &turned, r).map(|p| p.map(|v| v as f32));
         let res = planarity::nose_residual(&a, &b).unwrap();
@@ -359,7 +460,9 @@ fn bent_printout_radius_where_planarity_stops_working() {
             first_pass = Some((r, res));
         }
     }
-    println!("bent printout turned 35°: planarity first passes at radius {first_pass:?} IOD (threshold {th})");
+    println!(
+        "bent printout turned 35°: planarity first passes at radius {first_pass:?} IOD (threshold {th})"
+    );
     // A gentle bend (radius >= 2 IOD, ~13 cm) stays planar to the test.
     assert!(first_pass.is_none_or(|(r, _)| r < 2.0));
 }
@@ -372,34 +475,66 @@ fn bad_input_is_typed_errors_or_rejections_never_panics() {
     let p = LivenessPolicy::default();
     // No frames: a rejected verdict.
     let v = check(&c, &[], &p).unwrap();
-    assert!(!v.passed && has(&v, |r| matches!(r, LivenessReason::TooFewFrames { frames: 0, .. })));
+    assert!(
+        !v.passed
+            && has(&v, |r| matches!(
+                r,
+                LivenessReason::TooFewFrames { frames: 0, .. }
+            ))
+    );
     let good = sequence(&LU, &spec(Presenter::Live, 1.0, 10), &who, &mut rng);
     // NaN landmark: typed error.
     let mut bad = good.clone();
     bad[3].landmarks.as_mut().unwrap()[2][0] = f32::NAN;
-    assert!(matches!(check(&c, &bad, &p), Err(Error::InvalidInput { field: "frames.landmarks", .. })));
+    assert!(matches!(
+        check(&c, &bad, &p),
+        Err(Error::InvalidInput {
+            field: "frames.landmarks",
+            ..
+        })
+    ));
     let mut bad = good.clone();
     bad[0].embedding = Some(vec![f32::INFINITY; 192]);
-    assert!(matches!(check(&c, &bad, &p), Err(Error::InvalidInput { .. })));
+    assert!(matches!(
+        check(&c, &bad, &p),
+        Err(Error::InvalidInput { .. })
+    ));
     let mut bad = good.clone();
     bad[4].embedding = Some(vec![0.1; 10]);
-    assert!(matches!(check(&c, &bad, &p), Err(Error::InvalidInput { .. })));
-    assert!(check_with_passive(&c, &good, Some(PassiveObservation { score: f32::NAN }), &p).is_err());
-    let bad_policy = LivenessPolicy { yaw_threshold: f32::NAN, ..p.clone() };
+    assert!(matches!(
+        check(&c, &bad, &p),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(
+        check_with_passive(&c, &good, Some(PassiveObservation { score: f32::NAN }), &p).is_err()
+    );
+    let bad_policy = LivenessPolicy {
+        yaw_threshold: f32::NAN,
+        ..p.clone()
+    };
     assert!(check(&c, &good, &bad_policy).is_err());
     // Timestamps going backwards, a gap, missing landmarks, a face too small, no face at all.
     let mut back = good.clone();
     back[6].t_ms = back[5].t_ms;
     let v = check(&c, &back, &p).unwrap();
-    assert!(has(&v, |r| matches!(r, LivenessReason::TimestampsNotIncreasing { frame: 6 })));
+    assert!(has(&v, |r| matches!(
+        r,
+        LivenessReason::TimestampsNotIncreasing { frame: 6 }
+    )));
     let mut gap = good.clone();
     for f in gap.iter_mut().skip(8) {
         f.t_ms += 5_000;
     }
-    assert!(has(&check(&c, &gap, &p).unwrap(), |r| matches!(r, LivenessReason::FrameGap { frame: 8, .. })));
+    assert!(has(&check(&c, &gap, &p).unwrap(), |r| matches!(
+        r,
+        LivenessReason::FrameGap { frame: 8, .. }
+    )));
     let mut nolm = good.clone();
     nolm[2].landmarks = None;
-    assert!(has(&check(&c, &nolm, &p).unwrap(), |r| matches!(r, LivenessReason::MissingLandmarks { frame: 2 })));
+    assert!(has(&check(&c, &nolm, &p).unwrap(), |r| matches!(
+        r,
+        LivenessReason::MissingLandmarks { frame: 2 }
+    )));
     let tiny: Vec<FrameObservation> = good
         .iter()
         .map(|f| FrameObservation {
@@ -407,18 +542,35 @@ fn bad_input_is_typed_errors_or_rejections_never_panics() {
             ..f.clone()
         })
         .collect();
-    assert!(has(&check(&c, &tiny, &p).unwrap(), |r| matches!(r, LivenessReason::FaceTooSmall { .. })));
+    assert!(has(&check(&c, &tiny, &p).unwrap(), |r| matches!(
+        r,
+        LivenessReason::FaceTooSmall { .. }
+    )));
     let empty: Vec<FrameObservation> = good
         .iter()
-        .map(|f| FrameObservation { faces: 0, landmarks: None, embedding: None, ..f.clone() })
+        .map(|f| FrameObservation {
+            faces: 0,
+            landmarks: None,
+            embedding: None,
+            ..f.clone()
+        })
         .collect();
     let v = check(&c, &empty, &p).unwrap();
-    assert!(has(&v, |r| matches!(r, LivenessReason::TooManyFramesWithoutFace { .. })));
-    assert!(has(&v, |r| matches!(r, LivenessReason::TooFewEmbeddings { embeddings: 0, .. })));
+    assert!(has(&v, |r| matches!(
+        r,
+        LivenessReason::TooManyFramesWithoutFace { .. }
+    )));
+    assert!(has(&v, |r| matches!(
+        r,
+        LivenessReason::TooFewEmbeddings { embeddings: 0, .. }
+    )));
     // Garbage landmarks (all points equal) are a rejection, not a panic.
     let garbage: Vec<FrameObservation> = good
         .iter()
-        .map(|f| FrameObservation { landmarks: Some([[1.0, 1.0]; 5]), ..f.clone() })
+        .map(|f| FrameObservation {
+            landmarks: Some([[1.0, 1.0]; 5]),
+            ..f.clone()
+        })
         .collect();
     assert!(!check(&c, &garbage, &p).unwrap().passed);
 }
@@ -439,9 +591,11 @@ fn passive_score_and_sharpness_are_recorded_and_reject_only_by_policy() {
         ..LivenessPolicy::default()
     };
     let v = check_with_passive(&c, &frames, spoofy, &strict).unwrap();
-    assert!(has(&v, |r| matches!(r, LivenessReason::PassiveSpoof { .. })));
+    assert!(has(&v, |r| matches!(
+        r,
+        LivenessReason::PassiveSpoof { .. }
+    )));
     assert!(has(&v, |r| matches!(r, LivenessReason::TooBlurry { .. })));
     let json = serde_json::to_value(&v).unwrap();
     assert_eq!(json["reasons"][0]["reason"], "passive_spoof");
 }
-

@@ -67,7 +67,11 @@ fn flipped_bytes_in_every_field_are_caught() {
         Box::new(|r| r.hash[0] ^= 1),
         Box::new(|r| r.signature[10] ^= 1),
         Box::new(|r| r.seq += 10),
-        Box::new(|r| r.device_id.replace_range(0..1, "f")),
+        // Change the first character to something it is not (a fixed "f" would be a no-op 1 time in 16).
+        Box::new(|r| {
+            let c = if r.device_id.starts_with('f') { "0" } else { "f" };
+            r.device_id.replace_range(0..1, c);
+        }),
     ];
     for (i, m) in mutations.iter().enumerate() {
         let mut t = recs.clone();

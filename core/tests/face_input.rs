@@ -2,7 +2,6 @@
 //! raw RGBA / BGRA / NV21 / I420 frames in all four rotations gives (almost) the same embedding; truncated,
 //! empty, tiny and hostile-header images and wrong model files fail with typed errors.
 #![cfg(feature = "face")]
-
 #![allow(clippy::many_single_char_names)]
 
 mod face_common;

@@ -340,7 +340,10 @@ fn sync_to_embedded_server(ledger: &Ledger, dir: &std::path::Path) -> anyhow::Re
     use siap_core::sync::client::{ClientConfig, SyncClient, SystemMonotonic};
     use siap_core::sync::protocol::Binding;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let cfg = siap_server::ServerConfig::in_dir(&dir.join("server"), "demo-admin-token");
         let running = siap_server::spawn(&cfg, ([127, 0, 0, 1], 0).into()).await?;

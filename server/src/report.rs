@@ -46,11 +46,20 @@ pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
     };
     let mut x = Extracted::default();
     if kind == KIND_CHECK_IN || kind == KIND_CHECK_OUT {
-        let Ok(p) = serde_json::from_slice::<AttendancePayload>(payload) else { return x };
+        let Ok(p) = serde_json::from_slice::<AttendancePayload>(payload) else {
+            return x;
+        };
         (x.event_ms, x.time_source) = time_of(&p.time);
         x.employee_id = Some(p.employee_id);
         x.site_id.clone_from(&p.geo.site_id);
-        x.decision = Some(if p.decision == Decision::Accepted { "accepted" } else { "rejected" }.into());
+        x.decision = Some(
+            if p.decision == Decision::Accepted {
+                "accepted"
+            } else {
+                "rejected"
+            }
+            .into(),
+        );
         let mut flags: Vec<String> = p.geo.flags.iter().filter_map(code).collect();
         flags.extend(p.reasons.iter().filter_map(code));
         if p.time.clock_skew {
@@ -61,7 +70,9 @@ pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
         x.flags = flags;
         x.flagged = p.decision != Decision::Accepted || !x.flags.is_empty();
     } else if kind == KIND_INSPECTION {
-        let Ok(p) = serde_json::from_slice::<InspectionPayload>(payload) else { return x };
+        let Ok(p) = serde_json::from_slice::<InspectionPayload>(payload) else {
+            return x;
+        };
         (x.event_ms, x.time_source) = time_of(&p.time);
         x.site_id = Some(p.asset_id);
         x.flags = p.proximity.flags.iter().filter_map(code).collect();
@@ -100,11 +111,19 @@ pub struct AttendanceRow {
 pub fn parse_day(s: &str) -> Result<i64, ServerError> {
     let bad = || ServerError::BadRequest("date must be YYYY-MM-DD".into());
     let mut it = s.split('-');
-    let (y, m, d) = (it.next().ok_or_else(bad)?, it.next().ok_or_else(bad)?, it.next().ok_or_else(bad)?);
+    let (y, m, d) = (
+        it.next().ok_or_else(bad)?,
+        it.next().ok_or_else(bad)?,
+        it.next().ok_or_else(bad)?,
+    );
     if it.next().is_some() {
         return Err(bad());
     }
-    let (y, m, d): (i64, i64, i64) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+    let (y, m, d): (i64, i64, i64) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return Err(bad());
     }
@@ -119,7 +138,11 @@ pub fn parse_day(s: &str) -> Result<i64, ServerError> {
 }
 
 /// Attendance records whose event time falls on `day` in the time zone `utc_offset_min` (WIB = 420).
-pub async fn attendance(db: &Db, day: &str, utc_offset_min: i64) -> Result<Vec<AttendanceRow>, ServerError> {
+pub async fn attendance(
+    db: &Db,
+    day: &str,
+    utc_offset_min: i64,
+) -> Result<Vec<AttendanceRow>, ServerError> {
     let start = parse_day(day)? * 86_400_000 - utc_offset_min * 60_000;
     let end = start + 86_400_000;
     db.tx(move |tx| {
@@ -149,13 +172,19 @@ pub async fn attendance(db: &Db, day: &str, utc_offset_min: i64) -> Result<Vec<A
 
 fn csv_field(s: &str) -> String {
     // Quote everything that could break a cell or be read as a formula by a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// The attendance report as CSV.
 pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
-    let mut out = String::from("employee_id,site_id,kind,event_ms,time_source,decision,flags,device_id,seq\n");
+    let mut out = String::from(
+        "employee_id,site_id,kind,event_ms,time_source,decision,flags,device_id,seq\n",
+    );
     for r in rows {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{}\n",
@@ -285,13 +314,21 @@ fn device_rows(rows: &[crate::db::Row]) -> Result<Vec<DeviceRow>, ServerError> {
         .collect()
 }
 
-const DEVICE_COLS: &str = "device_id, binding_type, binding_id, last_seen_ms, acked_seq, review, review_reason";
+const DEVICE_COLS: &str =
+    "device_id, binding_type, binding_id, last_seen_ms, acked_seq, review, review_reason";
 
 /// Devices that have not synced since `now - days`.
 pub async fn stale_devices(db: &Db, days: i64, now: i64) -> Result<Vec<DeviceRow>, ServerError> {
     let cutoff = now - days.max(0) * 86_400_000;
-    db.tx(move |tx| device_rows(&tx.query(&format!("SELECT {DEVICE_COLS} FROM devices WHERE last_seen_ms < $1 ORDER BY last_seen_ms"), &[V::I(cutoff)])?))
-        .await
+    db.tx(move |tx| {
+        device_rows(&tx.query(
+            &format!(
+                "SELECT {DEVICE_COLS} FROM devices WHERE last_seen_ms < $1 ORDER BY last_seen_ms"
+            ),
+            &[V::I(cutoff)],
+        )?)
+    })
+    .await
 }
 
 /// Every device (or only those marked for review).
@@ -335,11 +372,25 @@ mod tests {
                 accuracy_m: Some(5.0),
                 flags: vec![GeoFlag::MockLocation],
             },
-            fix: Fix { lat: 0.0, lon: 0.0, accuracy_m: Some(5.0), time_ms: 5, provider: "gps".into(), is_mock: true },
+            fix: Fix {
+                lat: 0.0,
+                lon: 0.0,
+                accuracy_m: Some(5.0),
+                time_ms: 5,
+                provider: "gps".into(),
+                is_mock: true,
+            },
             time: TimeEvidence {
                 device_wall_ms: 5,
-                monotonic: MonotonicReading { monotonic_ms: 1, boot_id: "b".into() },
-                trusted: TrustedTime::Anchored { estimate_ms: 7, uncertainty_ms: 1, anchor_age_ms: 1 },
+                monotonic: MonotonicReading {
+                    monotonic_ms: 1,
+                    boot_id: "b".into(),
+                },
+                trusted: TrustedTime::Anchored {
+                    estimate_ms: 7,
+                    uncertainty_ms: 1,
+                    anchor_age_ms: 1,
+                },
                 skew_ms: Some(-2),
                 clock_skew: false,
             },
@@ -352,14 +403,22 @@ mod tests {
         assert_eq!(x.decision.as_deref(), Some("rejected"));
         assert_eq!(x.flags, vec!["mock_location".to_owned()]);
         assert!(x.flagged);
-        assert_eq!(extract("attendance.check_in", b"not json"), Extracted::default());
+        assert_eq!(
+            extract("attendance.check_in", b"not json"),
+            Extracted::default()
+        );
         assert_eq!(extract("x", b"{}"), Extracted::default());
     }
 }
 
 /// A device's stored records with `seq > after` (at most `limit`), exactly as signed, with its public
 /// key: an auditor re-verifies them with the core's `verify_chain`.
-pub async fn device_records(db: &Db, device_id: String, after: u64, limit: i64) -> Result<(Vec<u8>, Vec<siap_core::ledger::Record>), ServerError> {
+pub async fn device_records(
+    db: &Db,
+    device_id: String,
+    after: u64,
+    limit: i64,
+) -> Result<(Vec<u8>, Vec<siap_core::ledger::Record>), ServerError> {
     db.tx(move |tx| {
         let pk = tx
             .one("SELECT public_key FROM devices WHERE device_id = $1", &[V::T(device_id.clone())])?

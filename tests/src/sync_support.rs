@@ -276,7 +276,11 @@ impl TestDevice {
             v: PAYLOAD_VERSION,
             employee_id: employee.into(),
             direction: Direction::In,
-            decision: if accepted { Decision::Accepted } else { Decision::Rejected },
+            decision: if accepted {
+                Decision::Accepted
+            } else {
+                Decision::Rejected
+            },
             reasons: vec![],
             geo: GeoVerdict {
                 site_id: Some(site.into()),
@@ -285,11 +289,25 @@ impl TestDevice {
                 accuracy_m: Some(8.0),
                 flags,
             },
-            fix: Fix { lat: -6.2, lon: 106.8, accuracy_m: Some(8.0), time_ms: at_ms, provider: "fused".into(), is_mock: false },
+            fix: Fix {
+                lat: -6.2,
+                lon: 106.8,
+                accuracy_m: Some(8.0),
+                time_ms: at_ms,
+                provider: "fused".into(),
+                is_mock: false,
+            },
             time: TimeEvidence {
                 device_wall_ms: at_ms,
-                monotonic: MonotonicReading { monotonic_ms: 1_000, boot_id: "boot-1".into() },
-                trusted: TrustedTime::Anchored { estimate_ms: at_ms, uncertainty_ms: 50, anchor_age_ms: 1_000 },
+                monotonic: MonotonicReading {
+                    monotonic_ms: 1_000,
+                    boot_id: "boot-1".into(),
+                },
+                trusted: TrustedTime::Anchored {
+                    estimate_ms: at_ms,
+                    uncertainty_ms: 50,
+                    anchor_age_ms: 1_000,
+                },
                 skew_ms: Some(0),
                 clock_skew: false,
             },

@@ -28,18 +28,29 @@ pub fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
 
 /// Makes sure a command-line tool exists, installing its Debian package when it does not.
 fn ensure_tool(tool: &str, package: &str) -> anyhow::Result<()> {
-    if Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success()) {
+    if Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         return Ok(());
     }
     eprintln!("xtask: {tool} not found, installing Debian package {package}");
     run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
-    run_cmd(Command::new("apt-get").args(["install", "-y", "-qq", package]).env("DEBIAN_FRONTEND", "noninteractive"))
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", package])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 /// Starts a throwaway PostgreSQL (`.ci/postgres.sh`) and returns the variables it exports.
 /// Failure is not fatal: the PostgreSQL tests then report themselves skipped.
 fn start_postgres() -> Vec<(String, String)> {
-    let out = Command::new("bash").arg(".ci/postgres.sh").current_dir(workspace_root()).output();
+    let out = Command::new("bash")
+        .arg(".ci/postgres.sh")
+        .current_dir(workspace_root())
+        .output();
     match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
             .lines()
@@ -47,7 +58,10 @@ fn start_postgres() -> Vec<(String, String)> {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
         Ok(o) => {
-            eprintln!("xtask: PostgreSQL could not be started; its tests will be skipped:\n{}", String::from_utf8_lossy(&o.stderr));
+            eprintln!(
+                "xtask: PostgreSQL could not be started; its tests will be skipped:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             Vec::new()
         }
         Err(e) => {
@@ -59,9 +73,11 @@ fn start_postgres() -> Vec<(String, String)> {
 
 fn stop_postgres(env: &[(String, String)]) {
     if let Some((_, dir)) = env.iter().find(|(k, _)| k == "SIAP_TEST_POSTGRES_DIR") {
-        let pg_ctl = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|d| d.filter_map(Result::ok).map(|e| e.path().join("bin/pg_ctl")).max());
+        let pg_ctl = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path().join("bin/pg_ctl"))
+                .max()
+        });
         if let Some(pg_ctl) = pg_ctl {
             let _ = Command::new("runuser")
                 .args(["-u", "postgres", "--"])
@@ -88,7 +104,11 @@ fn run_suites(pg: &[(String, String)]) -> anyhow::Result<()> {
             "xtask: ../shared/faces not found and SIAP_FACES_DIR not set: face tests will report themselves skipped"
         );
     }
-    run_cmd(Command::new("cargo").args(["test", "--workspace", "--all-targets"]).envs(pg.iter().cloned()))?;
+    run_cmd(
+        Command::new("cargo")
+            .args(["test", "--workspace", "--all-targets"])
+            .envs(pg.iter().cloned()),
+    )?;
     // The binding boundary: generate Kotlin and Swift from the built library, fail on stale committed
     // Swift, and run the Kotlin tests on the JVM against the real library.
     crate::bindings::run(&["--check".to_owned()])?;

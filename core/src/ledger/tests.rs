@@ -69,7 +69,11 @@ fn flipped_bytes_in_every_field_are_caught() {
         Box::new(|r| r.seq += 10),
         // Change the first character to something it is not (a fixed "f" would be a no-op 1 time in 16).
         Box::new(|r| {
-            let c = if r.device_id.starts_with('f') { "0" } else { "f" };
+            let c = if r.device_id.starts_with('f') {
+                "0"
+            } else {
+                "f"
+            };
             r.device_id.replace_range(0..1, c);
         }),
     ];

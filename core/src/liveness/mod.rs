@@ -284,6 +284,14 @@ pub enum LivenessReason {
         /// The movement seen.
         observed: Movement,
     },
+    /// The head made a further clear movement after the last requested step: the answer is not exactly
+    /// the challenge (a longer recording whose first movements happen to match is a replay).
+    ExtraMovement {
+        /// The movement seen.
+        observed: Movement,
+        /// Index of the frame where it crossed the threshold.
+        frame: usize,
+    },
     /// A requested movement never happened (or never returned to neutral).
     StepNotCompleted {
         /// Step index (0-based).
@@ -768,12 +776,24 @@ fn track_steps(
     let mut stopped = false;
     if let Some(neutral) = neutral {
         for (k, u) in used.iter().enumerate() {
-            if step >= steps.len() {
-                break;
-            }
             let (mut dyaw, dpitch) = u.pose.delta(&neutral);
             if policy.mirrored {
                 dyaw = -dyaw;
+            }
+            if step >= steps.len() {
+                // The challenge is answered: any further clear movement means the frames are not an
+                // answer to *this* challenge (e.g. a longer recording whose first moves match it).
+                if let Some(observed) = Movement::ALL
+                    .into_iter()
+                    .find(|m| strength(*m, dyaw, dpitch, policy) >= 1.0)
+                {
+                    reasons.push(LivenessReason::ExtraMovement {
+                        observed,
+                        frame: u.idx,
+                    });
+                    break;
+                }
+                continue;
             }
             let is_neutral = dyaw.abs() <= policy.yaw_return && dpitch.abs() <= policy.pitch_return;
             let want = steps[step].movement;

@@ -72,6 +72,8 @@ pub enum Reason {
     FaceMismatch,
     /// The liveness check failed.
     LivenessFailed,
+    /// The policy requires a liveness check and the face came without one (a single still photo).
+    LivenessMissing,
 }
 
 /// Liveness result carried by the record (filled by the liveness check).
@@ -136,6 +138,11 @@ pub struct AttendancePolicy {
     pub require_face: bool,
     /// A check whose liveness failed is rejected (when liveness evidence is present).
     pub require_liveness_pass: bool,
+    /// A face without liveness evidence (a single still photo) is rejected. On by default: a still
+    /// photo cannot tell the person from a picture of them.
+    pub require_liveness: bool,
+    /// Thresholds of the liveness decision.
+    pub liveness: crate::liveness::LivenessPolicy,
     /// Reject when the wall clock disagrees with trusted time.
     pub reject_clock_skew: bool,
     /// Tolerance for the clock skew flag.
@@ -150,6 +157,8 @@ impl Default for AttendancePolicy {
             geo: GeoPolicy::default(),
             require_face: true,
             require_liveness_pass: true,
+            require_liveness: true,
+            liveness: crate::liveness::LivenessPolicy::default(),
             reject_clock_skew: true,
             skew_tolerance_ms: DEFAULT_SKEW_TOLERANCE_MS,
             rejecting_flags: vec![
@@ -273,8 +282,12 @@ pub fn check(
             } else if !f.matched {
                 reasons.push(Reason::FaceMismatch);
             }
-            if policy.require_liveness_pass && f.liveness.as_ref().is_some_and(|l| !l.passed) {
-                reasons.push(Reason::LivenessFailed);
+            match &f.liveness {
+                Some(l) if !l.passed && policy.require_liveness_pass => {
+                    reasons.push(Reason::LivenessFailed);
+                }
+                None if policy.require_liveness => reasons.push(Reason::LivenessMissing),
+                _ => {}
             }
         }
     }
@@ -378,4 +391,28 @@ pub fn verify_face(
         what: "face template",
     })?;
     Ok((&engine.verify(&template, selfie)?).into())
+}
+
+/// The face step of a live check: finishes a liveness attempt, verifies its best frame against the
+/// employee's sealed template, and returns the face evidence with the liveness verdict in it.
+/// No enrolled template is [`Error::NotFound`] (`"face template"`).
+#[cfg(feature = "face")]
+pub fn verify_live(
+    engine: &crate::face::FaceEngine,
+    store: &crate::store::Store,
+    master: &crate::sealed::MasterKey,
+    employee_id: &str,
+    attempt: &crate::face::LivenessAttempt,
+    passive: Option<crate::liveness::PassiveObservation>,
+    policy: &crate::liveness::LivenessPolicy,
+) -> Result<FaceEvidence> {
+    use crate::face::template_store;
+    let key = template_store::sealing_key(master);
+    let template = template_store::load(store, &key, employee_id)?.ok_or(Error::NotFound {
+        what: "face template",
+    })?;
+    let outcome = engine.finish_and_verify(attempt, &template, passive, policy)?;
+    let mut evidence = FaceEvidence::from(&outcome.verify);
+    evidence.liveness = Some(outcome.verdict.to_evidence());
+    Ok(evidence)
 }

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use siap_core::attendance::{
-    AttendancePolicy, CheckRequest, Decision, Direction, FaceEvidence, Reason, check,
+    AttendancePolicy, CheckRequest, Decision, Direction, FaceEvidence, LivenessEvidence, Reason,
+    check,
 };
 use siap_core::clock::{ClockStore, MonotonicReading};
 use siap_core::device::{KeySource, open_ledger};
@@ -63,7 +64,17 @@ fn face(matched: bool) -> FaceEvidence {
         quality_passed: true,
         quality_reasons: vec![],
         model_sha256: vec!["00".into()],
-        liveness: None,
+        liveness: Some(live(true)),
+    }
+}
+
+fn live(passed: bool) -> LivenessEvidence {
+    LivenessEvidence {
+        passed,
+        nonce: "00112233445566778899aabbccddeeff".into(),
+        challenge: vec!["turn_left".into(), "look_up".into()],
+        passive_score: None,
+        details: serde_json::Value::Null,
     }
 }
 
@@ -129,6 +140,26 @@ fn decisions_and_reasons_are_recorded() {
         check(&l, &p, &imposter).unwrap().payload.reasons,
         vec![Reason::FaceMismatch]
     );
+    // A still photo without liveness, and a failed liveness check.
+    let mut still = req("e1", 13.5, 380_000, 8.0);
+    still.face.as_mut().unwrap().liveness = None;
+    assert_eq!(
+        check(&l, &p, &still).unwrap().payload.reasons,
+        vec![Reason::LivenessMissing]
+    );
+    let mut spoof = req("e1", 13.7, 400_000, 8.0);
+    spoof.face.as_mut().unwrap().liveness = Some(live(false));
+    assert_eq!(
+        check(&l, &p, &spoof).unwrap().payload.reasons,
+        vec![Reason::LivenessFailed]
+    );
+    let selfie_only = AttendancePolicy {
+        require_liveness: false,
+        ..AttendancePolicy::default()
+    };
+    let mut still = req("e1", 13.9, 410_000, 8.0);
+    still.face.as_mut().unwrap().liveness = None;
+    assert!(check(&l, &selfie_only, &still).unwrap().accepted());
     let mut no_face = req("e1", 14.0, 420_000, 8.0);
     no_face.face = None;
     assert_eq!(
@@ -152,7 +183,7 @@ fn decisions_and_reasons_are_recorded() {
     );
 
     // Every attempt is in the chain, which verifies.
-    assert_eq!(l.verify().unwrap().unwrap().seq, 9);
+    assert_eq!(l.verify().unwrap().unwrap().seq, 12);
 }
 
 #[test]

@@ -184,29 +184,3 @@ fn a_longer_recording_whose_first_moves_match_is_rejected() {
         );
     }
 }
-
-#[test]
-fn real_photo_folder_for_the_integrator() {
-    // SIAP_FACES_DIR, else <workspace>/../shared/faces, or one level further up for a git worktree.
-    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::var_os("SIAP_FACES_DIR").map_or_else(
-        || {
-            [ws.join("../shared/faces"), ws.join("../../shared/faces")]
-                .into_iter()
-                .find(|d| d.is_dir())
-                .unwrap_or_else(|| ws.join("../shared/faces"))
-        },
-        std::path::PathBuf::from,
-    );
-    if !dir.join("obama").is_dir() {
-        println!(
-            "skipping: no face photos at {} (set SIAP_FACES_DIR)",
-            dir.display()
-        );
-        return;
-    }
-    println!(
-        "face photos present at {}: image-level liveness attacks need the face engine (integrator)",
-        dir.display()
-    );
-}

@@ -170,11 +170,17 @@ impl FaceEngine {
 
     /// Detection for the one-face check-in policy (see [`DetectorConfig::checkin_min_face`]).
     fn detect_for_checkin(&self, img: &FaceImage) -> Result<Vec<Detection>> {
-        self.mtcnn.detect_checkin(
-            &self.config.detector,
-            img,
-            self.config.quality.second_face_ratio,
-        )
+        self.detect_checkin_with(&self.config.detector, img)
+    }
+
+    /// The check-in detection with other detector settings (liveness frames run on a smaller copy).
+    pub(crate) fn detect_checkin_with(
+        &self,
+        detector: &DetectorConfig,
+        img: &FaceImage,
+    ) -> Result<Vec<Detection>> {
+        self.mtcnn
+            .detect_checkin(detector, img, self.config.quality.second_face_ratio)
     }
 
     /// Aligns and embeds one detected face (no quality gate).
@@ -265,7 +271,7 @@ impl FaceEngine {
         Template::from_embeddings(MOBILEFACENET.sha256, embeddings)
     }
 
-    fn check_template(template: &Template) -> Result<()> {
+    pub(crate) fn check_template_model(template: &Template) -> Result<()> {
         if template.model_sha256 != MOBILEFACENET.sha256 {
             return Err(Error::Model {
                 name: MOBILEFACENET.file.to_string(),
@@ -277,7 +283,7 @@ impl FaceEngine {
 
     /// 1:1 verification of a photo against an enrolled template.
     pub fn verify(&self, template: &Template, img: &FaceImage) -> Result<VerifyOutcome> {
-        Self::check_template(template)?;
+        Self::check_template_model(template)?;
         let s = self.sample(img)?;
         let similarity = s
             .embedding
@@ -301,7 +307,7 @@ impl FaceEngine {
         img: &FaceImage,
     ) -> Result<IdentifyOutcome> {
         for (_, t) in gallery {
-            Self::check_template(t)?;
+            Self::check_template_model(t)?;
         }
         let dets = self.detect(img)?;
         let threshold = self.config.threshold;

@@ -6,6 +6,7 @@
 //! - `models`: hash-checked model loading; `plan`: one optimised tract plan per input shape, cached;
 //! - `resample`: area/bilinear crops into network inputs; `detect`: MTCNN boxes + 5 landmarks;
 //! - `align`: similarity transform onto the ArcFace 112x112 template; `embed`: MobileFaceNet, cosine;
+//! - `live`: liveness frames -> landmarks, sharpness, embeddings where needed, the verified frame;
 //! - `quality`: the gate with reasons; `template`: enrollment templates; `engine`: the public API.
 
 // Image and geometry code names coordinates x, y, w, h as the papers do; and `!(v > t)` is used on
@@ -17,6 +18,7 @@ mod detect;
 mod embed;
 mod engine;
 mod input;
+mod live;
 mod models;
 mod plan;
 mod prelu;
@@ -33,6 +35,7 @@ pub use engine::{
     VerifyOutcome,
 };
 pub use input::{FaceImage, MAX_PIXELS, MAX_SIDE, PixelFormat, RawFrame};
+pub use live::{FrameFeedback, LiveConfig, LiveOutcome, LivenessAttempt};
 pub use models::{ALL as MODELS, ModelSpec, default_models_dir};
 pub use prelu::onnx;
 pub use quality::{QualityConfig, QualityIssue, QualityReport};

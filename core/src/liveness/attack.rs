@@ -40,6 +40,21 @@ impl Rgb {
         })
     }
 
+    /// The rectangle `[x0, y0, x1, y1)` (clamped to the image) as a new image.
+    pub fn crop(&self, rect: [u32; 4]) -> Result<Rgb> {
+        let [x0, y0] = [rect[0].min(self.width), rect[1].min(self.height)];
+        let [x1, y1] = [rect[2].min(self.width), rect[3].min(self.height)];
+        if x1 <= x0 || y1 <= y0 {
+            return Err(Error::invalid("crop", "empty rectangle"));
+        }
+        let mut data = Vec::with_capacity(((x1 - x0) * (y1 - y0) * 3) as usize);
+        for y in y0..y1 {
+            let row = (y * self.width) as usize * 3;
+            data.extend_from_slice(&self.data[row + x0 as usize * 3..row + x1 as usize * 3]);
+        }
+        Rgb::new(x1 - x0, y1 - y0, data)
+    }
+
     fn sample(&self, x: f64, y: f64, fill: [u8; 3]) -> [u8; 3] {
         // Bilinear; outside the image: the fill colour (the background behind the photo).
         let (w, h) = (f64::from(self.width), f64::from(self.height));
@@ -158,6 +173,136 @@ pub fn add_moire(img: &mut Rgb, period_px: f64, angle_deg: f64, amplitude: f64) 
             *p = (f64::from(*p) + d).round().clamp(0.0, 255.0) as u8;
         }
     }
+}
+
+/// How an attacker holds a picture of the enrolled person up to the camera during a challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldPicture {
+    /// Output frame size, pixels (a low-resolution preview stream, e.g. 480x360).
+    pub frame: (u32, u32),
+    /// Width the face should have in the frame at zero tilt, pixels.
+    pub face_px: f64,
+    /// The picture is tilted to imitate each movement by this much at the peak, degrees (sign: the
+    /// movement's own; an attacker may as well tilt the other way, see `flip`).
+    pub tilt_deg: f64,
+    /// Tilt the opposite way to the movement.
+    pub flip: bool,
+    /// Hand jitter, degrees (σ) of tilt and roll, and pixels (σ) of shift.
+    pub jitter: f64,
+    /// A screen instead of a print: blur of this radius plus moiré (0 = a print).
+    pub screen_blur: u32,
+    /// Focal length of the simulated camera, pixels.
+    pub focal_px: f64,
+}
+
+impl Default for HeldPicture {
+    fn default() -> Self {
+        HeldPicture {
+            frame: (480, 360),
+            face_px: 150.0,
+            tilt_deg: 35.0,
+            flip: false,
+            jitter: 1.5,
+            screen_blur: 0,
+            focal_px: 500.0,
+        }
+    }
+}
+
+/// The homography that a flat picture undergoes when it is rotated in 3-D (yaw about its vertical axis,
+/// pitch about its horizontal axis, then roll) around the point `centre` of the picture, seen by a
+/// pinhole camera of focal `focal` at distance `focal` (1 picture pixel = `scale` frame pixels at zero
+/// tilt), and shifted by `shift` in the frame.
+#[allow(clippy::too_many_arguments)]
+pub fn plane_tilt(
+    picture: (u32, u32),
+    centre: [f64; 2],
+    scale: f64,
+    frame: (u32, u32),
+    angles_deg: [f64; 3],
+    shift: [f64; 2],
+    focal: f64,
+) -> Option<Homography> {
+    let (w, h) = (f64::from(picture.0), f64::from(picture.1));
+    let [yaw, pitch, roll] = angles_deg.map(f64::to_radians);
+    let corners = [[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]];
+    let project = |[x, y]: [f64; 2]| {
+        let (px, py) = ((x - centre[0]) * scale, (y - centre[1]) * scale);
+        // yaw about the vertical axis, then pitch about the horizontal one, then roll in the image.
+        let (x1, z1) = (px * yaw.cos(), -px * yaw.sin());
+        let (y2, z2) = (py * pitch.cos() - z1 * pitch.sin(), py * pitch.sin() + z1 * pitch.cos());
+        let (x3, y3) = (
+            x1 * roll.cos() - y2 * roll.sin(),
+            x1 * roll.sin() + y2 * roll.cos(),
+        );
+        let z = focal + z2;
+        [
+            focal * x3 / z + f64::from(frame.0) / 2.0 + shift[0],
+            focal * y3 / z + f64::from(frame.1) / 2.0 + shift[1],
+        ]
+    };
+    let dst = corners.map(project);
+    Homography::from_4_points(&corners, &dst)
+}
+
+/// Frames (with their times after the first frame, ms) of `picture` held up to the camera and tilted to
+/// imitate `steps` at `fps`, following the same neutral / out / back schedule as a live answer
+/// ([`super::synth::schedule`]). `face` is the face's box in the picture `[x1, y1, x2, y2]`.
+pub fn held_picture_frames(
+    picture: &Rgb,
+    face: [f32; 4],
+    steps: &[super::Movement],
+    how: &HeldPicture,
+    fps: f64,
+    rng: &mut Rng,
+) -> Result<Vec<(i64, Rgb)>> {
+    let width = f64::from(face[2] - face[0]);
+    if !(width.is_finite() && width > 1.0 && fps > 0.0) {
+        return Err(Error::invalid("held_picture", "bad face box or frame rate"));
+    }
+    // The print: a square of 2.4 face widths around the face (a portrait photo), cut from the picture.
+    let (cx, cy) = (
+        f64::from(face[0] + face[2]) / 2.0,
+        f64::from(face[1] + face[3]) / 2.0,
+    );
+    let half = 1.2 * width;
+    let x0 = (cx - half).max(0.0) as u32;
+    let y0 = (cy - half).max(0.0) as u32;
+    let picture = &picture.crop([x0, y0, (cx + half) as u32, (cy + half) as u32])?;
+    let centre = [cx - f64::from(x0), cy - f64::from(y0)];
+    let spec = super::synth::SequenceSpec {
+        yaw_deg: how.tilt_deg,
+        pitch_deg: how.tilt_deg,
+        ..super::synth::SequenceSpec::default()
+    };
+    let sign = if how.flip { -1.0 } else { 1.0 };
+    let mut out = Vec::new();
+    for (i, (yaw, pitch)) in super::synth::schedule(steps, &spec).into_iter().enumerate() {
+        let j = how.jitter;
+        let angles = [
+            sign * yaw + j * rng.gaussian(),
+            sign * pitch + j * rng.gaussian(),
+            j * rng.gaussian(),
+        ];
+        let shift = [3.0 * j * rng.gaussian(), 3.0 * j * rng.gaussian()];
+        let h = plane_tilt(
+            (picture.width, picture.height),
+            centre,
+            how.face_px / width,
+            how.frame,
+            angles,
+            shift,
+            how.focal_px,
+        )
+        .ok_or_else(|| Error::invalid("held_picture", "degenerate tilt"))?;
+        let mut img = warp(picture, &h, how.frame.0, how.frame.1, [96, 90, 84])?;
+        if how.screen_blur > 0 {
+            img = box_blur(&img, how.screen_blur);
+            add_moire(&mut img, 4.0, 15.0 + 10.0 * rng.gaussian(), 14.0);
+        }
+        out.push(((i as f64 * 1000.0 / fps).round() as i64, img));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

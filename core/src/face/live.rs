@@ -1,0 +1,355 @@
+//! The face engine's side of liveness: camera frames in, [`FrameObservation`]s and a verified face out.
+//!
+//! [`crate::liveness`] decides from landmarks; this module produces them, frame by frame, while the person
+//! answers the challenge, and keeps what the decision and the record need afterwards. It is built so that
+//! a 2-second challenge at 10 frames per second stays cheap on one core:
+//!
+//! - every frame is detected on a small copy (longest side [`LiveConfig::max_side`], 480 px by default),
+//!   with the check-in search that looks for large faces first; landmarks come with the detection;
+//! - every frame's face is aligned (a 112x112 warp) for its sharpness, and the crop is kept (37 KB);
+//! - embeddings are computed only where the decision needs them, at [`LivenessAttempt::finish`]: the
+//!   neutral frames and the peak of every step (so the head that turned is the head that was verified),
+//!   the first and the last frame; at most [`LiveConfig::max_embeddings`].
+//!
+//! The identity check of a live check-in is made on the frames of the attempt itself (the most frontal
+//! frame that passes the quality gate), not on a separate selfie: a photo of a colleague cannot be verified
+//! while the attacker's own head answers the challenge, because every embedded frame must also be the
+//! same person ([`LivenessPolicy::min_embedding_similarity`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::align::align;
+use super::detect::DetectorConfig;
+use super::engine::{FaceEngine, VerifyOutcome};
+use super::input::FaceImage;
+use super::quality::{self, QualityReport};
+use super::template::Template;
+use crate::liveness::{
+    self, Challenge, FrameObservation, LivenessPolicy, LivenessVerdict, Movement,
+    PassiveObservation,
+};
+use crate::{Error, Result};
+
+/// Settings of the frame pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveConfig {
+    /// Longest side frames are detected at (larger frames are shrunk first; landmarks are mapped back).
+    pub max_side: u32,
+    /// Most frames one attempt accepts (memory bound: one 112x112 crop per frame).
+    pub max_frames: usize,
+    /// Most embeddings computed at the end of an attempt.
+    pub max_embeddings: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            max_side: 480,
+            max_frames: 240,
+            max_embeddings: 8,
+        }
+    }
+}
+
+/// What one frame showed, for the app to guide the person ("move closer", "now turn left").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameFeedback {
+    /// Faces that count for the one-face rule in this frame.
+    pub faces: u32,
+    /// Steps of the challenge completed so far (in order).
+    pub steps_completed: usize,
+    /// The movement to make now; `None` when every step is completed.
+    pub next: Option<Movement>,
+    /// The attempt has already failed for a reason no further frame can fix (wrong movement, extra
+    /// movement, several faces, frames out of order): the app should start a new challenge.
+    pub failed: bool,
+}
+
+/// One frame as kept by the attempt.
+#[derive(Debug, Clone)]
+struct Kept {
+    obs: FrameObservation,
+    aligned: Option<Vec<u8>>,
+    quality: Option<QualityReport>,
+}
+
+/// A liveness attempt in progress: the challenge and what every frame showed.
+#[derive(Debug, Clone)]
+pub struct LivenessAttempt {
+    challenge: Challenge,
+    config: LiveConfig,
+    frames: Vec<Kept>,
+}
+
+/// The result of a finished attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveOutcome {
+    /// The liveness decision with all its evidence.
+    pub verdict: LivenessVerdict,
+    /// 1:1 verification of the attempt's best frame against the template.
+    pub verify: VerifyOutcome,
+    /// Index of the frame the identity was verified on.
+    pub verified_frame: Option<usize>,
+}
+
+/// Reasons after which no further frame can make the attempt pass.
+fn is_final(r: &liveness::LivenessReason) -> bool {
+    use liveness::LivenessReason as R;
+    matches!(
+        r,
+        R::WrongMovement { .. }
+            | R::ExtraMovement { .. }
+            | R::MultipleFaces { .. }
+            | R::TimestampsNotIncreasing { .. }
+            | R::FramesBeforeChallenge { .. }
+            | R::FrameGap { .. }
+            | R::StepTooLate { .. }
+    )
+}
+
+impl LivenessAttempt {
+    /// Starts an attempt at `challenge` (issued by the core, see [`Challenge::issue`]).
+    pub fn new(challenge: Challenge, config: LiveConfig) -> Result<LivenessAttempt> {
+        challenge.validate()?;
+        if config.max_side < 64 || config.max_frames == 0 || config.max_embeddings < 2 {
+            return Err(Error::invalid(
+                "live_config",
+                "need max_side >= 64, max_frames >= 1, max_embeddings >= 2",
+            ));
+        }
+        Ok(LivenessAttempt {
+            challenge,
+            config,
+            frames: Vec::new(),
+        })
+    }
+
+    /// The challenge being answered.
+    pub fn challenge(&self) -> &Challenge {
+        &self.challenge
+    }
+
+    /// The observations so far (embeddings are only filled in by [`Self::finish`]).
+    pub fn observations(&self) -> Vec<FrameObservation> {
+        self.frames.iter().map(|k| k.obs.clone()).collect()
+    }
+
+    /// Frames received.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// No frame received yet.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// The decision on the frames so far, without embeddings (cheap: tens of microseconds).
+    fn progress(&self, policy: &LivenessPolicy) -> Result<LivenessVerdict> {
+        let relaxed = LivenessPolicy {
+            min_embeddings: 0,
+            ..policy.clone()
+        };
+        liveness::check(&self.challenge, &self.observations(), &relaxed)
+    }
+
+    /// Frames worth embedding: the steps' neutral and peak frames, then the first and last frames with a
+    /// face, then evenly spaced ones, up to the limit.
+    fn frames_to_embed(&self, verdict: &LivenessVerdict) -> Vec<usize> {
+        let with_crop: Vec<usize> = (0..self.frames.len())
+            .filter(|&i| self.frames[i].aligned.is_some())
+            .collect();
+        let mut chosen: Vec<usize> = Vec::new();
+        let push = |i: usize, chosen: &mut Vec<usize>| {
+            if self.frames.get(i).is_some_and(|k| k.aligned.is_some()) && !chosen.contains(&i) {
+                chosen.push(i);
+            }
+        };
+        for s in &verdict.steps {
+            for i in [s.neutral_frame, s.peak_frame].into_iter().flatten() {
+                push(i, &mut chosen);
+            }
+        }
+        for i in [with_crop.first(), with_crop.last()].into_iter().flatten() {
+            push(*i, &mut chosen);
+        }
+        let n = with_crop.len();
+        let limit = self.config.max_embeddings;
+        for k in 0..limit {
+            if chosen.len() >= limit || n == 0 {
+                break;
+            }
+            push(with_crop[k * n / limit], &mut chosen);
+        }
+        chosen.truncate(limit);
+        chosen.sort_unstable();
+        chosen
+    }
+}
+
+impl FaceEngine {
+    /// Detects the face in one frame of an attempt (captured at monotonic `t_ms`), keeps its landmarks,
+    /// box, sharpness and aligned crop, and says how far the challenge has got.
+    pub fn observe(
+        &self,
+        attempt: &mut LivenessAttempt,
+        img: &FaceImage,
+        t_ms: i64,
+        policy: &LivenessPolicy,
+    ) -> Result<FrameFeedback> {
+        if attempt.frames.len() >= attempt.config.max_frames {
+            return Err(Error::invalid("frames", "too many frames for one attempt"));
+        }
+        let detector = DetectorConfig {
+            max_side: self.config().detector.max_side.min(attempt.config.max_side),
+            ..self.config().detector.clone()
+        };
+        let dets = self.detect_checkin_with(&detector, img)?;
+        let faces = quality::meaningful_faces(&self.config().quality, &dets) as u32;
+        let kept = match dets.first() {
+            Some(main) => {
+                let aligned = align(img, &main.landmarks);
+                let quality = aligned.as_ref().map(|a| {
+                    quality::assess(
+                        &self.config().quality,
+                        main,
+                        a,
+                        (img.width(), img.height()),
+                        dets.len(),
+                        faces.saturating_sub(1) as usize,
+                    )
+                });
+                Kept {
+                    obs: FrameObservation {
+                        t_ms,
+                        faces,
+                        landmarks: Some(main.landmarks),
+                        face_box: Some(main.bbox),
+                        embedding: None,
+                        sharpness: quality.as_ref().map(|q| q.sharpness),
+                    },
+                    aligned,
+                    quality,
+                }
+            }
+            None => Kept {
+                obs: FrameObservation {
+                    t_ms,
+                    faces: 0,
+                    landmarks: None,
+                    face_box: None,
+                    embedding: None,
+                    sharpness: None,
+                },
+                aligned: None,
+                quality: None,
+            },
+        };
+        attempt.frames.push(kept);
+        let v = attempt.progress(policy)?;
+        let steps_completed = v.steps.iter().take_while(|s| s.completed).count();
+        Ok(FrameFeedback {
+            faces,
+            steps_completed,
+            next: attempt.challenge.steps.get(steps_completed).copied(),
+            failed: v.reasons.iter().any(is_final),
+        })
+    }
+
+    /// Ends an attempt: embeds the frames the decision needs and runs the liveness check (with the
+    /// passive score, when one was computed).
+    pub fn finish(
+        &self,
+        attempt: &LivenessAttempt,
+        passive: Option<PassiveObservation>,
+        policy: &LivenessPolicy,
+    ) -> Result<LivenessVerdict> {
+        Ok(self.finish_frames(attempt, passive, policy)?.0)
+    }
+
+    /// [`Self::finish`], then verifies the most frontal frame that passes the quality gate against the
+    /// person's template.
+    pub fn finish_and_verify(
+        &self,
+        attempt: &LivenessAttempt,
+        template: &Template,
+        passive: Option<PassiveObservation>,
+        policy: &LivenessPolicy,
+    ) -> Result<LiveOutcome> {
+        let (verdict, frames) = self.finish_frames(attempt, passive, policy)?;
+        let (verify, verified_frame) = self.verify_attempt(template, attempt, &frames)?;
+        Ok(LiveOutcome {
+            verdict,
+            verify,
+            verified_frame,
+        })
+    }
+
+    fn finish_frames(
+        &self,
+        attempt: &LivenessAttempt,
+        passive: Option<PassiveObservation>,
+        policy: &LivenessPolicy,
+    ) -> Result<(LivenessVerdict, Vec<FrameObservation>)> {
+        let first = attempt.progress(policy)?;
+        let mut frames = attempt.observations();
+        for i in attempt.frames_to_embed(&first) {
+            if let Some(crop) = &attempt.frames[i].aligned {
+                frames[i].embedding = Some(self.embed_aligned(crop)?);
+            }
+        }
+        let verdict = liveness::check_with_passive(&attempt.challenge, &frames, passive, policy)?;
+        Ok((verdict, frames))
+    }
+
+    /// Verifies the attempt's most frontal frame that passed the quality gate (or, when none did, the
+    /// most frontal frame, reported with its failed gate).
+    fn verify_attempt(
+        &self,
+        template: &Template,
+        attempt: &LivenessAttempt,
+        frames: &[FrameObservation],
+    ) -> Result<(VerifyOutcome, Option<usize>)> {
+        let best = (0..attempt.frames.len())
+            .filter_map(|i| attempt.frames[i].quality.as_ref().map(|q| (i, q)))
+            .min_by(|a, b| {
+                (!a.1.passed, a.1.yaw.abs())
+                    .partial_cmp(&(!b.1.passed, b.1.yaw.abs()))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        let Some((i, q)) = best else {
+            return Ok((
+                self.unverified(QualityReport::failed(quality::QualityIssue::NoFace, 0)),
+                None,
+            ));
+        };
+        let embedding = match (&frames[i].embedding, &attempt.frames[i].aligned) {
+            (Some(e), _) => e.clone(),
+            (None, Some(crop)) => self.embed_aligned(crop)?,
+            (None, None) => return Ok((self.unverified(q.clone()), None)),
+        };
+        Self::check_template_model(template)?;
+        let similarity = template.similarity(&embedding);
+        let threshold = self.config().threshold;
+        Ok((
+            VerifyOutcome {
+                similarity,
+                threshold,
+                matched: q.passed && similarity >= threshold,
+                quality: q.clone(),
+                model_sha256: self.model_hashes(),
+            },
+            Some(i),
+        ))
+    }
+
+    fn unverified(&self, quality: QualityReport) -> VerifyOutcome {
+        VerifyOutcome {
+            similarity: 0.0,
+            threshold: self.config().threshold,
+            matched: false,
+            quality,
+            model_sha256: self.model_hashes(),
+        }
+    }
+}

@@ -5,20 +5,22 @@ use std::sync::Arc;
 
 use siap_core::attendance::{self, AttendancePolicy, CheckRequest, Direction};
 use siap_core::device::{KeySource, open_ledger};
-use siap_core::face::{FaceConfig, FaceEngine, FaceImage, RawFrame, template_store};
+use siap_core::face::{FaceConfig, FaceEngine, LivenessAttempt, template_store};
 use siap_core::geo::GeoPolicy;
 use siap_core::inspection::{self, Condition, InspectionRequest, Photo};
 use siap_core::ledger::Ledger;
+use siap_core::liveness::{Challenge, ChallengeConfig};
 use siap_core::permit::PermitCache;
 use siap_core::sealed::MasterKey;
 use siap_core::store::Store;
 use siap_core::sync::client::{ClientConfig, SyncClient};
 
 use crate::error::{SiapError, guard};
+use crate::liveness::{LivenessSession, live_config};
 use crate::signer::{ForeignClock, ForeignSigner, PlatformClock, PlatformSigner};
 use crate::types::{
     AssetCondition, CameraImage, CheckDirection, CheckResult, ClockReading, CoreConfig,
-    DeviceStatus, LocationFix, PermitInfo, SyncSummary,
+    DeviceStatus, IdentifiedPerson, LocationFix, PermitInfo, SyncSummary, decode,
 };
 
 /// The SIAP core for one app install.
@@ -27,14 +29,14 @@ pub struct SiapCore {
     ledger: Ledger,
     store: Arc<Store>,
     master: MasterKey,
-    face: Option<FaceEngine>,
+    face: Option<Arc<FaceEngine>>,
     sync: Option<Arc<SyncClient>>,
     config: CoreConfig,
     policy: AttendancePolicy,
 }
 
 impl SiapCore {
-    fn engine(&self) -> Result<&FaceEngine, SiapError> {
+    fn engine(&self) -> Result<&Arc<FaceEngine>, SiapError> {
         self.face
             .as_ref()
             .ok_or_else(|| SiapError::NotReady("no models directory configured".into()))
@@ -78,14 +80,15 @@ impl SiapCore {
             };
             let ledger = open_ledger(store.clone(), &master, source)?;
             let face = match &config.models_dir {
-                Some(dir) => Some(FaceEngine::open(
+                Some(dir) => Some(Arc::new(FaceEngine::open(
                     &PathBuf::from(dir),
                     FaceConfig::default(),
-                )?),
+                )?)),
                 None => None,
             };
             let policy = AttendancePolicy {
                 require_face: face.is_some(),
+                require_liveness: face.is_some() && config.require_liveness,
                 ..AttendancePolicy::default()
             };
             let sync = match (&config.server_url, &config.server_public_key) {
@@ -129,29 +132,71 @@ impl SiapCore {
         })
     }
 
+    /// Starts a liveness check for `employee_id` at `clock`: the core draws the challenge; the app shows
+    /// it, feeds frames to the session, then passes the session to [`Self::check`]. An employee without
+    /// an enrolled face gets [`SiapError::NotEnrolled`] here, before any frame is captured.
+    pub fn start_liveness(
+        &self,
+        employee_id: String,
+        clock: ClockReading,
+    ) -> Result<Arc<LivenessSession>, SiapError> {
+        guard(|| {
+            let engine = self.engine()?.clone();
+            if !template_store::list(&self.store)?.contains(&employee_id) {
+                return Err(SiapError::NotEnrolled);
+            }
+            let challenge = Challenge::issue(&clock.monotonic(), &ChallengeConfig::default())?;
+            let attempt = LivenessAttempt::new(challenge, live_config())?;
+            Ok(Arc::new(LivenessSession::new(
+                engine,
+                self.policy.liveness.clone(),
+                employee_id,
+                attempt,
+            )))
+        })
+    }
+
     /// Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is bad.
+    ///
+    /// The face comes either from a finished liveness session (the identity is verified on the
+    /// session's own frames; the session is used up) or, where the city's policy allows it, from one
+    /// still `selfie`. Giving both is bad input.
     pub fn check(
         &self,
         employee_id: String,
         direction: CheckDirection,
         selfie: Option<CameraImage>,
+        liveness: Option<Arc<LivenessSession>>,
         fix: LocationFix,
         clock: ClockReading,
     ) -> Result<CheckResult, SiapError> {
         guard(|| {
-            let face = match selfie {
-                Some(img) => {
-                    let engine = self.engine()?;
-                    let img = decode(img)?;
-                    Some(attendance::verify_face(
-                        engine,
+            let face = match (selfie, liveness) {
+                (Some(_), Some(_)) => {
+                    return Err(SiapError::BadInput(
+                        "give a selfie or a liveness session, not both".into(),
+                    ));
+                }
+                (Some(img), None) => Some(attendance::verify_face(
+                    self.engine()?,
+                    &self.store,
+                    &self.master,
+                    &employee_id,
+                    &decode(img)?,
+                )?),
+                (None, Some(session)) => {
+                    let attempt = session.take(&employee_id)?;
+                    Some(attendance::verify_live(
+                        self.engine()?,
                         &self.store,
                         &self.master,
                         &employee_id,
-                        &img,
+                        &attempt,
+                        None,
+                        &self.policy.liveness,
                     )?)
                 }
-                None => None,
+                (None, None) => None,
             };
             let req = CheckRequest {
                 employee_id,
@@ -169,6 +214,28 @@ impl SiapCore {
                 &self.policy,
                 &req,
             )?))
+        })
+    }
+
+    /// Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device.
+    /// A face below the threshold, or failing the quality gate, comes back with no employee id. This
+    /// identifies only; attendance is still recorded through [`Self::check`].
+    pub fn identify(&self, photo: CameraImage) -> Result<Vec<IdentifiedPerson>, SiapError> {
+        guard(|| {
+            let engine = self.engine()?;
+            let key = template_store::sealing_key(&self.master);
+            let gallery = template_store::load_all(&self.store, &key)?;
+            let outcome = engine.identify(&gallery, &decode(photo)?)?;
+            Ok(outcome
+                .faces
+                .into_iter()
+                .map(|f| IdentifiedPerson {
+                    employee_id: f.id,
+                    similarity: f.similarity,
+                    face_box: f.detection.bbox.to_vec(),
+                    quality_passed: f.quality.passed,
+                })
+                .collect())
         })
     }
 
@@ -263,25 +330,6 @@ impl SiapCore {
                 .into())
         })
     }
-}
-
-fn decode(img: CameraImage) -> Result<FaceImage, SiapError> {
-    Ok(match img {
-        CameraImage::Encoded { bytes } => FaceImage::decode(&bytes)?,
-        CameraImage::Raw {
-            format,
-            width,
-            height,
-            rotation_degrees,
-            data,
-        } => FaceImage::from_raw(&RawFrame {
-            format: format.into(),
-            width,
-            height,
-            rotation_degrees,
-            data,
-        })?,
-    })
 }
 
 #[uniffi::export(async_runtime = "tokio")]

@@ -9,6 +9,7 @@
 //! - `error.rs`: the public error and the one mapping from core errors;
 //! - `signer.rs`: the platform signer seam;
 //! - `types.rs`: records crossing the boundary;
+//! - `liveness.rs`: the liveness session (challenge, frames, guidance);
 //! - `core.rs`: the `SiapCore` object.
 
 // UniFFI passes owned values across the boundary; exported methods must take them by value.
@@ -16,11 +17,13 @@
 
 mod core;
 mod error;
+mod liveness;
 mod signer;
 mod types;
 
 pub use crate::core::SiapCore;
 pub use error::SiapError;
+pub use liveness::{HeadMovement, LivenessChallenge, LivenessFeedback, LivenessSession};
 pub use signer::{PlatformClock, PlatformSigner};
 pub use types::*;
 

@@ -2,8 +2,11 @@
 
 use siap_core::attendance::{CheckOutcome, Decision};
 use siap_core::clock::MonotonicReading;
+use siap_core::face::{FaceImage, RawFrame};
 use siap_core::geo::Fix;
 use siap_core::permit::PermitView;
+
+use crate::error::SiapError;
 
 /// Everything the app passes to open the core.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -18,6 +21,11 @@ pub struct CoreConfig {
     pub server_public_key: Option<Vec<u8>>,
     /// 32-byte master key from the platform keystore; seals the device key and face templates.
     pub master_key: Vec<u8>,
+    /// Check-ins need a liveness session (default). Only a city that has measured its own liveness
+    /// error rates and decided otherwise should turn this off: a still selfie cannot tell a person from
+    /// a photo of them.
+    #[uniffi(default = true)]
+    pub require_liveness: bool,
 }
 
 /// A location fix as the platform reports it.
@@ -145,6 +153,10 @@ pub struct CheckResult {
     pub similarity: Option<f32>,
     /// The wall clock disagreed with trusted time.
     pub clock_skew: bool,
+    /// Liveness verdict, when a liveness session was used.
+    pub liveness_passed: Option<bool>,
+    /// Why liveness failed (snake_case codes such as `planar_motion`, `step_not_completed`).
+    pub liveness_reasons: Vec<String>,
 }
 
 fn codes<T: serde::Serialize>(items: &[T]) -> Vec<String> {
@@ -157,6 +169,7 @@ fn codes<T: serde::Serialize>(items: &[T]) -> Vec<String> {
 impl From<&CheckOutcome> for CheckResult {
     fn from(o: &CheckOutcome) -> Self {
         let p = &o.payload;
+        let live = p.face.as_ref().and_then(|f| f.liveness.as_ref());
         CheckResult {
             seq: o.seq,
             accepted: p.decision == Decision::Accepted,
@@ -166,6 +179,16 @@ impl From<&CheckOutcome> for CheckResult {
             flags: codes(&p.geo.flags),
             similarity: p.face.as_ref().map(|f| f.similarity),
             clock_skew: p.time.clock_skew,
+            liveness_passed: live.map(|l| l.passed),
+            liveness_reasons: live
+                .and_then(|l| l.details.get("reasons"))
+                .and_then(|r| r.as_array())
+                .map(|rs| {
+                    rs.iter()
+                        .filter_map(|r| r.get("reason")?.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -271,4 +294,37 @@ pub struct SyncSummary {
     pub complete: bool,
     /// Per-phase problems (retry later).
     pub errors: Vec<String>,
+}
+
+/// One face found in kiosk mode.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct IdentifiedPerson {
+    /// The enrolled employee, or `None` for an unknown face (or one that failed the quality gate).
+    pub employee_id: Option<String>,
+    /// Similarity with the closest enrolled employee.
+    pub similarity: f32,
+    /// The face's box `[x1, y1, x2, y2]` in pixels of the upright image.
+    pub face_box: Vec<f32>,
+    /// The face passed the quality gate.
+    pub quality_passed: bool,
+}
+
+/// Decodes an encoded photo or a raw camera frame into the core's upright RGB image.
+pub(crate) fn decode(img: CameraImage) -> Result<FaceImage, SiapError> {
+    Ok(match img {
+        CameraImage::Encoded { bytes } => FaceImage::decode(&bytes)?,
+        CameraImage::Raw {
+            format,
+            width,
+            height,
+            rotation_degrees,
+            data,
+        } => FaceImage::from_raw(&RawFrame {
+            format: format.into(),
+            width,
+            height,
+            rotation_degrees,
+            data,
+        })?,
+    })
 }

@@ -28,6 +28,7 @@ fn config() -> (tempfile::TempDir, CoreConfig) {
         server_url: None,
         server_public_key: None,
         master_key: vec![7; 32],
+        require_liveness: true,
     };
     (dir, cfg)
 }

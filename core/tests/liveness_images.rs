@@ -33,6 +33,21 @@ fn challenge() -> Challenge {
     Challenge::issue(&now, &ChallengeConfig::default()).expect("issue")
 }
 
+/// A challenge with movements drawn from `rng` (reproducible), else as issued by the core.
+fn seeded_challenge(rng: &mut Rng) -> Challenge {
+    let mut steps: Vec<Movement> = Vec::new();
+    while steps.len() < 3 {
+        let m = Movement::ALL[(rng.next_u64() % 4) as usize];
+        if steps.last() != Some(&m) {
+            steps.push(m);
+        }
+    }
+    Challenge {
+        steps,
+        ..challenge()
+    }
+}
+
 /// A photo as a picture to hold up: its pixels and the face's box in it.
 fn picture(engine: &FaceEngine, dir: &std::path::Path, rel: &str) -> (Rgb, [f32; 4]) {
     let img = face_common::load(dir, rel);
@@ -96,7 +111,7 @@ fn photos_held_up_and_tilted_like_the_challenge_are_rejected() {
     for rel in single_person_photos(&dir) {
         let (pic, face) = picture(engine, &dir, &rel);
         for (flip, screen_blur) in [(false, 0), (true, 0), (false, 2)] {
-            let c = challenge();
+            let c = seeded_challenge(&mut rng);
             let how = HeldPicture {
                 flip,
                 screen_blur,
@@ -110,7 +125,10 @@ fn photos_held_up_and_tilted_like_the_challenge_are_rejected() {
                 obs.iter().filter(|o| o.faces == 1).count() >= frames.len() / 2,
                 "{rel}: the face engine lost the face in most frames; the attack was not really tried"
             );
-            assert!(!v.passed, "{rel} (flip {flip}, screen {screen_blur}) accepted as live: {v:?}");
+            assert!(
+                !v.passed,
+                "{rel} (flip {flip}, screen {screen_blur}) accepted as live: {v:?}"
+            );
             steps_done += v.steps.iter().filter(|s| s.completed).count();
             // With the movement thresholds lowered so that the photo's tilts count as movements, the
             // planarity test alone must reject: the nose residual of every counted step of a flat picture.
@@ -133,8 +151,15 @@ fn photos_held_up_and_tilted_like_the_challenge_are_rejected() {
          p95 {:.3}, max {:.3}; {above} at or above the threshold {threshold}",
         residuals.len(),
         residuals.get(residuals.len() / 2).copied().unwrap_or(0.0),
-        residuals.get(residuals.len() * 95 / 100).copied().unwrap_or(0.0),
+        residuals
+            .get(residuals.len() * 95 / 100)
+            .copied()
+            .unwrap_or(0.0),
         residuals.last().copied().unwrap_or(0.0),
+    );
+    assert_eq!(
+        above, 0,
+        "a flat picture showed nose parallax: {residuals:?}"
     );
 }
 

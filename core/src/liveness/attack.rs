@@ -230,7 +230,10 @@ pub fn plane_tilt(
         let (px, py) = ((x - centre[0]) * scale, (y - centre[1]) * scale);
         // yaw about the vertical axis, then pitch about the horizontal one, then roll in the image.
         let (x1, z1) = (px * yaw.cos(), -px * yaw.sin());
-        let (y2, z2) = (py * pitch.cos() - z1 * pitch.sin(), py * pitch.sin() + z1 * pitch.cos());
+        let (y2, z2) = (
+            py * pitch.cos() - z1 * pitch.sin(),
+            py * pitch.sin() + z1 * pitch.cos(),
+        );
         let (x3, y3) = (
             x1 * roll.cos() - y2 * roll.sin(),
             x1 * roll.sin() + y2 * roll.cos(),

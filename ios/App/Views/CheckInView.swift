@@ -1,7 +1,7 @@
 import SiapFFI
 import SwiftUI
 
-/// An employee's own phone: selfie frame + location fix + clock reading go to `check`; the screen shows
+/// An employee's own phone: the core's liveness challenge + location fix + clock reading go to `check`; the screen shows
 /// what the core decided. Also face enrollment (3 frames) and deletion.
 struct CheckInView: View {
     let core: SiapCore
@@ -11,10 +11,12 @@ struct CheckInView: View {
     @State private var employeeId = ""
     @State private var direction: CheckDirection = .in
     @State private var result: CheckResult?
+    @State private var prompt: String?
 
     var body: some View {
         Form {
             CameraPreview(session: camera.session).frame(height: 320)
+            if let prompt { Text(prompt).font(.headline) }
             TextField("NIP", text: $employeeId)
             Picker("Arah", selection: $direction) {
                 Text("Masuk").tag(CheckDirection.in)
@@ -24,11 +26,11 @@ struct CheckInView: View {
                 action.run {
                     result = nil
                     guard let fix = await model.location.current() else { return "Lokasi belum tersedia, coba lagi" }
-                    let frame = try await camera.next()
-                    let clock = model.clock.now()
                     let (id, dir) = (employeeId.trimmingCharacters(in: .whitespaces), direction)
-                    // Face detect + match is CPU work: never on the main thread.
-                    result = try await offMain { try core.check(employeeId: id, direction: dir, selfie: frame, fix: fix, clock: clock) }
+                    // The core's head-movement challenge, then the check on the session's own frames.
+                    let session = try await runLiveness(core: core, camera: camera, clock: model.clock, employeeId: id) { prompt = $0 }
+                    let clock = model.clock.now()
+                    result = try await offMain { try core.check(employeeId: id, direction: dir, selfie: nil, liveness: session, fix: fix, clock: clock) }
                     return "Tersimpan"
                 }
             }

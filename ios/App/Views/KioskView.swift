@@ -4,9 +4,9 @@ import SwiftUI
 /// A shared device at an office entrance: idle timer off, front camera running, resets a few seconds
 /// after each attempt.
 ///
-/// PLACEHOLDER identify flow: the core has no 1:N "who is this" call yet, so the employee types (or a
-/// card reader types) their id and the kiosk runs the same `check` with the camera frame. When the core
-/// gains identification, only the id field goes away.
+/// "Kenali wajah" asks the core who is in front of the camera (1:N over the faces enrolled on this
+/// device) and fills the id; it can also be typed. The check is the same liveness challenge and `check`
+/// as on a personal phone.
 struct KioskView: View {
     let core: SiapCore
     @EnvironmentObject var model: AppModel
@@ -14,10 +14,13 @@ struct KioskView: View {
     @StateObject private var action = Action()
     @State private var employeeId = ""
     @State private var result: CheckResult?
+    @State private var prompt: String?
 
     var body: some View {
         VStack(spacing: 16) {
             CameraPreview(session: camera.session).frame(maxHeight: 360)
+            if let prompt { Text(prompt).font(.title2) }
+            Button("Kenali wajah") { recognise() }.disabled(action.busy)
             TextField("NIP", text: $employeeId).textFieldStyle(.roundedBorder).font(.title2)
             HStack(spacing: 16) {
                 Button("MASUK") { check(.in) }.buttonStyle(.borderedProminent)
@@ -44,10 +47,21 @@ struct KioskView: View {
     private func check(_ direction: CheckDirection) {
         action.run {
             guard let fix = await model.location.current() else { return "Lokasi belum tersedia" }
-            let frame = try await camera.next()
-            let clock = model.clock.now()
             let id = employeeId.trimmingCharacters(in: .whitespaces)
-            result = try await offMain { try core.check(employeeId: id, direction: direction, selfie: frame, fix: fix, clock: clock) }
+            let session = try await runLiveness(core: core, camera: camera, clock: model.clock, employeeId: id) { prompt = $0 }
+            let clock = model.clock.now()
+            result = try await offMain { try core.check(employeeId: id, direction: direction, selfie: nil, liveness: session, fix: fix, clock: clock) }
+            return ""
+        }
+    }
+
+    /// 1:N: fills the id when exactly one enrolled face is recognised.
+    private func recognise() {
+        action.run {
+            let frame = try await camera.next()
+            let known = try await offMain { try core.identify(photo: frame) }.compactMap(\.employeeId)
+            guard known.count == 1 else { return "Wajah tidak dikenali, ketik NIP" }
+            employeeId = known[0]
             return ""
         }
     }

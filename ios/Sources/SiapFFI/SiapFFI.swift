@@ -640,6 +640,156 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * One liveness attempt for one employee, created by `SiapCore::start_liveness`.
+ */
+public protocol LivenessSessionProtocol: AnyObject, Sendable {
+    
+    /**
+     * The challenge to show the person.
+     */
+    func challenge()  -> LivenessChallenge
+    
+    /**
+     * Adds one camera frame, captured at `monotonic_ms` (the same clock as `ClockReading`), and says
+     * how far the challenge has got. CPU work: call it off the UI thread, at about 10 frames a second.
+     */
+    func pushFrame(frame: CameraImage, monotonicMs: Int64) throws  -> LivenessFeedback
+    
+}
+/**
+ * One liveness attempt for one employee, created by `SiapCore::start_liveness`.
+ */
+open class LivenessSession: LivenessSessionProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_siap_ffi_fn_clone_livenesssession(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_siap_ffi_fn_free_livenesssession(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The challenge to show the person.
+     */
+open func challenge() -> LivenessChallenge  {
+    return try!  FfiConverterTypeLivenessChallenge_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_siap_ffi_fn_method_livenesssession_challenge(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Adds one camera frame, captured at `monotonic_ms` (the same clock as `ClockReading`), and says
+     * how far the challenge has got. CPU work: call it off the UI thread, at about 10 frames a second.
+     */
+open func pushFrame(frame: CameraImage, monotonicMs: Int64)throws  -> LivenessFeedback  {
+    return try  FfiConverterTypeLivenessFeedback_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
+        uniffiCallStatus in
+    uniffi_siap_ffi_fn_method_livenesssession_push_frame(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCameraImage_lower(frame),
+        FfiConverterInt64.lower(monotonicMs),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLivenessSession: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = LivenessSession
+
+    public static func lift(_ handle: UInt64) throws -> LivenessSession {
+        return LivenessSession(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: LivenessSession) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LivenessSession {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: LivenessSession, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessSession_lift(_ handle: UInt64) throws -> LivenessSession {
+    return try FfiConverterTypeLivenessSession.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessSession_lower(_ value: LivenessSession) -> UInt64 {
+    return FfiConverterTypeLivenessSession.lower(value)
+}
+
+
+
+
+
+
+/**
  * The platform's monotonic clock: Android `SystemClock.elapsedRealtime()` with the boot count, iOS
  * continuous time with the boot time. Must be the same clock the app puts into every `ClockReading`.
  */
@@ -1110,8 +1260,12 @@ public protocol SiapCoreProtocol: AnyObject, Sendable {
     
     /**
      * Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is bad.
+     *
+     * The face comes either from a finished liveness session (the identity is verified on the
+     * session's own frames; the session is used up) or, where the city's policy allows it, from one
+     * still `selfie`. Giving both is bad input.
      */
-    func check(employeeId: String, direction: CheckDirection, selfie: CameraImage?, fix: LocationFix, clock: ClockReading) throws  -> CheckResult
+    func check(employeeId: String, direction: CheckDirection, selfie: CameraImage?, liveness: LivenessSession?, fix: LocationFix, clock: ClockReading) throws  -> CheckResult
     
     /**
      * Deletes an employee's face data (the right to erasure). Returns whether there was any.
@@ -1123,6 +1277,13 @@ public protocol SiapCoreProtocol: AnyObject, Sendable {
      * earlier enrollment. The template is sealed at rest.
      */
     func enrollFace(employeeId: String, photos: [CameraImage]) throws 
+    
+    /**
+     * Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device.
+     * A face below the threshold, or failing the quality gate, comes back with no employee id. This
+     * identifies only; attendance is still recorded through [`Self::check`].
+     */
+    func identify(photo: CameraImage) throws  -> [IdentifiedPerson]
     
     /**
      * Records an asset inspection with photos (JPEG/PNG bytes). Returns the ledger seq.
@@ -1144,6 +1305,13 @@ public protocol SiapCoreProtocol: AnyObject, Sendable {
      * the device id the server confirmed.
      */
     func register(enrollmentCode: String) async throws  -> String
+    
+    /**
+     * Starts a liveness check for `employee_id` at `clock`: the core draws the challenge; the app shows
+     * it, feeds frames to the session, then passes the session to [`Self::check`]. An employee without
+     * an enrolled face gets [`SiapError::NotEnrolled`] here, before any frame is captured.
+     */
+    func startLiveness(employeeId: String, clock: ClockReading) throws  -> LivenessSession
     
     /**
      * Identity and counters for a status screen.
@@ -1233,8 +1401,12 @@ public static func `open`(config: CoreConfig, signer: PlatformSigner?, clock: Pl
     
     /**
      * Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is bad.
+     *
+     * The face comes either from a finished liveness session (the identity is verified on the
+     * session's own frames; the session is used up) or, where the city's policy allows it, from one
+     * still `selfie`. Giving both is bad input.
      */
-open func check(employeeId: String, direction: CheckDirection, selfie: CameraImage?, fix: LocationFix, clock: ClockReading)throws  -> CheckResult  {
+open func check(employeeId: String, direction: CheckDirection, selfie: CameraImage?, liveness: LivenessSession?, fix: LocationFix, clock: ClockReading)throws  -> CheckResult  {
     return try  FfiConverterTypeCheckResult_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
         uniffiCallStatus in
     uniffi_siap_ffi_fn_method_siapcore_check(
@@ -1242,6 +1414,7 @@ open func check(employeeId: String, direction: CheckDirection, selfie: CameraIma
         FfiConverterString.lower(employeeId),
         FfiConverterTypeCheckDirection_lower(direction),
         FfiConverterOptionTypeCameraImage.lower(selfie),
+        FfiConverterOptionTypeLivenessSession.lower(liveness),
         FfiConverterTypeLocationFix_lower(fix),
         FfiConverterTypeClockReading_lower(clock),uniffiCallStatus
     )
@@ -1273,6 +1446,21 @@ open func enrollFace(employeeId: String, photos: [CameraImage])throws   {try rus
         FfiConverterSequenceTypeCameraImage.lower(photos),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device.
+     * A face below the threshold, or failing the quality gate, comes back with no employee id. This
+     * identifies only; attendance is still recorded through [`Self::check`].
+     */
+open func identify(photo: CameraImage)throws  -> [IdentifiedPerson]  {
+    return try  FfiConverterSequenceTypeIdentifiedPerson.lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
+        uniffiCallStatus in
+    uniffi_siap_ffi_fn_method_siapcore_identify(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCameraImage_lower(photo),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1338,6 +1526,22 @@ open func register(enrollmentCode: String)async throws  -> String  {
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeSiapError_lift
         )
+}
+    
+    /**
+     * Starts a liveness check for `employee_id` at `clock`: the core draws the challenge; the app shows
+     * it, feeds frames to the session, then passes the session to [`Self::check`]. An employee without
+     * an enrolled face gets [`SiapError::NotEnrolled`] here, before any frame is captured.
+     */
+open func startLiveness(employeeId: String, clock: ClockReading)throws  -> LivenessSession  {
+    return try  FfiConverterTypeLivenessSession_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
+        uniffiCallStatus in
+    uniffi_siap_ffi_fn_method_siapcore_start_liveness(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(employeeId),
+        FfiConverterTypeClockReading_lower(clock),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1457,6 +1661,14 @@ public struct CheckResult: Equatable, Hashable {
      * The wall clock disagreed with trusted time.
      */
     public var clockSkew: Bool
+    /**
+     * Liveness verdict, when a liveness session was used.
+     */
+    public var livenessPassed: Bool?
+    /**
+     * Why liveness failed (snake_case codes such as `planar_motion`, `step_not_completed`).
+     */
+    public var livenessReasons: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1484,7 +1696,13 @@ public struct CheckResult: Equatable, Hashable {
          */similarity: Float?, 
         /**
          * The wall clock disagreed with trusted time.
-         */clockSkew: Bool) {
+         */clockSkew: Bool, 
+        /**
+         * Liveness verdict, when a liveness session was used.
+         */livenessPassed: Bool?, 
+        /**
+         * Why liveness failed (snake_case codes such as `planar_motion`, `step_not_completed`).
+         */livenessReasons: [String]) {
         self.seq = seq
         self.accepted = accepted
         self.reasons = reasons
@@ -1493,6 +1711,8 @@ public struct CheckResult: Equatable, Hashable {
         self.flags = flags
         self.similarity = similarity
         self.clockSkew = clockSkew
+        self.livenessPassed = livenessPassed
+        self.livenessReasons = livenessReasons
     }
 
     
@@ -1518,7 +1738,9 @@ public struct FfiConverterTypeCheckResult: FfiConverterRustBuffer {
                 distanceToEdgeM: FfiConverterOptionDouble.read(from: &buf), 
                 flags: FfiConverterSequenceString.read(from: &buf), 
                 similarity: FfiConverterOptionFloat.read(from: &buf), 
-                clockSkew: FfiConverterBool.read(from: &buf)
+                clockSkew: FfiConverterBool.read(from: &buf), 
+                livenessPassed: FfiConverterOptionBool.read(from: &buf), 
+                livenessReasons: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -1531,6 +1753,8 @@ public struct FfiConverterTypeCheckResult: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.flags, into: &buf)
         FfiConverterOptionFloat.write(value.similarity, into: &buf)
         FfiConverterBool.write(value.clockSkew, into: &buf)
+        FfiConverterOptionBool.write(value.livenessPassed, into: &buf)
+        FfiConverterSequenceString.write(value.livenessReasons, into: &buf)
     }
 }
 
@@ -1653,6 +1877,12 @@ public struct CoreConfig: Equatable, Hashable {
      * 32-byte master key from the platform keystore; seals the device key and face templates.
      */
     public var masterKey: Data
+    /**
+     * Check-ins need a liveness session (default). Only a city that has measured its own liveness
+     * error rates and decided otherwise should turn this off: a still selfie cannot tell a person from
+     * a photo of them.
+     */
+    public var requireLiveness: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1671,12 +1901,18 @@ public struct CoreConfig: Equatable, Hashable {
          */serverPublicKey: Data?, 
         /**
          * 32-byte master key from the platform keystore; seals the device key and face templates.
-         */masterKey: Data) {
+         */masterKey: Data, 
+        /**
+         * Check-ins need a liveness session (default). Only a city that has measured its own liveness
+         * error rates and decided otherwise should turn this off: a still selfie cannot tell a person from
+         * a photo of them.
+         */requireLiveness: Bool = true) {
         self.dataDir = dataDir
         self.modelsDir = modelsDir
         self.serverUrl = serverUrl
         self.serverPublicKey = serverPublicKey
         self.masterKey = masterKey
+        self.requireLiveness = requireLiveness
     }
 
     
@@ -1699,7 +1935,8 @@ public struct FfiConverterTypeCoreConfig: FfiConverterRustBuffer {
                 modelsDir: FfiConverterOptionString.read(from: &buf), 
                 serverUrl: FfiConverterOptionString.read(from: &buf), 
                 serverPublicKey: FfiConverterOptionData.read(from: &buf), 
-                masterKey: FfiConverterData.read(from: &buf)
+                masterKey: FfiConverterData.read(from: &buf), 
+                requireLiveness: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -1709,6 +1946,7 @@ public struct FfiConverterTypeCoreConfig: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.serverUrl, into: &buf)
         FfiConverterOptionData.write(value.serverPublicKey, into: &buf)
         FfiConverterData.write(value.masterKey, into: &buf)
+        FfiConverterBool.write(value.requireLiveness, into: &buf)
     }
 }
 
@@ -1824,6 +2062,273 @@ public func FfiConverterTypeDeviceStatus_lift(_ buf: RustBuffer) throws -> Devic
 #endif
 public func FfiConverterTypeDeviceStatus_lower(_ value: DeviceStatus) -> RustBuffer {
     return FfiConverterTypeDeviceStatus.lower(value)
+}
+
+
+/**
+ * One face found in kiosk mode.
+ */
+public struct IdentifiedPerson: Equatable, Hashable {
+    /**
+     * The enrolled employee, or `None` for an unknown face (or one that failed the quality gate).
+     */
+    public var employeeId: String?
+    /**
+     * Similarity with the closest enrolled employee.
+     */
+    public var similarity: Float
+    /**
+     * The face's box `[x1, y1, x2, y2]` in pixels of the upright image.
+     */
+    public var faceBox: [Float]
+    /**
+     * The face passed the quality gate.
+     */
+    public var qualityPassed: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The enrolled employee, or `None` for an unknown face (or one that failed the quality gate).
+         */employeeId: String?, 
+        /**
+         * Similarity with the closest enrolled employee.
+         */similarity: Float, 
+        /**
+         * The face's box `[x1, y1, x2, y2]` in pixels of the upright image.
+         */faceBox: [Float], 
+        /**
+         * The face passed the quality gate.
+         */qualityPassed: Bool) {
+        self.employeeId = employeeId
+        self.similarity = similarity
+        self.faceBox = faceBox
+        self.qualityPassed = qualityPassed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension IdentifiedPerson: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIdentifiedPerson: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IdentifiedPerson {
+        return
+            try IdentifiedPerson(
+                employeeId: FfiConverterOptionString.read(from: &buf), 
+                similarity: FfiConverterFloat.read(from: &buf), 
+                faceBox: FfiConverterSequenceFloat.read(from: &buf), 
+                qualityPassed: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: IdentifiedPerson, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.employeeId, into: &buf)
+        FfiConverterFloat.write(value.similarity, into: &buf)
+        FfiConverterSequenceFloat.write(value.faceBox, into: &buf)
+        FfiConverterBool.write(value.qualityPassed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentifiedPerson_lift(_ buf: RustBuffer) throws -> IdentifiedPerson {
+    return try FfiConverterTypeIdentifiedPerson.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentifiedPerson_lower(_ value: IdentifiedPerson) -> RustBuffer {
+    return FfiConverterTypeIdentifiedPerson.lower(value)
+}
+
+
+/**
+ * The challenge to show.
+ */
+public struct LivenessChallenge: Equatable, Hashable {
+    /**
+     * The one-time nonce (recorded in the signed check-in).
+     */
+    public var nonce: String
+    /**
+     * The movements, in order.
+     */
+    public var steps: [HeadMovement]
+    /**
+     * Each movement must be made within this many ms of the previous one.
+     */
+    public var stepTimeoutMs: Int64
+    /**
+     * The whole challenge must be answered within this many ms.
+     */
+    public var totalTimeoutMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The one-time nonce (recorded in the signed check-in).
+         */nonce: String, 
+        /**
+         * The movements, in order.
+         */steps: [HeadMovement], 
+        /**
+         * Each movement must be made within this many ms of the previous one.
+         */stepTimeoutMs: Int64, 
+        /**
+         * The whole challenge must be answered within this many ms.
+         */totalTimeoutMs: Int64) {
+        self.nonce = nonce
+        self.steps = steps
+        self.stepTimeoutMs = stepTimeoutMs
+        self.totalTimeoutMs = totalTimeoutMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LivenessChallenge: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLivenessChallenge: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LivenessChallenge {
+        return
+            try LivenessChallenge(
+                nonce: FfiConverterString.read(from: &buf), 
+                steps: FfiConverterSequenceTypeHeadMovement.read(from: &buf), 
+                stepTimeoutMs: FfiConverterInt64.read(from: &buf), 
+                totalTimeoutMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LivenessChallenge, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.nonce, into: &buf)
+        FfiConverterSequenceTypeHeadMovement.write(value.steps, into: &buf)
+        FfiConverterInt64.write(value.stepTimeoutMs, into: &buf)
+        FfiConverterInt64.write(value.totalTimeoutMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessChallenge_lift(_ buf: RustBuffer) throws -> LivenessChallenge {
+    return try FfiConverterTypeLivenessChallenge.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessChallenge_lower(_ value: LivenessChallenge) -> RustBuffer {
+    return FfiConverterTypeLivenessChallenge.lower(value)
+}
+
+
+/**
+ * What the core saw in one frame, to guide the person.
+ */
+public struct LivenessFeedback: Equatable, Hashable {
+    /**
+     * Faces in the frame that count (0: "look at the camera"; 2+: "only you in the picture").
+     */
+    public var faces: UInt32
+    /**
+     * Movements completed so far.
+     */
+    public var stepsCompleted: UInt32
+    /**
+     * The movement to make now; `None` when all are done (the app can call `check`).
+     */
+    public var next: HeadMovement?
+    /**
+     * The attempt cannot pass any more (wrong movement, another face, too slow): start a new session.
+     */
+    public var failed: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Faces in the frame that count (0: "look at the camera"; 2+: "only you in the picture").
+         */faces: UInt32, 
+        /**
+         * Movements completed so far.
+         */stepsCompleted: UInt32, 
+        /**
+         * The movement to make now; `None` when all are done (the app can call `check`).
+         */next: HeadMovement?, 
+        /**
+         * The attempt cannot pass any more (wrong movement, another face, too slow): start a new session.
+         */failed: Bool) {
+        self.faces = faces
+        self.stepsCompleted = stepsCompleted
+        self.next = next
+        self.failed = failed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LivenessFeedback: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLivenessFeedback: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LivenessFeedback {
+        return
+            try LivenessFeedback(
+                faces: FfiConverterUInt32.read(from: &buf), 
+                stepsCompleted: FfiConverterUInt32.read(from: &buf), 
+                next: FfiConverterOptionTypeHeadMovement.read(from: &buf), 
+                failed: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LivenessFeedback, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.faces, into: &buf)
+        FfiConverterUInt32.write(value.stepsCompleted, into: &buf)
+        FfiConverterOptionTypeHeadMovement.write(value.next, into: &buf)
+        FfiConverterBool.write(value.failed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessFeedback_lift(_ buf: RustBuffer) throws -> LivenessFeedback {
+    return try FfiConverterTypeLivenessFeedback.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessFeedback_lower(_ value: LivenessFeedback) -> RustBuffer {
+    return FfiConverterTypeLivenessFeedback.lower(value)
 }
 
 
@@ -2537,6 +3042,101 @@ public func FfiConverterTypeCheckDirection_lower(_ value: CheckDirection) -> Rus
 
 
 /**
+ * A head movement the person is asked to make (their own left and right).
+ */
+
+public enum HeadMovement: Equatable, Hashable {
+    
+    /**
+     * Turn the head to the person's left.
+     */
+    case turnLeft
+    /**
+     * Turn the head to the person's right.
+     */
+    case turnRight
+    /**
+     * Chin up.
+     */
+    case lookUp
+    /**
+     * Chin down.
+     */
+    case lookDown
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension HeadMovement: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHeadMovement: FfiConverterRustBuffer {
+    typealias SwiftType = HeadMovement
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HeadMovement {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .turnLeft
+        
+        case 2: return .turnRight
+        
+        case 3: return .lookUp
+        
+        case 4: return .lookDown
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HeadMovement, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .turnLeft:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .turnRight:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .lookUp:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .lookDown:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHeadMovement_lift(_ buf: RustBuffer) throws -> HeadMovement {
+    return try FfiConverterTypeHeadMovement.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHeadMovement_lower(_ value: HeadMovement) -> RustBuffer {
+    return FfiConverterTypeHeadMovement.lower(value)
+}
+
+
+
+/**
  * Pixel layouts of raw camera frames.
  */
 
@@ -2872,6 +3472,30 @@ fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionBool: FfiConverterRustBuffer {
+    typealias SwiftType = Bool?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterBool.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterBool.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -2912,6 +3536,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeLivenessSession: FfiConverterRustBuffer {
+    typealias SwiftType = LivenessSession?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeLivenessSession.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeLivenessSession.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -2968,6 +3616,55 @@ fileprivate struct FfiConverterOptionTypeCameraImage: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeHeadMovement: FfiConverterRustBuffer {
+    typealias SwiftType = HeadMovement?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeHeadMovement.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeHeadMovement.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceFloat: FfiConverterRustBuffer {
+    typealias SwiftType = [Float]
+
+    public static func write(_ value: [Float], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterFloat.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Float] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Float]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterFloat.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -3010,6 +3707,31 @@ fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeIdentifiedPerson: FfiConverterRustBuffer {
+    typealias SwiftType = [IdentifiedPerson]
+
+    public static func write(_ value: [IdentifiedPerson], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIdentifiedPerson.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [IdentifiedPerson] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [IdentifiedPerson]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIdentifiedPerson.read(from: &buf))
         }
         return seq
     }
@@ -3089,6 +3811,31 @@ fileprivate struct FfiConverterSequenceTypeCameraImage: FfiConverterRustBuffer {
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeHeadMovement: FfiConverterRustBuffer {
+    typealias SwiftType = [HeadMovement]
+
+    public static func write(_ value: [HeadMovement], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeHeadMovement.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [HeadMovement] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [HeadMovement]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeHeadMovement.read(from: &buf))
+        }
+        return seq
+    }
+}
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
@@ -3153,13 +3900,16 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_check() != 41339) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_check() != 52894) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_siapcore_delete_face() != 12565) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_siapcore_enroll_face() != 43474) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_siap_ffi_checksum_method_siapcore_identify() != 64393) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_siapcore_inspect() != 15296) {
@@ -3174,10 +3924,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_siap_ffi_checksum_method_siapcore_register() != 13286) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_siap_ffi_checksum_method_siapcore_start_liveness() != 58685) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_siap_ffi_checksum_method_siapcore_status() != 36998) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_siapcore_sync() != 47721) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_siap_ffi_checksum_method_livenesssession_challenge() != 6847) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_siap_ffi_checksum_method_livenesssession_push_frame() != 45489) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_platformclock_now() != 5712) {

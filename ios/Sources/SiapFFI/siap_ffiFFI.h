@@ -300,7 +300,7 @@ uint64_t uniffi_siap_ffi_fn_constructor_siapcore_open(RustBuffer config, RustBuf
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_CHECK
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_CHECK
-RustBuffer uniffi_siap_ffi_fn_method_siapcore_check(uint64_t ptr, RustBuffer employee_id, RustBuffer direction, RustBuffer selfie, RustBuffer fix, RustBuffer clock, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_siap_ffi_fn_method_siapcore_check(uint64_t ptr, RustBuffer employee_id, RustBuffer direction, RustBuffer selfie, RustBuffer liveness, RustBuffer fix, RustBuffer clock, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_DELETE_FACE
@@ -311,6 +311,11 @@ int8_t uniffi_siap_ffi_fn_method_siapcore_delete_face(uint64_t ptr, RustBuffer e
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_ENROLL_FACE
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_ENROLL_FACE
 void uniffi_siap_ffi_fn_method_siapcore_enroll_face(uint64_t ptr, RustBuffer employee_id, RustBuffer photos, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_IDENTIFY
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_IDENTIFY
+RustBuffer uniffi_siap_ffi_fn_method_siapcore_identify(uint64_t ptr, RustBuffer photo, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_INSPECT
@@ -333,6 +338,11 @@ RustBuffer uniffi_siap_ffi_fn_method_siapcore_permits(uint64_t ptr, int64_t now_
 uint64_t uniffi_siap_ffi_fn_method_siapcore_register(uint64_t ptr, RustBuffer enrollment_code
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_START_LIVENESS
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_START_LIVENESS
+uint64_t uniffi_siap_ffi_fn_method_siapcore_start_liveness(uint64_t ptr, RustBuffer employee_id, RustBuffer clock, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_STATUS
 RustBuffer uniffi_siap_ffi_fn_method_siapcore_status(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -341,6 +351,26 @@ RustBuffer uniffi_siap_ffi_fn_method_siapcore_status(uint64_t ptr, RustCallStatu
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_SYNC
 uint64_t uniffi_siap_ffi_fn_method_siapcore_sync(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_CLONE_LIVENESSSESSION
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_CLONE_LIVENESSSESSION
+uint64_t uniffi_siap_ffi_fn_clone_livenesssession(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_FREE_LIVENESSSESSION
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_FREE_LIVENESSSESSION
+void uniffi_siap_ffi_fn_free_livenesssession(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_LIVENESSSESSION_CHALLENGE
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_LIVENESSSESSION_CHALLENGE
+RustBuffer uniffi_siap_ffi_fn_method_livenesssession_challenge(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_LIVENESSSESSION_PUSH_FRAME
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_LIVENESSSESSION_PUSH_FRAME
+RustBuffer uniffi_siap_ffi_fn_method_livenesssession_push_frame(uint64_t ptr, RustBuffer frame, int64_t monotonic_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_CLONE_PLATFORMCLOCK
@@ -666,6 +696,12 @@ uint16_t uniffi_siap_ffi_checksum_method_siapcore_enroll_face(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_IDENTIFY
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_IDENTIFY
+uint16_t uniffi_siap_ffi_checksum_method_siapcore_identify(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_INSPECT
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_INSPECT
 uint16_t uniffi_siap_ffi_checksum_method_siapcore_inspect(void
@@ -690,6 +726,12 @@ uint16_t uniffi_siap_ffi_checksum_method_siapcore_register(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_START_LIVENESS
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_START_LIVENESS
+uint16_t uniffi_siap_ffi_checksum_method_siapcore_start_liveness(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_STATUS
 uint16_t uniffi_siap_ffi_checksum_method_siapcore_status(void
@@ -699,6 +741,18 @@ uint16_t uniffi_siap_ffi_checksum_method_siapcore_status(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_SYNC
 uint16_t uniffi_siap_ffi_checksum_method_siapcore_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_LIVENESSSESSION_CHALLENGE
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_LIVENESSSESSION_CHALLENGE
+uint16_t uniffi_siap_ffi_checksum_method_livenesssession_challenge(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_LIVENESSSESSION_PUSH_FRAME
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_LIVENESSSESSION_PUSH_FRAME
+uint16_t uniffi_siap_ffi_checksum_method_livenesssession_push_frame(void
     
 );
 #endif

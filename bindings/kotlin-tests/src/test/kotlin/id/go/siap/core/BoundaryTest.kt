@@ -29,12 +29,12 @@ class BoundaryTest {
         SiapCore.open(Support.config(models = false), null, JvmClock).use { core ->
             val nan = LocationFix(Double.NaN, 123.5, 5.0, System.currentTimeMillis(), "gps", false)
             val e = assertFailsWith<SiapException.BadInput> {
-                core.check("199001012015031002", CheckDirection.IN, null, nan, Support.clock())
+                core.check("199001012015031002", CheckDirection.IN, null, null, nan, Support.clock())
             }
             assertFalse(e.message!!.contains("199001012015031002"))
             val fix = LocationFix(-10.16, 123.59, 5.0, System.currentTimeMillis(), "gps", false)
             assertFailsWith<SiapException.NotFound> {
-                core.check("nobody", CheckDirection.IN, null, fix, Support.clock())
+                core.check("nobody", CheckDirection.IN, null, null, fix, Support.clock())
             }
             assertFailsWith<SiapException.NotReady> { core.permits(0) }
             assertFailsWith<SiapException.NotReady> {
@@ -73,6 +73,13 @@ class BoundaryTest {
                 core.enrollFace("e2", listOf("biden/1.jpg", "multi/obama_and_biden.jpg", "biden/2.jpg").map(Support::photo))
             }
             assertTrue(e.message!!.contains("photo 2"), e.message)
+            // Kiosk mode: in a photo of two people, the enrolled one is named and the other is unknown.
+            val faces = core.identify(Support.photo("multi/obama_and_biden.jpg"))
+            assertTrue(faces.size >= 2, faces.toString())
+            assertEquals(listOf("e1"), faces.mapNotNull { it.employeeId })
+            assertEquals(4, faces[0].faceBox.size)
+            // A liveness session needs an enrolled face, and is refused before any frame otherwise.
+            assertFailsWith<SiapException.NotEnrolled> { core.startLiveness("e2", Support.clock()) }
             assertFailsWith<SiapException.BadInput> {
                 core.enrollFace("e3", listOf(CameraImage.Encoded(ByteArray(0))))
             }

@@ -9,6 +9,7 @@ import java.nio.file.Files
 import kotlin.test.AfterTest
 import kotlin.test.Test
 import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
@@ -60,7 +61,9 @@ class SyncTest {
         val enrollment = admin(base, "POST", "/v1/admin/enrollments", """{"binding":{"type":"employee","id":"e1"}}""")
         val code = Regex("\"code\"\\s*:\\s*\"([^\"]+)\"").find(enrollment)!!.groupValues[1]
 
-        val cfg = Support.config().copy(serverUrl = base, serverPublicKey = serverKey)
+        // This city allows a still selfie (requireLiveness = false) so that an accepted check-in can be
+        // shown without video of a live head; the liveness session is exercised below all the same.
+        val cfg = Support.config().copy(serverUrl = base, serverPublicKey = serverKey, requireLiveness = false)
         SiapCore.open(cfg, JvmSigner(), JvmClock).use { core ->
             runBlocking {
                 assertEquals(core.status().deviceId, core.register(code))
@@ -70,18 +73,48 @@ class SyncTest {
             }
             core.enrollFace("e1", listOf("obama/1.jpg", "obama/2.jpg", "obama/3.jpg").map(Support::photo))
             fun fix(lat: Double) = LocationFix(lat, 123.5895, 8.0, System.currentTimeMillis() - 500, "fused", false)
-            val inside = core.check("e1", CheckDirection.IN, Support.photo("obama/4.jpg"), fix(-10.1636), Support.clock())
+            val inside = core.check("e1", CheckDirection.IN, Support.photo("obama/4.jpg"), null, fix(-10.1636), Support.clock())
             assertTrue(inside.accepted, inside.reasons.toString())
             assertTrue(inside.similarity!! > 0.45f)
             assertFalse(inside.clockSkew)
-            val outside = core.check("e1", CheckDirection.OUT, Support.photo("obama/4.jpg"), fix(-10.20), Support.clock())
+            assertEquals(null, inside.livenessPassed)
+
+            // A photo held still in front of the camera during a liveness session: the face matches,
+            // the session fails, the check is recorded as rejected with the liveness reasons.
+            val session = core.startLiveness("e1", Support.clock())
+            val challenge = session.challenge()
+            assertEquals(32, challenge.nonce.length)
+            assertTrue(challenge.steps.size in 2..4)
+            val start = Support.clock().monotonicMs
+            val frame = Support.photo("obama/4.jpg")
+            for (i in 1..10) {
+                val f = session.pushFrame(frame, start + 100L * i)
+                assertEquals(1u, f.faces)
+                assertEquals(0u, f.stepsCompleted)
+                assertEquals(challenge.steps[0], f.next)
+            }
+            assertFailsWith<SiapException.BadInput> {
+                core.check("e1", CheckDirection.IN, frame, session, fix(-10.16362), Support.clock())
+            }
+            val spoof = core.check("e1", CheckDirection.IN, null, session, fix(-10.16361), Support.clock())
+            assertFalse(spoof.accepted)
+            assertEquals(listOf("liveness_failed"), spoof.reasons)
+            assertEquals(false, spoof.livenessPassed)
+            assertTrue("static_sequence" in spoof.livenessReasons, spoof.livenessReasons.toString())
+            assertTrue(spoof.similarity!! > 0.45f)
+            // A session is good for one check only.
+            assertFailsWith<SiapException.BadInput> {
+                core.check("e1", CheckDirection.IN, null, session, fix(-10.16363), Support.clock())
+            }
+
+            val outside = core.check("e1", CheckDirection.OUT, Support.photo("obama/4.jpg"), null, fix(-10.20), Support.clock())
             assertFalse(outside.accepted)
             // 4 km from the first fix a second later: outside, and flagged as an impossible move.
             assertEquals(listOf("outside_fence", "impossible_speed"), outside.reasons)
-            assertEquals(2uL, core.status().pendingRecords)
+            assertEquals(3uL, core.status().pendingRecords)
             runBlocking {
                 val second = core.sync()
-                assertEquals(2uL, second.acknowledged)
+                assertEquals(3uL, second.acknowledged)
                 assertEquals(0uL, second.pending)
                 // A retry is a no-op: nothing resent twice, nothing lost.
                 assertEquals(0uL, core.sync().acknowledged)

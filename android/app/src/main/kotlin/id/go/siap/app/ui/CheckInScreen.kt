@@ -32,8 +32,8 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.withContext
 
 /**
- * An employee's own phone: selfie frame + location fix + clock reading go to `check`, and the screen
- * shows what the core decided. Also face enrollment (3 frames) and deletion.
+ * An employee's own phone: the core's liveness challenge (head movements on camera) + location fix +
+ * clock reading go to `check`, and the screen shows what the core decided. Also face enrollment (3 frames) and deletion.
  */
 @Composable
 fun CheckInScreen(core: SiapCore, app: SiapApp) {
@@ -42,9 +42,11 @@ fun CheckInScreen(core: SiapCore, app: SiapApp) {
     var employeeId by rememberSaveable { mutableStateOf("") }
     var direction by rememberSaveable { mutableStateOf(CheckDirection.IN) }
     var result by remember { mutableStateOf<CheckResult?>(null) }
+    var prompt by remember { mutableStateOf<String?>(null) }
 
     Column(Modifier.padding(12.dp).verticalScroll(rememberScrollState()), verticalArrangement = Arrangement.spacedBy(8.dp)) {
         CameraPreview(grabber, Modifier.fillMaxWidth().aspectRatio(3f / 4f))
+        prompt?.let { Text(it) }
         OutlinedTextField(employeeId, { employeeId = it }, label = { Text("NIP") }, singleLine = true, modifier = Modifier.fillMaxWidth())
         Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
             FilterChip(direction == CheckDirection.IN, { direction = CheckDirection.IN }, label = { Text("Masuk") })
@@ -57,10 +59,11 @@ fun CheckInScreen(core: SiapCore, app: SiapApp) {
                 action.launch {
                     result = null
                     val fix = app.locations.current() ?: return@launch "Lokasi belum tersedia, coba lagi"
-                    val frame = grabber.next()
+                    // The core's head-movement challenge, then the check on the session's own frames.
+                    val session = runLiveness(core, app, grabber, employeeId.trim()) { prompt = it }
                     val clock = app.clock.now()
-                    // Face detect + match is CPU work: never on the main thread.
-                    val r = withContext(Dispatchers.Default) { core.check(employeeId.trim(), direction, frame, fix, clock) }
+                    // Face work is CPU work: never on the main thread.
+                    val r = withContext(Dispatchers.Default) { core.check(employeeId.trim(), direction, null, session, fix, clock) }
                     result = r
                     "Tersimpan"
                 }

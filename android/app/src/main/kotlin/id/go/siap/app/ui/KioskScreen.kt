@@ -8,6 +8,7 @@ import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
 import androidx.compose.material3.Button
 import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
@@ -33,9 +34,9 @@ import kotlinx.coroutines.withContext
  * A shared device at an office entrance: screen kept on, front camera always running, the screen
  * resets a few seconds after each attempt.
  *
- * PLACEHOLDER identify flow: the core has no 1:N "who is this" call yet, so the employee types (or a
- * card reader types) their id and the kiosk runs the same `check` with the camera frame. When the core
- * gains identification, only the id field goes away.
+ * "Kenali wajah" asks the core who is in front of the camera (1:N over the faces enrolled on this
+ * device) and fills the id; the id can also be typed (or come from a card reader). The check itself is
+ * the same liveness challenge and `check` as on a personal phone.
  */
 @Composable
 fun KioskScreen(core: SiapCore, app: SiapApp) {
@@ -48,6 +49,7 @@ fun KioskScreen(core: SiapCore, app: SiapApp) {
     val action = rememberAction()
     var employeeId by remember { mutableStateOf("") }
     var result by remember { mutableStateOf<CheckResult?>(null) }
+    var prompt by remember { mutableStateOf<String?>(null) }
 
     LaunchedEffect(result, action.message) {
         if (result != null || action.message != null) {
@@ -60,14 +62,28 @@ fun KioskScreen(core: SiapCore, app: SiapApp) {
 
     fun check(direction: CheckDirection) = action.launch {
         val fix = app.locations.current() ?: return@launch "Lokasi belum tersedia"
-        val frame = grabber.next()
+        val session = runLiveness(core, app, grabber, employeeId.trim()) { prompt = it }
         val clock = app.clock.now()
-        result = withContext(Dispatchers.Default) { core.check(employeeId.trim(), direction, frame, fix, clock) }
+        result = withContext(Dispatchers.Default) { core.check(employeeId.trim(), direction, null, session, fix, clock) }
         ""
+    }
+
+    // 1:N: who is in front of the kiosk? Fills the NIP when exactly one enrolled face is recognised.
+    fun recognise() = action.launch {
+        val frame = grabber.next()
+        val known = withContext(Dispatchers.Default) { core.identify(frame) }.mapNotNull { it.employeeId }
+        if (known.size == 1) {
+            employeeId = known[0]
+            ""
+        } else {
+            "Wajah tidak dikenali, ketik NIP"
+        }
     }
 
     Column(Modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(12.dp)) {
         CameraPreview(grabber, Modifier.fillMaxWidth().aspectRatio(4f / 3f))
+        prompt?.let { Text(it) }
+        OutlinedButton(enabled = !action.busy, onClick = { recognise() }) { Text("Kenali wajah") }
         OutlinedTextField(employeeId, { employeeId = it }, label = { Text("NIP") }, singleLine = true, modifier = Modifier.fillMaxWidth())
         Row(horizontalArrangement = Arrangement.spacedBy(12.dp)) {
             val ready = !action.busy && employeeId.isNotBlank()

@@ -43,6 +43,26 @@ pub enum FaceCommand {
         /// Photo to verify.
         image: PathBuf,
     },
+    /// Measure liveness on labelled recordings: APCER per attack species and BPCER (ISO/IEC 30107-3).
+    /// Layout: DIR/bona_fide/<seq>/ and DIR/attack/<species>/<seq>/, each with challenge.json and
+    /// frames/<t_ms>.jpg|png (or observations.json).
+    LivenessEval {
+        /// The folder of labelled sequences.
+        dir: PathBuf,
+    },
+    /// Write printed-photo and screen attack sequences built from still photos (one face each) in the
+    /// `liveness-eval` layout.
+    LivenessAttacks {
+        /// Folder of photos (searched recursively).
+        #[arg(long)]
+        photos: PathBuf,
+        /// Output folder (an `attack/` tree is written in it).
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed for the hand motion.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Measure accuracy on labelled pairs: CSV with header `a,b,same`, paths relative to `--dir`.
     Eval {
         /// The pairs file.
@@ -113,6 +133,14 @@ pub fn run(cmd: FaceCommand) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         }
         FaceCommand::Eval { pairs, dir } => eval(&pairs, &dir)?,
+        FaceCommand::LivenessEval { dir } => crate::liveness::evaluate(&engine()?, &dir)?,
+        FaceCommand::LivenessAttacks { photos, out, seed } => {
+            let n = crate::liveness::write_attacks(&engine()?, &photos, &out, seed)?;
+            println!(
+                "wrote {n} attack sequences under {}",
+                out.join("attack").display()
+            );
+        }
     }
     Ok(())
 }

@@ -1,0 +1,72 @@
+//! `siap face liveness-attacks` writes attack sequences from real photos in the evaluation layout, and
+//! `siap face liveness-eval` reads them back, runs the face engine and the liveness check on every frame
+//! and reports APCER per species: every attack rejected.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn faces_dir() -> Option<PathBuf> {
+    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = match std::env::var_os("SIAP_FACES_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => [ws.join("../shared/faces"), ws.join("../../shared/faces")]
+            .into_iter()
+            .find(|d| d.is_dir())?,
+    };
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn attacks_built_from_photos_are_all_rejected_by_liveness_eval() {
+    let Some(faces) = faces_dir() else {
+        eprintln!("SKIPPED: ../shared/faces not found (set SIAP_FACES_DIR)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for f in ["kit_harington/1.jpg", "rose_leslie/1.jpg"] {
+        std::fs::copy(faces.join(f), photos.join(f.replace('/', "_"))).unwrap();
+    }
+    let set = tmp.path().join("set");
+    let out = Command::new(env!("CARGO_BIN_EXE_siap"))
+        .args(["face", "liveness-attacks", "--photos"])
+        .arg(&photos)
+        .arg("--out")
+        .arg(&set)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_siap"))
+        .args(["face", "liveness-eval"])
+        .arg(&set)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"label\""))
+        .collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines.iter().all(|l| l.contains("\"outcome\":\"rejected\"")),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout[stdout.find("{\n").expect("report")..]).unwrap();
+    assert_eq!(report["apcer_max"], 0.0);
+    assert_eq!(
+        report["apcer_per_species"]["printed_photo"]["presentations"],
+        2
+    );
+    assert_eq!(report["apcer_per_species"]["screen"]["presentations"], 2);
+}

@@ -1,0 +1,111 @@
+//! The cost of checking a whole liveness challenge on real frames (1 thread): a 2-second answer at 10
+//! frames per second, 640x480 camera frames, through the face engine (detection on a 480-pixel copy,
+//! landmarks, alignment and sharpness on every frame, embeddings only on the frames the decision needs)
+//! and the liveness check. Budget (issue 6): < 300 ms in total.
+//!
+//! The frames are a real photo held up and tilted (`liveness::attack`), since there is no video of a live
+//! head here; detection costs the same for either, and the number of embeddings (at most 8) bounds the
+//! rest.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use siap_core::clock::MonotonicReading;
+use siap_core::face::{
+    FaceConfig, FaceEngine, FaceImage, LiveConfig, LivenessAttempt, default_models_dir,
+};
+use siap_core::liveness::attack::{HeldPicture, Rgb, held_picture_frames};
+use siap_core::liveness::synth::Rng;
+use siap_core::liveness::{Challenge, LivenessPolicy, Movement};
+
+fn faces_dir() -> Option<PathBuf> {
+    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::env::var_os("SIAP_FACES_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            [ws.join("../shared/faces"), ws.join("../../shared/faces")]
+                .into_iter()
+                .find(|d| d.is_dir())
+        })
+}
+
+fn bench(c: &mut Criterion) {
+    let Some(dir) = faces_dir() else {
+        eprintln!("SKIPPED: ../shared/faces not found");
+        return;
+    };
+    let engine = FaceEngine::open(&default_models_dir(), FaceConfig::default()).expect("models");
+    let photo =
+        FaceImage::decode(&std::fs::read(dir.join("obama/4.jpg")).expect("photo")).expect("decode");
+    let face = engine.detect(&photo).expect("detect")[0].bbox;
+    let picture = Rgb::new(photo.width(), photo.height(), photo.rgb().to_vec()).expect("rgb");
+    // Two movements fill 2 s at 10 fps with the synthetic schedule (3 neutral frames around each).
+    let steps = [Movement::TurnLeft, Movement::LookUp];
+    let how = HeldPicture {
+        frame: (640, 480),
+        face_px: 200.0,
+        ..HeldPicture::default()
+    };
+    let mut frames: Vec<(i64, FaceImage)> =
+        held_picture_frames(&picture, face, &steps, &how, 10.0, &mut Rng::new(3))
+            .expect("frames")
+            .into_iter()
+            .map(|(t, f)| {
+                (
+                    t,
+                    FaceImage::from_rgb8(f.width, f.height, f.data).expect("frame"),
+                )
+            })
+            .collect();
+    while frames.len() < 20 {
+        let (t, f) = frames.last().cloned().expect("a frame");
+        frames.push((t + 100, f));
+    }
+    frames.truncate(20);
+    let issued = MonotonicReading {
+        monotonic_ms: 0,
+        boot_id: "bench".into(),
+    };
+    let challenge = Challenge::issue(&issued, &Default::default()).expect("challenge");
+    let challenge = Challenge {
+        steps: steps.to_vec(),
+        ..challenge
+    };
+    let policy = LivenessPolicy::default();
+    let run = || {
+        let mut a =
+            LivenessAttempt::new(challenge.clone(), LiveConfig::default()).expect("attempt");
+        for (t, f) in &frames {
+            engine
+                .observe(&mut a, f, 200 + t, &policy)
+                .expect("observe");
+        }
+        engine.finish(&a, None, &policy).expect("finish")
+    };
+    let v = run();
+    eprintln!(
+        "20 frames 640x480: {} with one face, {} embeddings computed",
+        v.consistency.frames_used, v.consistency.embeddings
+    );
+    let mut g = c.benchmark_group("liveness_frames");
+    g.sample_size(10);
+    g.bench_function("challenge_2s_10fps_640x480_total", |b| {
+        b.iter(|| black_box(run()))
+    });
+    g.bench_function("observe_one_frame_640x480", |b| {
+        b.iter(|| {
+            let mut a =
+                LivenessAttempt::new(challenge.clone(), LiveConfig::default()).expect("attempt");
+            black_box(
+                engine
+                    .observe(&mut a, &frames[5].1, 700, &policy)
+                    .expect("observe"),
+            )
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

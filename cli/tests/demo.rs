@@ -25,6 +25,7 @@ fn demo_runs_and_its_ledger_verifies() {
         "Accepted",
         "OutsideFence",
         "MockLocation",
+        "LivenessFailed",
         "chain verified",
         "refused (bad signature)",
     ] {

@@ -17,7 +17,7 @@ use siap_core::face::{
 };
 use siap_core::liveness::attack::{HeldPicture, Rgb, held_picture_frames};
 use siap_core::liveness::synth::Rng;
-use siap_core::liveness::{Challenge, LivenessPolicy, Movement};
+use siap_core::liveness::{Challenge, ChallengeConfig, LivenessPolicy, Movement};
 
 fn faces_dir() -> Option<PathBuf> {
     let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
         monotonic_ms: 0,
         boot_id: "bench".into(),
     };
-    let challenge = Challenge::issue(&issued, &Default::default()).expect("challenge");
+    let challenge = Challenge::issue(&issued, &ChallengeConfig::default()).expect("challenge");
     let challenge = Challenge {
         steps: steps.to_vec(),
         ..challenge
@@ -91,7 +91,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("liveness_frames");
     g.sample_size(10);
     g.bench_function("challenge_2s_10fps_640x480_total", |b| {
-        b.iter(|| black_box(run()))
+        b.iter(|| black_box(run()));
     });
     g.bench_function("observe_one_frame_640x480", |b| {
         b.iter(|| {

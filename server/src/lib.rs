@@ -20,6 +20,7 @@ pub mod devices;
 pub mod error;
 pub mod http;
 pub mod ingest;
+pub mod launch;
 pub mod report;
 
 use std::net::SocketAddr;

@@ -4,6 +4,8 @@
 //! Report columns are extracted from each record's payload at ingest ([`extract`]), so reports are plain
 //! queries; the signed bytes stay untouched next to them for end-to-end verification.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use crate::db::{Db, V};
@@ -186,8 +188,9 @@ pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
         "employee_id,site_id,kind,event_ms,time_source,decision,flags,device_id,seq\n",
     );
     for r in rows {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{}\n",
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{}",
             csv_field(&r.employee_id),
             csv_field(&r.site_id),
             csv_field(&r.kind),
@@ -197,7 +200,7 @@ pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
             csv_field(&r.flags.join(";")),
             csv_field(&r.device_id),
             r.seq
-        ));
+        );
     }
     out
 }
@@ -342,6 +345,43 @@ pub async fn devices(db: &Db, review_only: bool) -> Result<Vec<DeviceRow>, Serve
     .await
 }
 
+/// A device's stored records with `seq > after` (at most `limit`), exactly as signed, with its public
+/// key: an auditor re-verifies them with the core's `verify_chain`.
+pub async fn device_records(
+    db: &Db,
+    device_id: String,
+    after: u64,
+    limit: i64,
+) -> Result<(Vec<u8>, Vec<siap_core::ledger::Record>), ServerError> {
+    db.tx(move |tx| {
+        let pk = tx
+            .one("SELECT public_key FROM devices WHERE device_id = $1", &[V::T(device_id.clone())])?
+            .ok_or(ServerError::NotFound("device"))?[0]
+            .b()?;
+        let rows = tx.query(
+            "SELECT seq, prev_hash, kind, payload, hash, signature FROM records WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[V::T(device_id.clone()), V::I(after.min(i64::MAX as u64) as i64), V::I(limit)],
+        )?;
+        let to32 = |v: Vec<u8>| -> Result<[u8; 32], ServerError> { v.try_into().map_err(|_| ServerError::Internal("stored hash is not 32 bytes".into())) };
+        let records = rows
+            .into_iter()
+            .map(|r| {
+                Ok(siap_core::ledger::Record {
+                    device_id: device_id.clone(),
+                    seq: r[0].i()?.max(0) as u64,
+                    prev_hash: to32(r[1].b()?)?,
+                    kind: r[2].t()?,
+                    payload: r[3].b()?,
+                    hash: to32(r[4].b()?)?,
+                    signature: r[5].b()?,
+                })
+            })
+            .collect::<Result<Vec<_>, ServerError>>()?;
+        Ok((pk, records))
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,41 +449,4 @@ mod tests {
         );
         assert_eq!(extract("x", b"{}"), Extracted::default());
     }
-}
-
-/// A device's stored records with `seq > after` (at most `limit`), exactly as signed, with its public
-/// key: an auditor re-verifies them with the core's `verify_chain`.
-pub async fn device_records(
-    db: &Db,
-    device_id: String,
-    after: u64,
-    limit: i64,
-) -> Result<(Vec<u8>, Vec<siap_core::ledger::Record>), ServerError> {
-    db.tx(move |tx| {
-        let pk = tx
-            .one("SELECT public_key FROM devices WHERE device_id = $1", &[V::T(device_id.clone())])?
-            .ok_or(ServerError::NotFound("device"))?[0]
-            .b()?;
-        let rows = tx.query(
-            "SELECT seq, prev_hash, kind, payload, hash, signature FROM records WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            &[V::T(device_id.clone()), V::I(after.min(i64::MAX as u64) as i64), V::I(limit)],
-        )?;
-        let to32 = |v: Vec<u8>| -> Result<[u8; 32], ServerError> { v.try_into().map_err(|_| ServerError::Internal("stored hash is not 32 bytes".into())) };
-        let records = rows
-            .into_iter()
-            .map(|r| {
-                Ok(siap_core::ledger::Record {
-                    device_id: device_id.clone(),
-                    seq: r[0].i()?.max(0) as u64,
-                    prev_hash: to32(r[1].b()?)?,
-                    kind: r[2].t()?,
-                    payload: r[3].b()?,
-                    hash: to32(r[4].b()?)?,
-                    signature: r[5].b()?,
-                })
-            })
-            .collect::<Result<Vec<_>, ServerError>>()?;
-        Ok((pk, records))
-    })
-    .await
 }

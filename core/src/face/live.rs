@@ -129,7 +129,7 @@ impl LivenessAttempt {
         &self.challenge
     }
 
-    /// The observations so far (embeddings are only filled in by [`Self::finish`]).
+    /// The observations so far (embeddings are only filled in by [`FaceEngine::finish`]).
     pub fn observations(&self) -> Vec<FrameObservation> {
         self.frames.iter().map(|k| k.obs.clone()).collect()
     }

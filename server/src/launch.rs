@@ -1,0 +1,74 @@
+//! Starting the server from a command line: the options and the start-up both `siap-server` and
+//! `siap serve` use, so that the admin token, the database choice and the start line cannot drift apart.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+/// Command-line options of the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Data directory (SQLite database, server key, admin token).
+    #[arg(long, default_value = "siap-server-data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (`postgres://...`, or env `SIAP_DATABASE_URL`); SQLite in the data directory
+    /// when absent.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Administrator token (or env `SIAP_ADMIN_TOKEN`; else read from `<data-dir>/admin-token`,
+    /// created on first start with mode 0600).
+    #[arg(long)]
+    pub admin_token: Option<String>,
+}
+
+/// The admin token: the option, else `SIAP_ADMIN_TOKEN`, else the token file of the data directory
+/// (created with a fresh random token on first start).
+fn admin_token(args: &ServeArgs) -> anyhow::Result<String> {
+    if let Some(t) = args
+        .admin_token
+        .clone()
+        .or_else(|| std::env::var("SIAP_ADMIN_TOKEN").ok())
+    {
+        return Ok(t);
+    }
+    let p = args.data_dir.join("admin-token");
+    if p.exists() {
+        return Ok(std::fs::read_to_string(&p)?.trim().to_owned());
+    }
+    let t = hex::encode(crate::devices::random_bytes::<24>()?);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    std::io::Write::write_all(&mut opts.open(&p)?, t.as_bytes())?;
+    eprintln!("admin token written to {}", p.display());
+    Ok(t)
+}
+
+/// Runs the server until Ctrl-C. Prints the machine-readable start line
+/// `listening <addr> public_key <hex>` (tests and scripts read it).
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir).context("cannot create the data directory")?;
+    let mut cfg = crate::ServerConfig::in_dir(&args.data_dir, admin_token(&args)?);
+    if let Some(url) = args
+        .database_url
+        .clone()
+        .or_else(|| std::env::var("SIAP_DATABASE_URL").ok())
+    {
+        cfg.database = url;
+    }
+    let running = crate::spawn(&cfg, args.listen).await?;
+    println!(
+        "listening {} public_key {}",
+        running.addr,
+        hex::encode(&running.public_key)
+    );
+    tokio::signal::ctrl_c().await?;
+    let _ = running.shutdown.send(());
+    let _ = running.task.await;
+    Ok(())
+}

@@ -194,6 +194,7 @@ impl SiapCore {
                         &attempt,
                         None,
                         &self.policy.liveness,
+                        &clock.monotonic(),
                     )?)
                 }
                 (None, None) => None,

@@ -560,6 +560,10 @@ impl Faces {
             &attempt,
             None,
             &policy.liveness,
+            &MonotonicReading {
+                monotonic_ms: issued.monotonic_ms + 4_000,
+                boot_id: issued.boot_id.clone(),
+            },
         )?;
         Ok((evidence, format!("[{steps}]")))
     }

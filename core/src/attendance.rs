@@ -395,10 +395,13 @@ pub fn verify_face(
     Ok((&engine.verify(&template, selfie)?).into())
 }
 
-/// The face step of a live check: finishes a liveness attempt, verifies its best frame against the
-/// employee's sealed template, and returns the face evidence with the liveness verdict in it.
-/// No enrolled template is [`Error::NotFound`] (`"face template"`).
+/// The face step of a live check at `now`: finishes a liveness attempt, verifies its best frame against
+/// the employee's sealed template, and returns the face evidence with the liveness verdict in it (failed
+/// when the attempt is used too long after its challenge, see
+/// [`crate::liveness::LivenessVerdict::expire_at`]). No enrolled template is [`Error::NotFound`]
+/// (`"face template"`).
 #[cfg(feature = "face")]
+#[allow(clippy::too_many_arguments)]
 pub fn verify_live(
     engine: &crate::face::FaceEngine,
     store: &crate::store::Store,
@@ -407,13 +410,15 @@ pub fn verify_live(
     attempt: &crate::face::LivenessAttempt,
     passive: Option<crate::liveness::PassiveObservation>,
     policy: &crate::liveness::LivenessPolicy,
+    now: &MonotonicReading,
 ) -> Result<FaceEvidence> {
     use crate::face::template_store;
     let key = template_store::sealing_key(master);
     let template = template_store::load(store, &key, employee_id)?.ok_or(Error::NotFound {
         what: "face template",
     })?;
-    let outcome = engine.finish_and_verify(attempt, &template, passive, policy)?;
+    let mut outcome = engine.finish_and_verify(attempt, &template, passive, policy)?;
+    outcome.verdict.expire_at(attempt.challenge(), now);
     let mut evidence = FaceEvidence::from(&outcome.verify);
     evidence.liveness = Some(outcome.verdict.to_evidence());
     Ok(evidence)

@@ -305,6 +305,12 @@ pub enum LivenessReason {
         /// Index of the frame where it crossed the threshold.
         frame: usize,
     },
+    /// The check-in came too long after the challenge was issued (or after a reboot): the answer is
+    /// not evidence of a live person *at the time of the check*.
+    SessionExpired {
+        /// Time from issue to the check, ms (`None` after a reboot).
+        age_ms: Option<i64>,
+    },
     /// A requested movement never happened (or never returned to neutral).
     StepNotCompleted {
         /// Step index (0-based).
@@ -429,7 +435,23 @@ pub struct LivenessVerdict {
     pub challenge: Vec<Movement>,
 }
 
+/// How long after its challenge expired a finished liveness attempt may still be used for a check-in
+/// (the time to take a location fix and press the button), ms.
+pub const SESSION_GRACE_MS: i64 = 60_000;
+
 impl LivenessVerdict {
+    /// Fails the verdict when the check at `now` comes more than [`SESSION_GRACE_MS`] after the
+    /// challenge's deadline, or in another boot session.
+    pub fn expire_at(&mut self, challenge: &Challenge, now: &crate::clock::MonotonicReading) {
+        let age = (now.boot_id == challenge.boot_id)
+            .then(|| now.monotonic_ms.saturating_sub(challenge.issued_at_ms));
+        if age.is_none_or(|a| a > challenge.total_timeout_ms.saturating_add(SESSION_GRACE_MS)) {
+            self.reasons
+                .push(LivenessReason::SessionExpired { age_ms: age });
+            self.passed = false;
+        }
+    }
+
     /// The record's liveness evidence: verdict, nonce, challenge, passive score, and everything else
     /// (reasons, per-step evidence, residuals, consistency, passive summary) in `details`.
     pub fn to_evidence(&self) -> LivenessEvidence {

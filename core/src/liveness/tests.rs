@@ -599,3 +599,35 @@ fn passive_score_and_sharpness_are_recorded_and_reject_only_by_policy() {
     let json = serde_json::to_value(&v).unwrap();
     assert_eq!(json["reasons"][0]["reason"], "passive_spoof");
 }
+
+#[test]
+fn an_answer_used_long_after_its_challenge_or_after_a_reboot_expires() {
+    let mut rng = Rng::new(77);
+    let who = Identity::random(&mut rng);
+    let c = challenge(&LU, 1_000);
+    let frames = sequence(&LU, &spec(Presenter::Live, 1.0, 1_050), &who, &mut rng);
+    let fresh = check(&c, &frames, &LivenessPolicy::default()).unwrap();
+    assert!(fresh.passed);
+    let mut soon = fresh.clone();
+    soon.expire_at(&c, &now(1_000 + c.total_timeout_ms + SESSION_GRACE_MS));
+    assert!(soon.passed, "{:?}", soon.reasons);
+    let mut late = fresh.clone();
+    late.expire_at(&c, &now(1_000 + c.total_timeout_ms + SESSION_GRACE_MS + 1));
+    assert!(!late.passed);
+    assert!(has(&late, |r| matches!(
+        r,
+        LivenessReason::SessionExpired { age_ms: Some(_) }
+    )));
+    let mut rebooted = fresh;
+    rebooted.expire_at(
+        &c,
+        &MonotonicReading {
+            monotonic_ms: 2_000,
+            boot_id: "boot-2".into(),
+        },
+    );
+    assert!(has(&rebooted, |r| matches!(
+        r,
+        LivenessReason::SessionExpired { age_ms: None }
+    )));
+}

@@ -122,4 +122,38 @@ class SyncTest {
             assertEquals(0uL, core.status().pendingRecords)
         }
     }
+
+    @Test
+    fun `a citizen's phone shows its permit as signed by the city, offline after one sync`() {
+        val (base, serverKey) = startServer()
+        val deadline = System.currentTimeMillis() + 14L * 86_400_000
+        admin(base, "PUT", "/v1/admin/permits/PBG-7",
+            """{"permit_type":"PBG","status":"submitted","official_fee_idr":1250000,"deadline_ms":$deadline,"office":"DPMPTSP"}""")
+        admin(base, "PUT", "/v1/admin/permits/PBG-8",
+            """{"permit_type":"PBG","status":"submitted","official_fee_idr":999,"deadline_ms":$deadline,"office":"DPMPTSP"}""")
+        val enrollment = admin(base, "POST", "/v1/admin/enrollments", """{"binding":{"type":"permit","id":"PBG-7"}}""")
+        val code = Regex("\"code\"\\s*:\\s*\"([^\"]+)\"").find(enrollment)!!.groupValues[1]
+        admin(base, "PUT", "/v1/admin/permits/PBG-7", """{"status":"in_review"}""")
+
+        val cfg = Support.config(models = false).copy(serverUrl = base, serverPublicKey = serverKey)
+        SiapCore.open(cfg, null, JvmClock).use { core ->
+            runBlocking {
+                core.register(code)
+                val s = core.sync()
+                assertTrue(s.complete, s.errors.toString())
+            }
+            // Only the citizen's own permit reaches the phone, with the official fee and the history.
+            val all = core.permits(System.currentTimeMillis())
+            assertEquals(listOf("PBG-7"), all.map { it.permitId })
+            val p = core.permit("PBG-7", System.currentTimeMillis())
+            assertEquals("in_review", p.status)
+            assertEquals(1_250_000uL, p.officialFeeIdr)
+            assertEquals(deadline, p.deadlineMs)
+            assertFalse(p.overdue)
+            assertEquals(listOf("submitted", "in_review"), p.timeline.map { it.status })
+            // Past the deadline, the same signed permit reads as overdue.
+            assertTrue(core.permit("PBG-7", deadline + 1).overdue)
+            assertFailsWith<SiapException.NotFound> { core.permit("PBG-8", System.currentTimeMillis()) }
+        }
+    }
 }

@@ -61,11 +61,7 @@ fn to_image(rgb: &Rgb) -> FaceImage {
 }
 
 /// Feeds frames (times relative to 300 ms after the challenge) through the engine.
-fn attempt(
-    engine: &FaceEngine,
-    c: &Challenge,
-    frames: &[(i64, Rgb)],
-) -> (LivenessVerdict, Vec<FrameObservation>) {
+fn feed(engine: &FaceEngine, c: &Challenge, frames: &[(i64, Rgb)]) -> LivenessAttempt {
     let policy = LivenessPolicy::default();
     let mut a = LivenessAttempt::new(c.clone(), LiveConfig::default()).expect("attempt");
     for (t, f) in frames {
@@ -73,7 +69,19 @@ fn attempt(
             .observe(&mut a, &to_image(f), ISSUED_MS + 300 + t, &policy)
             .expect("observe");
     }
-    let v = engine.finish(&a, None, &policy).expect("finish");
+    a
+}
+
+/// [`feed`], then the verdict (without a template) and the observations.
+fn attempt(
+    engine: &FaceEngine,
+    c: &Challenge,
+    frames: &[(i64, Rgb)],
+) -> (LivenessVerdict, Vec<FrameObservation>) {
+    let a = feed(engine, c, frames);
+    let v = engine
+        .finish(&a, None, &LivenessPolicy::default())
+        .expect("finish");
     (v, a.observations())
 }
 
@@ -185,15 +193,9 @@ fn a_verified_face_on_a_photo_still_fails_liveness() {
         &mut Rng::new(7),
     )
     .expect("frames");
-    let policy = LivenessPolicy::default();
-    let mut a = LivenessAttempt::new(c.clone(), LiveConfig::default()).expect("attempt");
-    for (t, f) in &frames {
-        engine
-            .observe(&mut a, &to_image(f), ISSUED_MS + 300 + t, &policy)
-            .expect("observe");
-    }
+    let a = feed(engine, &c, &frames);
     let out = engine
-        .finish_and_verify(&a, &template, None, &policy)
+        .finish_and_verify(&a, &template, None, &LivenessPolicy::default())
         .expect("finish");
     println!(
         "photo of the enrolled person: similarity {:.3} on frame {:?}, liveness reasons {:?}",

@@ -183,6 +183,11 @@ impl FaceEngine {
             .detect_checkin(detector, img, self.config.quality.second_face_ratio)
     }
 
+    /// Follows `previous` into the next video frame (see [`super::detect::Mtcnn::track`]).
+    pub(crate) fn track(&self, img: &FaceImage, previous: &Detection) -> Result<Option<Detection>> {
+        self.mtcnn.track(&self.config.detector, img, previous)
+    }
+
     /// Aligns and embeds one detected face (no quality gate).
     pub fn embed_face(&self, img: &FaceImage, det: &Detection) -> Result<Vec<f32>> {
         let aligned = align(img, &det.landmarks)

@@ -1,10 +1,18 @@
 //! Alignment: a least-squares similarity transform (rotation, uniform scale, translation) maps the five
-//! detected landmarks onto the standard 112x112 ArcFace template, and the face is resampled bilinearly.
+//! detected landmarks onto the standard 112x112 ArcFace template, and the face is resampled.
 //!
 //! The embedding network was trained on faces aligned this way; a wrong template, landmark order or
 //! interpolation shows up directly as lost margin between same-person and different-person scores.
+//!
+//! Resampling: when the crop is smaller than the face in the photo (scale < 1: a face with 130 px between
+//! the eyes is shrunk ~4x onto the template's 35 px), the region of the photo the crop covers is first
+//! area-averaged down by that scale (like OpenCV `INTER_AREA`, as for the MTCNN inputs), and only then
+//! warped bilinearly. Bilinear sampling straight from the full-resolution photo reads 4 of the ~16 source
+//! pixels behind each output pixel: the crop aliases, and the embedding then depends on the photo's
+//! resolution and on sub-pixel landmark noise (see `models/README.md`, "Alignment resampling").
 
 use super::input::FaceImage;
+use super::resample::{Layout, crop_resize};
 
 /// Side of the aligned face.
 pub const ALIGNED: usize = 112;
@@ -95,9 +103,62 @@ impl Similarity {
 /// Warps the face into a 112x112 RGB8 crop (row-major, interleaved); pixels outside the image are black.
 /// Returns `None` if the landmarks are degenerate.
 pub fn align(img: &FaceImage, landmarks: &[[f32; 2]; 5]) -> Option<Vec<u8>> {
-    let inv = Similarity::fit(landmarks, &TEMPLATE)?.inverse()?;
-    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+    let fit = Similarity::fit(landmarks, &TEMPLATE)?;
+    let scale = (fit.a * fit.a + fit.b * fit.b).sqrt();
+    if scale < 1.0 {
+        if let Some((region, rw, rh, lm)) = shrunk_region(img, &fit.inverse()?, scale, landmarks) {
+            let inv = Similarity::fit(&lm, &TEMPLATE)?.inverse()?;
+            return Some(warp(&inv, rw, rh, |o| region[o]));
+        }
+    }
+    let inv = fit.inverse()?;
     let rgb = img.rgb();
+    Some(warp(
+        &inv,
+        img.width() as usize,
+        img.height() as usize,
+        |o| f32::from(rgb[o]),
+    ))
+}
+
+/// The part of `img` under the 112x112 crop (plus a one-pixel margin, clipped to the image), area-averaged
+/// down by `scale`: RGB values 0..255, its width and height, and the landmarks in its pixel coordinates.
+/// `None` when the crop lies entirely outside the image.
+fn shrunk_region(
+    img: &FaceImage,
+    inv: &Similarity,
+    scale: f32,
+    landmarks: &[[f32; 2]; 5],
+) -> Option<(Vec<f32>, usize, usize, [[f32; 2]; 5])> {
+    let lim = ALIGNED as f32;
+    let corners = [[-1.0, -1.0], [lim, -1.0], [-1.0, lim], [lim, lim]].map(|p| inv.apply(p));
+    let bound = |i: usize, f: fn(f32, f32) -> f32, init: f32| {
+        corners.iter().map(|p| p[i]).fold(init, f)
+    };
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let x0 = bound(0, f32::min, f32::MAX).floor().max(0.0);
+    let y0 = bound(1, f32::min, f32::MAX).floor().max(0.0);
+    let x1 = (bound(0, f32::max, f32::MIN).ceil() + 1.0).min(w);
+    let y1 = (bound(1, f32::max, f32::MIN).ceil() + 1.0).min(h);
+    if !(x1 > x0 && y1 > y0) {
+        return None;
+    }
+    let rw = (((x1 - x0) * scale).round() as usize).max(1);
+    let rh = (((y1 - y0) * scale).round() as usize).max(1);
+    let mut region = vec![0f32; rw * rh * 3];
+    crop_resize(img, [x0, y0, x1 - x0, y1 - y0], rw, rh, Layout::Yxc, &mut region);
+    // crop_resize writes (v - 127.5) / 128; back to 0..255.
+    region.iter_mut().for_each(|v| *v = *v * 128.0 + 127.5);
+    // Pixel centres: source pixel k spans [k, k + 1); region pixel i spans [x0 + i sx, x0 + (i + 1) sx).
+    let (sx, sy) = ((x1 - x0) / rw as f32, (y1 - y0) / rh as f32);
+    let lm = landmarks.map(|[x, y]| [(x + 0.5 - x0) / sx - 0.5, (y + 0.5 - y0) / sy - 0.5]);
+    Some((region, rw, rh, lm))
+}
+
+/// Bilinear warp of a `w` x `h` interleaved RGB source (`px(offset)` reads one channel value) through the
+/// crop-to-source transform `inv`; outside the source is black.
+fn warp(inv: &Similarity, w: usize, h: usize, px: impl Fn(usize) -> f32) -> Vec<u8> {
+    let (w, h) = (w as i64, h as i64);
     let mut out = vec![0u8; ALIGNED * ALIGNED * 3];
     for v in 0..ALIGNED {
         for u in 0..ALIGNED {
@@ -105,7 +166,7 @@ pub fn align(img: &FaceImage, landmarks: &[[f32; 2]; 5]) -> Option<Vec<u8>> {
             let (x0, y0) = (sx.floor(), sy.floor());
             let (fx, fy) = (sx - x0, sy - y0);
             let (x0, y0) = (x0 as i64, y0 as i64);
-            let mut px = [0f32; 3];
+            let mut acc = [0f32; 3];
             for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
                 for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
                     let (x, y) = (x0 + dx, y0 + dy);
@@ -113,18 +174,18 @@ pub fn align(img: &FaceImage, landmarks: &[[f32; 2]; 5]) -> Option<Vec<u8>> {
                         continue;
                     }
                     let o = ((y * w + x) * 3) as usize;
-                    for c in 0..3 {
-                        px[c] += wx * wy * f32::from(rgb[o + c]);
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        *a += wx * wy * px(o + c);
                     }
                 }
             }
             let o = (v * ALIGNED + u) * 3;
             for c in 0..3 {
-                out[o + c] = px[c].round().clamp(0.0, 255.0) as u8;
+                out[o + c] = acc[c].round().clamp(0.0, 255.0) as u8;
             }
         }
     }
-    Some(out)
+    out
 }
 
 #[cfg(test)]
@@ -150,6 +211,74 @@ mod tests {
         let inv = f.inverse().expect("invertible");
         let p = inv.apply(f.apply([3.0, 4.0]));
         assert!((p[0] - 3.0).abs() < 1e-3 && (p[1] - 4.0).abs() < 1e-3);
+    }
+
+    /// Landmarks of the template scaled by `k` about the origin (a face `k` times larger than the crop).
+    fn scaled_template(k: f32, dx: f32, dy: f32) -> [[f32; 2]; 5] {
+        TEMPLATE.map(|[x, y]| [x * k + dx, y * k + dy])
+    }
+
+    #[test]
+    fn a_large_face_is_area_averaged_not_aliased() {
+        // One-pixel vertical stripes, black and white: shrunk 4x they must average to mid-grey; point
+        // sampling would turn them into a pattern that depends on where the landmarks fall.
+        let (w, h) = (600u32, 600u32);
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| [if i % 2 == 0 { 0u8 } else { 255 }; 3])
+            .collect();
+        let img = FaceImage::from_rgb8(w, h, rgb).expect("valid");
+        for dx in [40.0, 40.3, 40.5, 41.7] {
+            let crop = align(&img, &scaled_template(4.0, dx, 50.0)).expect("aligned");
+            let (lo, hi) = crop
+                .iter()
+                .fold((255u8, 0u8), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            assert!(lo >= 120 && hi <= 135, "offset {dx}: values {lo}..{hi}");
+        }
+    }
+
+    #[test]
+    fn the_crop_barely_depends_on_the_photo_resolution() {
+        // Coarse structure plus fine texture (period ~3 px, like hair or skin in a large photo), and the
+        // same picture at half resolution (2x2 box average): both must give nearly the same crop.
+        let (w, h) = (640usize, 640usize);
+        let f = |x: f32, y: f32| {
+            127.5
+                + 40.0 * (x * 0.21).sin() * (y * 0.17).cos()
+                + 30.0 * ((x + 2.0 * y) * 0.05).sin()
+                + 45.0 * (x * 2.1 + y * 1.3).sin()
+        };
+        let full: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let v = f((i % w) as f32, (i / w) as f32).round() as u8;
+                [v, v / 2, 255 - v]
+            })
+            .collect();
+        let mut half = vec![0u8; (w / 2) * (h / 2) * 3];
+        for y in 0..h / 2 {
+            for x in 0..w / 2 {
+                for c in 0..3 {
+                    let s: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                        .iter()
+                        .map(|(a, b)| u32::from(full[((2 * y + b) * w + 2 * x + a) * 3 + c]))
+                        .sum();
+                    half[(y * (w / 2) + x) * 3 + c] = ((s + 2) / 4) as u8;
+                }
+            }
+        }
+        let full = FaceImage::from_rgb8(w as u32, h as u32, full).expect("valid");
+        let half = FaceImage::from_rgb8((w / 2) as u32, (h / 2) as u32, half).expect("valid");
+        let lm = scaled_template(4.0, 60.0, 70.0);
+        // Same points at half resolution (pixel centres: x' = (x + 0.5) / 2 - 0.5).
+        let lm_half = lm.map(|[x, y]| [(x + 0.5) / 2.0 - 0.5, (y + 0.5) / 2.0 - 0.5]);
+        let a = align(&full, &lm).expect("aligned");
+        let b = align(&half, &lm_half).expect("aligned");
+        let mean = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (f32::from(*x) - f32::from(*y)).abs())
+            .sum::<f32>()
+            / a.len() as f32;
+        assert!(mean < 2.0, "mean difference {mean}");
     }
 
     #[test]

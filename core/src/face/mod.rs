@@ -7,13 +7,15 @@
 //! - `resample`: area/bilinear crops into network inputs; `detect`: MTCNN boxes + 5 landmarks;
 //! - `align`: similarity transform onto the ArcFace 112x112 template; `embed`: MobileFaceNet, cosine;
 //! - `live`: liveness frames -> landmarks, sharpness, embeddings where needed, the verified frame;
-//! - `quality`: the gate with reasons; `template`: enrollment templates; `engine`: the public API.
+//! - `quality`: the gate with reasons; `template`: enrollment templates; `engine`: the public API;
+//! - `antispoof`: the optional passive anti-spoof score and the package's sharpness count.
 
 // Image and geometry code names coordinates x, y, w, h as the papers do; and `!(v > t)` is used on
 // purpose to reject NaN along with small values.
 #![allow(clippy::many_single_char_names, clippy::neg_cmp_op_on_partial_ord)]
 
 mod align;
+mod antispoof;
 mod detect;
 mod embed;
 mod engine;
@@ -28,6 +30,10 @@ mod template;
 pub mod template_store;
 
 pub use align::{ALIGNED, Similarity, TEMPLATE, align};
+pub use antispoof::{
+    ANTISPOOF, INPUT_SIZE as ANTISPOOF_INPUT, LAPLACE_THRESHOLD, PassiveModel, PassiveScore,
+    SHARPNESS_THRESHOLD, SPOOF_THRESHOLD, package_crop, sharpness,
+};
 pub use detect::{Detection, DetectorConfig, nms};
 pub use embed::{DIM, cosine};
 pub use engine::{

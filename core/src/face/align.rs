@@ -105,11 +105,11 @@ impl Similarity {
 pub fn align(img: &FaceImage, landmarks: &[[f32; 2]; 5]) -> Option<Vec<u8>> {
     let fit = Similarity::fit(landmarks, &TEMPLATE)?;
     let scale = (fit.a * fit.a + fit.b * fit.b).sqrt();
-    if scale < 1.0 {
-        if let Some((region, rw, rh, lm)) = shrunk_region(img, &fit.inverse()?, scale, landmarks) {
-            let inv = Similarity::fit(&lm, &TEMPLATE)?.inverse()?;
-            return Some(warp(&inv, rw, rh, |o| region[o]));
-        }
+    if scale < 1.0
+        && let Some(r) = shrunk_region(img, &fit.inverse()?, scale, landmarks)
+    {
+        let inv = Similarity::fit(&r.landmarks, &TEMPLATE)?.inverse()?;
+        return Some(warp(&inv, r.width, r.height, |o| r.rgb[o]));
     }
     let inv = fit.inverse()?;
     let rgb = img.rgb();
@@ -121,20 +121,27 @@ pub fn align(img: &FaceImage, landmarks: &[[f32; 2]; 5]) -> Option<Vec<u8>> {
     ))
 }
 
+/// An area-averaged part of the image, with the landmarks in its own pixel coordinates.
+struct Region {
+    /// Interleaved RGB, values 0..255.
+    rgb: Vec<f32>,
+    width: usize,
+    height: usize,
+    landmarks: [[f32; 2]; 5],
+}
+
 /// The part of `img` under the 112x112 crop (plus a one-pixel margin, clipped to the image), area-averaged
-/// down by `scale`: RGB values 0..255, its width and height, and the landmarks in its pixel coordinates.
-/// `None` when the crop lies entirely outside the image.
+/// down by `scale`. `None` when the crop lies entirely outside the image.
 fn shrunk_region(
     img: &FaceImage,
     inv: &Similarity,
     scale: f32,
     landmarks: &[[f32; 2]; 5],
-) -> Option<(Vec<f32>, usize, usize, [[f32; 2]; 5])> {
+) -> Option<Region> {
     let lim = ALIGNED as f32;
     let corners = [[-1.0, -1.0], [lim, -1.0], [-1.0, lim], [lim, lim]].map(|p| inv.apply(p));
-    let bound = |i: usize, f: fn(f32, f32) -> f32, init: f32| {
-        corners.iter().map(|p| p[i]).fold(init, f)
-    };
+    let bound =
+        |i: usize, f: fn(f32, f32) -> f32, init: f32| corners.iter().map(|p| p[i]).fold(init, f);
     let (w, h) = (img.width() as f32, img.height() as f32);
     let x0 = bound(0, f32::min, f32::MAX).floor().max(0.0);
     let y0 = bound(1, f32::min, f32::MAX).floor().max(0.0);
@@ -146,13 +153,27 @@ fn shrunk_region(
     let rw = (((x1 - x0) * scale).round() as usize).max(1);
     let rh = (((y1 - y0) * scale).round() as usize).max(1);
     let mut region = vec![0f32; rw * rh * 3];
-    crop_resize(img, [x0, y0, x1 - x0, y1 - y0], rw, rh, Layout::Yxc, &mut region);
+    crop_resize(
+        img,
+        [x0, y0, x1 - x0, y1 - y0],
+        rw,
+        rh,
+        Layout::Yxc,
+        &mut region,
+    );
     // crop_resize writes (v - 127.5) / 128; back to 0..255.
-    region.iter_mut().for_each(|v| *v = *v * 128.0 + 127.5);
+    for v in &mut region {
+        *v = *v * 128.0 + 127.5;
+    }
     // Pixel centres: source pixel k spans [k, k + 1); region pixel i spans [x0 + i sx, x0 + (i + 1) sx).
     let (sx, sy) = ((x1 - x0) / rw as f32, (y1 - y0) / rh as f32);
     let lm = landmarks.map(|[x, y]| [(x + 0.5 - x0) / sx - 0.5, (y + 0.5 - y0) / sy - 0.5]);
-    Some((region, rw, rh, lm))
+    Some(Region {
+        rgb: region,
+        width: rw,
+        height: rh,
+        landmarks: lm,
+    })
 }
 
 /// Bilinear warp of a `w` x `h` interleaved RGB source (`px(offset)` reads one channel value) through the
@@ -269,7 +290,7 @@ mod tests {
         let half = FaceImage::from_rgb8((w / 2) as u32, (h / 2) as u32, half).expect("valid");
         let lm = scaled_template(4.0, 60.0, 70.0);
         // Same points at half resolution (pixel centres: x' = (x + 0.5) / 2 - 0.5).
-        let lm_half = lm.map(|[x, y]| [(x + 0.5) / 2.0 - 0.5, (y + 0.5) / 2.0 - 0.5]);
+        let lm_half = lm.map(|[x, y]| [f32::midpoint(x, 0.5) - 0.5, f32::midpoint(y, 0.5) - 0.5]);
         let a = align(&full, &lm).expect("aligned");
         let b = align(&half, &lm_half).expect("aligned");
         let mean = a

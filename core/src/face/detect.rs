@@ -283,7 +283,7 @@ impl Mtcnn {
         }
         let src = Integral::new(img);
         let grow = |b: [f32; 4], f: f32| {
-            let (cx, cy) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
+            let (cx, cy) = (f32::midpoint(b[0], b[2]), f32::midpoint(b[1], b[3]));
             let (hw, hh) = ((b[2] - b[0]) * f / 2.0, (b[3] - b[1]) * f / 2.0);
             [cx - hw, cy - hh, cx + hw, cy + hh]
         };

@@ -107,6 +107,9 @@ pub struct FaceEngine {
     config: FaceConfig,
     mtcnn: Mtcnn,
     embedder: Embedder,
+    models_dir: std::path::PathBuf,
+    /// The passive anti-spoof model, loaded on first use: `None` inside when the file is not installed.
+    passive: std::sync::OnceLock<Option<super::antispoof::PassiveModel>>,
 }
 
 impl FaceEngine {
@@ -149,7 +152,25 @@ impl FaceEngine {
             config,
             mtcnn: Mtcnn { pnet, rnet, onet },
             embedder,
+            models_dir: models_dir.to_path_buf(),
+            passive: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The passive anti-spoof model (`antispoof.onnx`), loaded and hash-checked on first use. `Ok(None)`
+    /// when the file is not installed (the check is optional); a present but altered or unloadable file
+    /// is an [`Error::Model`], every time it is asked for.
+    pub fn passive_model(&self) -> Result<Option<&super::antispoof::PassiveModel>> {
+        if let Some(loaded) = self.passive.get() {
+            return Ok(loaded.as_ref());
+        }
+        let path = self.models_dir.join(super::antispoof::ANTISPOOF.file);
+        let model = if path.exists() {
+            Some(super::antispoof::PassiveModel::open(&self.models_dir)?)
+        } else {
+            None
+        };
+        Ok(self.passive.get_or_init(|| model).as_ref())
     }
 
     /// The engine's configuration.

@@ -46,6 +46,9 @@ pub struct LiveConfig {
     /// A full detection (which counts faces) every this many frames; the frames between are tracked
     /// (1 = a full detection on every frame).
     pub full_detection_every: usize,
+    /// Score the attempt's most frontal good frame with the passive anti-spoof model, when it is
+    /// installed (one run per attempt, ~300 ms on one x86 core: see `models/README.md`).
+    pub passive: bool,
 }
 
 impl Default for LiveConfig {
@@ -55,6 +58,7 @@ impl Default for LiveConfig {
             max_frames: 240,
             max_embeddings: 6,
             full_detection_every: 4,
+            passive: true,
         }
     }
 }
@@ -92,6 +96,9 @@ pub struct LivenessAttempt {
     /// Hash of the last frame's pixels: a camera never delivers the same frame twice, a frozen or
     /// replayed feed does; such a frame gets exactly the previous frame's observation.
     last_pixels: Option<u64>,
+    /// The most frontal frame that passed the quality gate so far (|yaw|, image, face), for the passive
+    /// model.
+    best: Option<(f32, FaceImage, Detection)>,
 }
 
 /// The result of a finished attempt.
@@ -150,6 +157,7 @@ impl LivenessAttempt {
             frames: Vec::new(),
             last: None,
             last_pixels: None,
+            best: None,
         })
     }
 
@@ -263,21 +271,18 @@ impl FaceEngine {
             }
             _ => None,
         };
-        let (dets, faces) = match tracked {
-            Some((d, since)) => {
-                attempt.last = Some((d.clone(), since));
-                (vec![d], 1)
-            }
-            None => {
-                let detector = DetectorConfig {
-                    max_side: self.config().detector.max_side.min(attempt.config.max_side),
-                    ..self.config().detector.clone()
-                };
-                let dets = self.detect_checkin_with(&detector, img)?;
-                attempt.last = dets.first().map(|d| (d.clone(), 0));
-                let faces = quality::meaningful_faces(&self.config().quality, &dets) as u32;
-                (dets, faces)
-            }
+        let (dets, faces) = if let Some((d, since)) = tracked {
+            attempt.last = Some((d.clone(), since));
+            (vec![d], 1)
+        } else {
+            let detector = DetectorConfig {
+                max_side: self.config().detector.max_side.min(attempt.config.max_side),
+                ..self.config().detector.clone()
+            };
+            let dets = self.detect_checkin_with(&detector, img)?;
+            attempt.last = dets.first().map(|d| (d.clone(), 0));
+            let faces = quality::meaningful_faces(&self.config().quality, &dets) as u32;
+            (dets, faces)
         };
         let kept = match dets.first() {
             Some(main) => {
@@ -318,12 +323,20 @@ impl FaceEngine {
                 quality: None,
             },
         };
+        if attempt.config.passive
+            && let (Some(q), Some(main)) = (&kept.quality, dets.first())
+            && q.passed
+            && attempt.best.as_ref().is_none_or(|b| q.yaw.abs() < b.0)
+        {
+            attempt.best = Some((q.yaw.abs(), img.clone(), main.clone()));
+        }
         attempt.frames.push(kept);
         attempt.feedback(policy)
     }
 
-    /// Ends an attempt: embeds the frames the decision needs and runs the liveness check (with the
-    /// passive score, when one was computed).
+    /// Ends an attempt: embeds the frames the decision needs and runs the liveness check. `passive`: a
+    /// score computed elsewhere; when `None`, the most frontal good frame is scored with the passive
+    /// anti-spoof model if it is installed and [`LiveConfig::passive`] is on.
     pub fn finish(
         &self,
         attempt: &LivenessAttempt,
@@ -364,6 +377,15 @@ impl FaceEngine {
                 frames[i].embedding = Some(self.embed_aligned(crop)?);
             }
         }
+        let passive = match (passive, &attempt.best) {
+            (Some(p), _) => Some(p),
+            (None, Some((_, img, det))) if attempt.config.passive => self
+                .passive_model()?
+                .map(|m| m.score(img, det))
+                .transpose()?
+                .map(|s| PassiveObservation { score: s.spoof }),
+            _ => None,
+        };
         let verdict = liveness::check_with_passive(&attempt.challenge, &frames, passive, policy)?;
         Ok((verdict, frames))
     }

@@ -85,18 +85,49 @@ fn bench(c: &mut Criterion) {
     let run = || run_with(&LiveConfig::default());
     let v = run();
     eprintln!(
-        "20 frames 640x480: {} with one face, {} embeddings computed",
-        v.consistency.frames_used, v.consistency.embeddings
+        "20 frames 640x480: {} with one face, {} embeddings computed, passive score {:?}",
+        v.consistency.frames_used, v.consistency.embeddings, v.passive.score
     );
     let mut g = c.benchmark_group("liveness_frames");
     g.sample_size(10);
+    let without_passive = LiveConfig {
+        passive: false,
+        ..LiveConfig::default()
+    };
+    // The budget case: per-frame work plus embeddings and the decision, without the passive model.
     g.bench_function("challenge_2s_10fps_640x480_total", |b| {
+        b.iter(|| black_box(run_with(&without_passive)));
+    });
+    let every_frame = LiveConfig {
+        full_detection_every: 1,
+        ..without_passive.clone()
+    };
+    g.bench_function("challenge_total_full_detection_every_frame", |b| {
+        b.iter(|| black_box(run_with(&every_frame)));
+    });
+    g.bench_function("challenge_total_with_passive_model", |b| {
         b.iter(|| black_box(run()));
     });
-    g.bench_function("observe_one_frame_640x480", |b| {
+    // Per frame: a full detection (first frame of an attempt) and a tracked frame.
+    g.bench_function("observe_first_frame_full_detection", |b| {
         b.iter(|| {
             let mut a =
-                LivenessAttempt::new(challenge.clone(), LiveConfig::default()).expect("attempt");
+                LivenessAttempt::new(challenge.clone(), without_passive.clone()).expect("attempt");
+            black_box(
+                engine
+                    .observe(&mut a, &frames[5].1, 700, &policy)
+                    .expect("observe"),
+            )
+        });
+    });
+    let mut primed =
+        LivenessAttempt::new(challenge.clone(), without_passive.clone()).expect("attempt");
+    engine
+        .observe(&mut primed, &frames[4].1, 600, &policy)
+        .expect("observe");
+    g.bench_function("observe_tracked_frame", |b| {
+        b.iter(|| {
+            let mut a = primed.clone();
             black_box(
                 engine
                     .observe(&mut a, &frames[5].1, 700, &policy)

@@ -383,7 +383,10 @@ impl FaceEngine {
                 .passive_model()?
                 .map(|m| m.score(img, det))
                 .transpose()?
-                .map(|s| PassiveObservation { score: s.spoof }),
+                .map(|s| PassiveObservation {
+                    score: s.spoof,
+                    sharp_pixels: Some(s.sharpness),
+                }),
             _ => None,
         };
         let verdict = liveness::check_with_passive(&attempt.challenge, &frames, passive, policy)?;

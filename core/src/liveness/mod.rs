@@ -420,6 +420,9 @@ pub struct PassiveEvidence {
     pub reject_above: Option<f32>,
     /// Median sharpness over frames that carry one.
     pub median_sharpness: Option<f32>,
+    /// The anti-spoof package's sharpness count on the scored crop, if the model ran.
+    #[serde(default)]
+    pub sharp_pixels: Option<u32>,
 }
 
 /// The outcome of [`check`], serialisable into the record.
@@ -495,6 +498,10 @@ impl From<&LivenessVerdict> for LivenessEvidence {
 pub struct PassiveObservation {
     /// The model's score, higher = more likely a spoof.
     pub score: f32,
+    /// The package's own sharpness measure on the same crop: pixels whose Laplacian exceeds its
+    /// threshold (the package calls fewer than 50 "too blurry"), when computed.
+    #[serde(default)]
+    pub sharp_pixels: Option<u32>,
 }
 
 /// Check an attempt without a passive score. See [`check_with_passive`].
@@ -767,6 +774,7 @@ pub fn check_with_passive(
             max_motion,
         },
         passive: PassiveEvidence {
+            sharp_pixels: passive.and_then(|p| p.sharp_pixels),
             score,
             reject_above: policy.passive_reject_above,
             median_sharpness,

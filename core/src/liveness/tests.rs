@@ -506,7 +506,16 @@ fn bad_input_is_typed_errors_or_rejections_never_panics() {
         Err(Error::InvalidInput { .. })
     ));
     assert!(
-        check_with_passive(&c, &good, Some(PassiveObservation { score: f32::NAN }), &p).is_err()
+        check_with_passive(
+            &c,
+            &good,
+            Some(PassiveObservation {
+                score: f32::NAN,
+                sharp_pixels: None
+            }),
+            &p
+        )
+        .is_err()
     );
     let bad_policy = LivenessPolicy {
         yaw_threshold: f32::NAN,
@@ -581,10 +590,15 @@ fn passive_score_and_sharpness_are_recorded_and_reject_only_by_policy() {
     let who = Identity::random(&mut rng);
     let c = challenge(&LU, 0);
     let frames = sequence(&LU, &spec(Presenter::Live, 1.0, 10), &who, &mut rng);
-    let spoofy = Some(PassiveObservation { score: 0.9 });
+    let spoofy = Some(PassiveObservation {
+        score: 0.9,
+        sharp_pixels: Some(12),
+    });
     let v = check_with_passive(&c, &frames, spoofy, &LivenessPolicy::default()).unwrap();
     assert!(v.passed && v.passive.score == Some(0.9) && v.passive.median_sharpness == Some(40.0));
     assert_eq!(v.to_evidence().passive_score, Some(0.9));
+    assert_eq!(v.passive.sharp_pixels, Some(12));
+    assert_eq!(v.to_evidence().details["passive"]["sharp_pixels"], 12);
     let strict = LivenessPolicy {
         passive_reject_above: Some(0.2),
         min_sharpness: Some(50.0),

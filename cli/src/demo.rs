@@ -583,8 +583,11 @@ fn report(what: &str, o: &CheckOutcome) {
                 .as_array()
                 .map(|rs| rs.iter().filter_map(|r| r["reason"].as_str()).collect())
                 .unwrap_or_default();
+            let passive = l.passive_score.map_or_else(String::new, |p| {
+                format!(" (passive anti-spoof score {p:.2})")
+            });
             format!(
-                "liveness {} {reasons:?}, ",
+                "liveness {} {reasons:?}{passive}, ",
                 if l.passed { "passed" } else { "failed" }
             )
         });

@@ -11,8 +11,19 @@ cd "$root"
 out=android/siap/src/main
 
 # 1. One release build per ABI (profile.release: opt-level "s", fat LTO, panic = "unwind").
-cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 --platform 26 -o "$out/jniLibs" \
-    build --release -p siap-ffi
+#    `cargo rustc --crate-type cdylib`, not `cargo build`: siap-ffi also declares the staticlib and lib crate
+#    types, and with an rlib among them cargo silently skips LTO (cargo#4611), which left the library 2.7 MB
+#    bigger (host measurement). bindings/build.rs adds the relocation packing. See bindings/README.md, "Library size".
+for abi in arm64-v8a armeabi-v7a x86_64; do
+    case "$abi" in
+        arm64-v8a) triple=aarch64-linux-android ;;
+        armeabi-v7a) triple=armv7-linux-androideabi ;;
+        x86_64) triple=x86_64-linux-android ;;
+    esac
+    cargo ndk -t "$abi" --platform 26 rustc --release -p siap-ffi --lib --crate-type cdylib
+    mkdir -p "$out/jniLibs/$abi"
+    cp "target/$triple/release/libsiap_ffi.so" "$out/jniLibs/$abi/"
+done
 
 # 2. Kotlin from the unstripped arm64 library in target/ (a stripped library has no UniFFI metadata).
 #    uniffi-android.toml adds `android = true` to bindings/uniffi.toml.

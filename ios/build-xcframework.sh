@@ -11,7 +11,8 @@ cargo xtask bindings --check
 targets=(aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios)
 rustup target add "${targets[@]}"
 for target in "${targets[@]}"; do
-    IPHONEOS_DEPLOYMENT_TARGET=16.0 cargo build --release -p siap-ffi --target "$target"
+    # `cargo rustc --crate-type staticlib`: with the rlib crate type also declared, `cargo build` skips LTO.
+    IPHONEOS_DEPLOYMENT_TARGET=16.0 cargo rustc --release -p siap-ffi --lib --crate-type staticlib --target "$target"
 done
 
 work=target/ios-xcframework

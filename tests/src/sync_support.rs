@@ -4,6 +4,7 @@
 //! PostgreSQL runs only when `SIAP_TEST_POSTGRES_URL` is set (see `.ci/postgres.sh`); each test then gets
 //! a fresh database. Without it, the PostgreSQL half of every test prints that it was skipped.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -363,7 +364,7 @@ impl Proxy {
             while let Ok((client, _)) = listener.accept().await {
                 let (m, rw, d, dn) = (m.clone(), rw.clone(), d.clone(), dn.clone());
                 tokio::spawn(async move {
-                    let _ = handle(client, upstream, m, rw, d, dn).await;
+                    let _ = Box::pin(handle(client, upstream, m, rw, d, dn)).await;
                 });
             }
         });
@@ -412,7 +413,7 @@ async fn handle(
     dropped: Arc<AtomicUsize>,
     drop_next: Arc<AtomicUsize>,
 ) -> anyhow::Result<()> {
-    let req = read_http_message(&mut client).await?;
+    let req = Box::pin(read_http_message(&mut client)).await?;
     let req = force_close(&req);
     let mut server = tokio::net::TcpStream::connect(upstream).await?;
     server.write_all(&req).await?;
@@ -432,19 +433,15 @@ async fn handle(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    if let Some(f) = f {
-        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let body = f(&answer[end + 4..]);
-            let head = String::from_utf8_lossy(&answer[..end]).into_owned();
-            let mut out: String = head
-                .lines()
-                .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:"))
-                .map(|l| format!("{l}\r\n"))
-                .collect();
-            out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
-            answer = out.into_bytes();
-            answer.extend_from_slice(&body);
-        }
+    if let Some(f) = f
+        && let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n")
+    {
+        let body = f(&answer[end + 4..]);
+        let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+        let mut out = header_lines(&head, "content-length:");
+        let _ = write!(out, "content-length: {}\r\n\r\n", body.len());
+        answer = out.into_bytes();
+        answer.extend_from_slice(&body);
     }
     client.write_all(&answer).await?;
     client.shutdown().await?;
@@ -453,7 +450,7 @@ async fn handle(
 
 async fn read_http_message(s: &mut tokio::net::TcpStream) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    let mut tmp = [0u8; 64 * 1024];
+    let mut tmp = vec![0u8; 64 * 1024];
     loop {
         let n = s.read(&mut tmp).await?;
         anyhow::ensure!(n > 0, "client closed");
@@ -477,16 +474,25 @@ async fn read_http_message(s: &mut tokio::net::TcpStream) -> anyhow::Result<Vec<
     }
 }
 
+/// The header lines of `head`, each ended by CRLF, without those starting with `drop` (lower case).
+fn header_lines(head: &str, drop: &str) -> String {
+    let mut out = String::new();
+    for l in head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with(drop))
+    {
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    out
+}
+
 fn force_close(req: &[u8]) -> Vec<u8> {
     let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else {
         return req.to_vec();
     };
     let head = String::from_utf8_lossy(&req[..end]);
-    let mut out: String = head
-        .lines()
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .map(|l| format!("{l}\r\n"))
-        .collect();
+    let mut out = header_lines(&head, "connection:");
     out.push_str("connection: close\r\n\r\n");
     let mut v = out.into_bytes();
     v.extend_from_slice(&req[end + 4..]);

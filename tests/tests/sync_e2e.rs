@@ -347,7 +347,7 @@ async fn mitm_permit(backend: Backend) {
         .unwrap();
     let admin = server.admin();
     let proxy = Proxy::start(server.addr()).await.unwrap();
-    admin.json(Method::PUT, "/v1/admin/permits/P-1", Some(serde_json::json!({"permit_type": "PBG", "status": "submitted", "official_fee_idr": 150000, "deadline_ms": siap_core::time::wall_now_ms() + 14 * 86_400_000, "office": "DPMPTSP"}))).await.unwrap();
+    admin.json(Method::PUT, "/v1/admin/permits/P-1", Some(serde_json::json!({"permit_type": "PBG", "status": "submitted", "official_fee_idr": 150_000, "deadline_ms": siap_core::time::wall_now_ms() + 14 * 86_400_000, "office": "DPMPTSP"}))).await.unwrap();
     let dev = TestDevice::open(&tmp.path().join("c"), &proxy.url(), &server.public_key).unwrap();
     let code = admin.code_for_permit("P-1").await.unwrap();
     dev.client.register(&code).await.unwrap();

@@ -23,10 +23,10 @@ fn check(doc: &Value, schema: &Value, v: &Value, at: &str) {
                 assert!(v.get(k).is_some(), "{at}: missing required property {k}");
             }
             for (k, ps) in s["properties"].as_object().into_iter().flatten() {
-                if let Some(x) = v.get(k) {
-                    if !(x.is_null() && ps["nullable"] == true) {
-                        check(doc, ps, x, &format!("{at}.{k}"));
-                    }
+                if let Some(x) = v.get(k)
+                    && !(x.is_null() && ps["nullable"] == true)
+                {
+                    check(doc, ps, x, &format!("{at}.{k}"));
                 }
             }
         }

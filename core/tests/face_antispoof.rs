@@ -95,7 +95,7 @@ fn scored_photos(dir: &std::path::Path) -> Vec<(String, PassiveScore, PassiveSco
             .map(|rd| {
                 rd.flatten()
                     .map(|e| format!("{sub}/{}", e.file_name().to_string_lossy()))
-                    .filter(|f| is_photo(f))
+                    .filter(|f| face_common::is_photo(f))
                     .collect()
             })
             .unwrap_or_default();
@@ -118,17 +118,6 @@ fn scored_photos(dir: &std::path::Path) -> Vec<(String, PassiveScore, PassiveSco
         out.push((f, s, b));
     }
     out
-}
-
-fn is_photo(name: &str) -> bool {
-    std::path::Path::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| {
-            ["jpg", "jpeg", "png"]
-                .iter()
-                .any(|x| e.eq_ignore_ascii_case(x))
-        })
 }
 
 fn blurred(img: &FaceImage, sigma: f32) -> FaceImage {

@@ -56,6 +56,19 @@ fn picture(engine: &FaceEngine, dir: &std::path::Path, rel: &str) -> (Rgb, [f32;
     (rgb, face)
 }
 
+/// A print of `pic` held up and tilted through `steps` at 10 fps, the default way.
+fn held(pic: &Rgb, face: [f32; 4], steps: &[Movement], seed: u64) -> Vec<(i64, Rgb)> {
+    held_picture_frames(
+        pic,
+        face,
+        steps,
+        &HeldPicture::default(),
+        10.0,
+        &mut Rng::new(seed),
+    )
+    .expect("frames")
+}
+
 fn to_image(rgb: &Rgb) -> FaceImage {
     FaceImage::from_rgb8(rgb.width, rgb.height, rgb.data.clone()).expect("frame")
 }
@@ -184,15 +197,7 @@ fn a_verified_face_on_a_photo_still_fails_liveness() {
     let template = engine.enroll(&enrolled).expect("enroll");
     let (pic, face) = picture(engine, &dir, "obama/1.jpg");
     let c = challenge();
-    let frames = held_picture_frames(
-        &pic,
-        face,
-        &c.steps,
-        &HeldPicture::default(),
-        10.0,
-        &mut Rng::new(7),
-    )
-    .expect("frames");
+    let frames = held(&pic, face, &c.steps, 7);
     let a = feed(engine, &c, &frames);
     let out = engine
         .finish_and_verify(&a, &template, None, &LivenessPolicy::default())
@@ -287,15 +292,7 @@ fn answers_out_of_time_are_rejected() {
         steps: vec![Movement::TurnLeft, Movement::LookUp],
         ..challenge()
     };
-    let frames = held_picture_frames(
-        &pic,
-        face,
-        &c.steps,
-        &HeldPicture::default(),
-        10.0,
-        &mut Rng::new(9),
-    )
-    .expect("frames");
+    let frames = held(&pic, face, &c.steps, 9);
     let (_, obs) = attempt(engine, &c, &frames);
     let policy = LivenessPolicy::default();
     // Captured before the challenge existed (a recording), and stretched over 30 s (too slow).

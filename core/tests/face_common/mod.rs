@@ -60,19 +60,22 @@ pub fn identities(dir: &std::path::Path) -> Vec<(String, Vec<String>)> {
             .expect("readable")
             .flatten()
             .map(|e| format!("{name}/{}", e.file_name().to_string_lossy()))
-            .filter(|p| {
-                std::path::Path::new(p)
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| {
-                        ["jpg", "jpeg", "png"]
-                            .iter()
-                            .any(|x| e.eq_ignore_ascii_case(x))
-                    })
-            })
+            .filter(|p| is_photo(p))
             .collect();
         files.sort();
         out.push((name, files));
     }
     out
+}
+
+/// A JPEG or PNG file name (any case).
+pub fn is_photo(name: &str) -> bool {
+    std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| {
+            ["jpg", "jpeg", "png"]
+                .iter()
+                .any(|x| e.eq_ignore_ascii_case(x))
+        })
 }

@@ -4,7 +4,7 @@
 # x86_64-linux-android, `cargo install cargo-ndk`, and ANDROID_NDK_HOME pointing at an NDK (r26+).
 #   siap/src/main/jniLibs/<abi>/libsiap_ffi.so       stripped, per ABI
 #   siap/src/main/kotlin/id/go/siap/core/siap_ffi.kt  generated from the UNSTRIPPED library
-#   app/src/main/assets/models/*.onnx                 copied to app storage on first start
+#   app/src/main/assets/models/*.nnef.tar             copied to app storage on first start
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -40,4 +40,4 @@ done
 
 # 4. Face models as app assets.
 mkdir -p android/app/src/main/assets/models
-cp models/*.onnx android/app/src/main/assets/models/
+cp models/*.nnef.tar android/app/src/main/assets/models/

@@ -34,6 +34,6 @@ xcodebuild -create-xcframework \
 
 # Face models for the app bundle (a folder reference in project.yml).
 mkdir -p ios/App/Resources/models
-cp models/*.onnx ios/App/Resources/models/
+cp models/*.nnef.tar ios/App/Resources/models/
 
 du -sh ios/SiapFFI.xcframework/*/libsiap_ffi.a

@@ -38,8 +38,9 @@ android {
         targetCompatibility = JavaVersion.VERSION_17
     }
     androidResources {
-        // The ONNX models are copied out of the APK once; storing them uncompressed makes that a plain copy.
-        noCompress += "onnx"
+        // The face models (NNEF tars) are copied out of the APK once; stored uncompressed, that is a plain
+        // copy, and `openFd` (used for the size check) works only on uncompressed assets.
+        noCompress += "tar"
     }
 }
 

@@ -207,7 +207,7 @@ fn profile(dir: &std::path::Path) {
     use tract_onnx::prelude::*;
     for (label, framework) in [
         ("tract", tract_onnx::onnx()),
-        ("siap", siap_core::face::onnx()),
+        ("siap", siap_core::face::onnx::onnx()),
     ] {
         let mfn = framework
             .model_for_path(dir.join("mobilefacenet.onnx"))
@@ -232,7 +232,10 @@ fn engine_model_hash(engine: &FaceEngine) -> String {
     engine
         .model_hashes()
         .into_iter()
-        .find_map(|h| h.strip_prefix("mobilefacenet.onnx:").map(str::to_string))
+        .find_map(|h| {
+            h.strip_prefix("mobilefacenet.nnef.tar:")
+                .map(str::to_string)
+        })
         .unwrap_or_default()
 }
 

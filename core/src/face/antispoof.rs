@@ -26,17 +26,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tract_onnx::prelude::*;
+use tract_nnef::prelude::*;
 
 use super::detect::Detection;
 use super::input::FaceImage;
-use super::models::{ModelSpec, load_onnx, prep_error};
+use super::models::{ModelSpec, load, prep_error};
 use crate::{Error, Result};
 
-/// The converted anti-spoof model (`models/antispoof.onnx`), input `[1, 3, 256, 256]`.
+/// The converted anti-spoof model (`models/antispoof.nnef.tar`, from `antispoof.onnx`), input `[1, 3, 256, 256]`.
 pub const ANTISPOOF: ModelSpec = ModelSpec {
-    file: "antispoof.onnx",
-    sha256: "b6479dcf6bae062a4f5dc9d2736dee8d5982a17667b8405faa4faf0322f02048",
+    file: "antispoof.nnef.tar",
+    sha256: "933707953fce5c8701ca0f88113501c5307a390098252647622e43c3a53af238",
+    source: "antispoof.onnx",
+    input: &[Some(1), Some(3), Some(INPUT_SIZE), Some(INPUT_SIZE)],
 };
 
 /// Side of the square model input, pixels.
@@ -94,13 +96,11 @@ impl std::fmt::Debug for PassiveModel {
 }
 
 impl PassiveModel {
-    /// Loads `antispoof.onnx` from `models_dir` (hash-checked against [`ANTISPOOF`]) and optimises it for
+    /// Loads `antispoof.nnef.tar` from `models_dir` (hash-checked against [`ANTISPOOF`]) and optimises it for
     /// one 256x256 face. A missing, altered or unloadable file is an [`Error::Model`].
     pub fn open(models_dir: &Path) -> Result<PassiveModel> {
         let err = |e: TractError| prep_error(&ANTISPOOF, &e);
-        let plan = load_onnx(models_dir, &ANTISPOOF)?
-            .with_input_fact(0, f32::fact([1, 3, INPUT_SIZE, INPUT_SIZE]).into())
-            .map_err(err)?
+        let plan = load(models_dir, &ANTISPOOF)?
             .into_optimized()
             .map_err(err)?
             .into_runnable()

@@ -6,7 +6,7 @@
 //! image passed in.
 
 use serde::{Deserialize, Serialize};
-use tract_onnx::prelude::*;
+use tract_nnef::prelude::*;
 
 use super::input::FaceImage;
 use super::plan::PlanCache;

@@ -4,7 +4,7 @@
 //! Input contract of the converted model (see `models/README.md`): `[1, 3, 112, 112]` NCHW, RGB,
 //! (v - 127.5) / 128. The plan is concrete (batch 1) and optimised once when the engine opens.
 
-use tract_onnx::prelude::*;
+use tract_nnef::prelude::*;
 
 use super::align::ALIGNED;
 use super::models::{MOBILEFACENET, prep_error};
@@ -26,11 +26,9 @@ impl std::fmt::Debug for Embedder {
 
 impl Embedder {
     /// Optimises the loaded model for a single 112x112 face.
-    pub fn new(model: InferenceModel) -> Result<Embedder> {
+    pub fn new(model: TypedModel) -> Result<Embedder> {
         let err = |e: TractError| prep_error(&MOBILEFACENET, &e);
         let plan = model
-            .with_input_fact(0, f32::fact([1, 3, ALIGNED, ALIGNED]).into())
-            .map_err(err)?
             .into_optimized()
             .map_err(err)?
             .into_runnable()

@@ -132,22 +132,10 @@ impl FaceEngine {
         if !(config.detector.scale_factor > 0.1 && config.detector.scale_factor < 0.95) {
             return Err(Error::invalid("scale_factor", "must be within 0.1..0.95"));
         }
-        let pnet = PlanCache::new(
-            PNET,
-            models::load_onnx(models_dir, &PNET)?,
-            &[Some(1), None, None, Some(3)],
-        )?;
-        let rnet = PlanCache::new(
-            RNET,
-            models::load_onnx(models_dir, &RNET)?,
-            &[None, Some(24), Some(24), Some(3)],
-        )?;
-        let onet = PlanCache::new(
-            ONET,
-            models::load_onnx(models_dir, &ONET)?,
-            &[None, Some(48), Some(48), Some(3)],
-        )?;
-        let embedder = Embedder::new(models::load_onnx(models_dir, &MOBILEFACENET)?)?;
+        let pnet = PlanCache::new(PNET, models::load(models_dir, &PNET)?)?;
+        let rnet = PlanCache::new(RNET, models::load(models_dir, &RNET)?)?;
+        let onet = PlanCache::new(ONET, models::load(models_dir, &ONET)?)?;
+        let embedder = Embedder::new(models::load(models_dir, &MOBILEFACENET)?)?;
         Ok(FaceEngine {
             config,
             mtcnn: Mtcnn { pnet, rnet, onet },
@@ -157,7 +145,7 @@ impl FaceEngine {
         })
     }
 
-    /// The passive anti-spoof model (`antispoof.onnx`), loaded and hash-checked on first use. `Ok(None)`
+    /// The passive anti-spoof model (`antispoof.nnef.tar`), loaded and hash-checked on first use. `Ok(None)`
     /// when the file is not installed (the check is optional); a present but altered or unloadable file
     /// is an [`Error::Model`], every time it is asked for.
     pub fn passive_model(&self) -> Result<Option<&super::antispoof::PassiveModel>> {

@@ -22,6 +22,9 @@ mod engine;
 mod input;
 mod live;
 mod models;
+mod nnef;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 mod plan;
 mod prelu;
 mod quality;
@@ -43,6 +46,5 @@ pub use engine::{
 pub use input::{FaceImage, MAX_PIXELS, MAX_SIDE, PixelFormat, RawFrame};
 pub use live::{FrameFeedback, LiveConfig, LiveOutcome, LivenessAttempt};
 pub use models::{ALL as MODELS, ModelSpec, default_models_dir};
-pub use prelu::onnx;
 pub use quality::{QualityConfig, QualityIssue, QualityReport};
 pub use template::Template;

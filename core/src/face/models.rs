@@ -1,45 +1,62 @@
 //! Hash-checked loading of the face models.
 //!
 //! A model file is the engine's most security-relevant input: a swapped embedding model would make every
-//! face match. So each file's SHA-256 is compiled in here and checked before the bytes reach the ONNX
+//! face match. So each file's SHA-256 is compiled in here and checked before the bytes reach the NNEF
 //! parser; a missing file, a wrong hash or a file tract cannot parse is an [`Error::Model`] naming the file.
-//! `cargo xtask models` rebuilds `models/` and prints the same hashes (see `models/README.md`).
-
+//!
+//! The engine loads NNEF (`*.nnef.tar`), not the published ONNX files: NNEF needs only `tract-nnef`, which
+//! keeps tract's ONNX parser and inference layer (~3 MB) out of the phone library. `cargo xtask models`
+//! converts each ONNX file of `models/` into its NNEF twin (`super::onnx`, deterministic output) and
+//! prints the hashes; an `xtask` test checks that the committed NNEF files are exactly what the committed
+//! ONNX files convert to (see `models/README.md`).
 use std::path::{Path, PathBuf};
 
 use ring::digest;
-use tract_onnx::prelude::*;
+use tract_nnef::prelude::*;
 
 use crate::{Error, Result};
 
 /// One model file the engine needs, with the SHA-256 it must have.
 #[derive(Debug, Clone, Copy)]
 pub struct ModelSpec {
-    /// File name inside the models directory.
+    /// File name inside the models directory (NNEF tar).
     pub file: &'static str,
     /// Lower-case hex SHA-256 of the file.
     pub sha256: &'static str,
+    /// The published ONNX file it is converted from, in the same directory.
+    pub source: &'static str,
+    /// Shape of the single input as converted; `None` is a symbolic dimension (`siap_d{i}`), set per
+    /// call by the plan cache.
+    pub input: &'static [Option<usize>],
 }
 
 /// MTCNN proposal network (dynamic spatial size).
 pub const PNET: ModelSpec = ModelSpec {
-    file: "pnet.onnx",
-    sha256: "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35",
+    file: "pnet.nnef.tar",
+    sha256: "44c4d45ade54eb52f3cfacfd300a38edff05d1b04d505017b864a18831a07755",
+    source: "pnet.onnx",
+    input: &[Some(1), None, None, Some(3)],
 };
 /// MTCNN refinement network (24x24 crops).
 pub const RNET: ModelSpec = ModelSpec {
-    file: "rnet.onnx",
-    sha256: "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004",
+    file: "rnet.nnef.tar",
+    sha256: "4e8306c43c702a42da242f09bc9a837a2d3df7b1a4adb29d92facc7efd9be056",
+    source: "rnet.onnx",
+    input: &[None, Some(24), Some(24), Some(3)],
 };
 /// MTCNN output network (48x48 crops, 5 landmarks).
 pub const ONET: ModelSpec = ModelSpec {
-    file: "onet.onnx",
-    sha256: "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52",
+    file: "onet.nnef.tar",
+    sha256: "2e7bb097b46b52d09c81fcf9e21e563b3af86eade1cb801fa3204105a13199fc",
+    source: "onet.onnx",
+    input: &[None, Some(48), Some(48), Some(3)],
 };
 /// MobileFaceNet embedding network (1x3x112x112 -> 192), converted and repaired by `cargo xtask models`.
 pub const MOBILEFACENET: ModelSpec = ModelSpec {
-    file: "mobilefacenet.onnx",
-    sha256: "991c3a37c0b0e3d8cbffe013457f64d608a72d6f0617d4f24e2d3f2daccf0d1b",
+    file: "mobilefacenet.nnef.tar",
+    sha256: "51da544e292b5869e65fd3e720a9b511923f04d7088dcd62675446835452c998",
+    source: "mobilefacenet.onnx",
+    input: &[Some(1), Some(3), Some(112), Some(112)],
 };
 
 /// All models, in the order [`crate::face::FaceEngine::model_hashes`] reports them.
@@ -86,13 +103,13 @@ pub fn read_verified(dir: &Path, spec: &ModelSpec) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Reads, hash-checks and parses a model into tract's inference representation (with the one-pass
-/// PReLU of [`super::prelu`]).
-pub fn load_onnx(dir: &Path, spec: &ModelSpec) -> Result<InferenceModel> {
+/// Reads, hash-checks and parses a model into tract's typed, decluttered representation (with the
+/// one-pass PReLU of [`super::prelu`]).
+pub fn load(dir: &Path, spec: &ModelSpec) -> Result<TypedModel> {
     let bytes = read_verified(dir, spec)?;
-    super::prelu::onnx()
+    super::nnef::framework()
         .model_for_read(&mut bytes.as_slice())
-        .map_err(|e| model_error(spec, format!("not a loadable ONNX model: {e}")))
+        .map_err(|e| model_error(spec, format!("not a loadable NNEF model: {e}")))
 }
 
 /// Wraps a tract error from model preparation as [`Error::Model`].

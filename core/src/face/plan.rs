@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tract_onnx::prelude::*;
+use tract_nnef::prelude::*;
 
 use super::models::{ModelSpec, prep_error};
 use crate::{Error, Result};
@@ -36,38 +36,24 @@ impl std::fmt::Debug for PlanCache {
 }
 
 impl PlanCache {
-    /// Declutters `model`, whose single input has the given shape; `None` entries become the symbols
-    /// named in `symbol_names`, in order.
-    pub fn new(
-        spec: ModelSpec,
-        mut model: InferenceModel,
-        shape: &[Option<usize>],
-    ) -> Result<PlanCache> {
+    /// Wraps a loaded model whose single input has symbolic dimensions (as converted, see
+    /// [`ModelSpec::input`]); their values are given to [`PlanCache::plan`] in input-axis order.
+    pub fn new(spec: ModelSpec, model: TypedModel) -> Result<PlanCache> {
         let err = |e: TractError| prep_error(&spec, &e);
+        let input = model.input_fact(0).map_err(err)?;
         let mut symbols = Vec::new();
-        let mut dims: Vec<TDim> = Vec::new();
-        for (i, d) in shape.iter().enumerate() {
-            if let Some(v) = d {
-                dims.push((*v as i64).into());
-            } else {
-                let s = model.symbols.sym(&format!("siap_d{i}"));
-                symbols.push(s.clone());
-                dims.push(s.into());
+        for d in input.shape.iter() {
+            match d {
+                TDim::Val(_) => {}
+                TDim::Sym(s) => symbols.push(s.clone()),
+                _ => {
+                    return Err(prep_error(
+                        &spec,
+                        &TractError::msg(format!("input dimension {d} is not a symbol")),
+                    ));
+                }
             }
         }
-        model = model
-            .with_input_fact(0, f32::fact(dims).into())
-            .map_err(err)?;
-        for o in 0..model.output_outlets().map_err(err)?.len() {
-            model
-                .set_output_fact(o, InferenceFact::default())
-                .map_err(err)?;
-        }
-        let model = model
-            .into_typed()
-            .map_err(err)?
-            .into_decluttered()
-            .map_err(err)?;
         Ok(PlanCache {
             spec,
             model,

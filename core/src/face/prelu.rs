@@ -1,44 +1,31 @@
-//! A one-pass PReLU for tract.
+//! A one-pass PReLU for tract, and its NNEF form.
 //!
 //! tract-onnx 0.23 expands ONNX `PRelu` into three element-wise nodes (`x > 0`, `x * alpha`,
 //! `Iff`), each reading and writing the whole activation into a fresh tensor; and since `x` feeds all
 //! three, the multiplication cannot be fused into the preceding convolution either. Profiled per node
 //! (`SIAP_BENCH_PROFILE=1 cargo bench -p siap-core --bench face`), those nodes took 21 of MobileFaceNet's
 //! 38 ms and 10 of P-Net's 26 ms on 320x240. Every PReLU in the four models has one slope per channel, so
-//! this op applies it in place in one pass over the (uniquely owned) activation.
+//! [`ChannelPrelu`] applies it in place in one pass over the (uniquely owned) activation.
 //!
-//! Registered in place of tract's `PRelu` by [`onnx`]. A scalar slope becomes tract's own `LeakyRelu`
-//! (which tract fuses into the convolution); a slope that is not constant, not `f32`, or broadcast along
-//! more than one axis keeps tract's expansion.
+//! The ONNX import (`super::onnx`, only in the model converter) wires it in place of tract's expansion;
+//! the NNEF files the engine loads carry it as `siap_channel_prelu(input, alpha, axis)`, written by
+//! [`dump`] and read back by [`load`] (registered in `super::nnef`).
 
 // tract's op macros (`args_2!`, `as_op!`, ...) expect its internal prelude in scope.
 #![allow(clippy::wildcard_imports)]
 
-use tract_onnx::model::ParsingContext;
-use tract_onnx::pb::NodeProto;
-use tract_onnx::tract_hir::internal::*;
-use tract_onnx::tract_hir::tract_core::tract_linalg;
+use tract_nnef::internal::*;
+use tract_nnef::tract_core::tract_linalg;
 
-/// The ONNX framework with `PRelu` parsed into [`ChannelPrelu`].
-pub fn onnx() -> tract_onnx::Onnx {
-    let mut onnx = tract_onnx::onnx();
-    onnx.op_register.insert("PRelu", parse_prelu);
-    onnx
-}
-
-#[allow(clippy::unnecessary_wraps)] // the signature is tract's op-builder type
-fn parse_prelu(
-    _ctx: &ParsingContext<'_>,
-    _node: &NodeProto,
-) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    Ok((expand(PreluExpansion), vec![]))
-}
+/// Name of the NNEF primitive.
+pub const NNEF_NAME: &str = "siap_channel_prelu";
 
 /// `y = x` where `x >= 0`, `alpha[c] * x` elsewhere, `c` the index along `axis`; input 1 is `alpha` as
 /// a rank-1 `f32` tensor of the channel count.
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 pub struct ChannelPrelu {
-    axis: usize,
+    /// The channel axis of the input.
+    pub axis: usize,
 }
 
 impl Op for ChannelPrelu {
@@ -121,99 +108,50 @@ impl TypedOp for ChannelPrelu {
     as_op!();
 }
 
-/// Parse-time stand-in that picks the implementation once the slope's shape is known.
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
-struct PreluExpansion;
-
-impl Expansion for PreluExpansion {
-    fn name(&self) -> StaticName {
-        "Prelu".into()
-    }
-
-    fn rules<'r, 'p: 'r, 's: 'r>(
-        &'s self,
-        s: &mut Solver<'r>,
-        inputs: &'p [TensorProxy],
-        outputs: &'p [TensorProxy],
-    ) -> InferenceResult {
-        check_input_arity(inputs, 2)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
-        s.equals(&inputs[0].shape, &outputs[0].shape)?;
-        Ok(())
-    }
-
-    fn wire(
-        &self,
-        name: &str,
-        model: &mut TypedModel,
-        inputs: &[OutletId],
-    ) -> TractResult<TVec<OutletId>> {
-        let x = model.outlet_fact(inputs[0])?.clone();
-        let slope = model.outlet_fact(inputs[1])?.konst.clone();
-        if let Some(slope) = slope
-            && x.datum_type == f32::datum_type()
-            && slope.datum_type() == f32::datum_type()
-            && slope.rank() <= x.rank()
-        {
-            let values = slope.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
-            if values.len() == 1 {
-                let op = tract_core::ops::nn::leaky_relu(values[0]);
-                return model.wire_node(name, op, &[inputs[0]]);
-            }
-            // Numpy broadcasting: the slope's axes align with the last axes of x.
-            let offset = x.rank() - slope.rank();
-            let wide: Vec<usize> = (0..slope.rank())
-                .filter(|&i| slope.shape()[i] != 1)
-                .collect();
-            if let [i] = wide[..]
-                && x.shape[offset + i] == TDim::from(slope.shape()[i])
-            {
-                let alpha = model.add_const(format!("{name}.alpha"), tensor1(&values))?;
-                let op = ChannelPrelu { axis: offset + i };
-                return model.wire_node(name, op, &[inputs[0], alpha]);
-            }
-        }
-        expanded(name, model, inputs)
-    }
+/// NNEF parameters of [`NNEF_NAME`].
+pub fn parameters() -> Vec<Parameter> {
+    vec![
+        TypeName::Scalar.tensor().named("input"),
+        TypeName::Scalar.tensor().named("alpha"),
+        TypeName::Integer.named("axis"),
+    ]
 }
 
-/// tract's own expansion (`Iff(0 > x, x * alpha, x)`), for slopes [`ChannelPrelu`] does not cover.
-fn expanded(
-    name: &str,
-    model: &mut TypedModel,
-    inputs: &[OutletId],
-) -> TractResult<TVec<OutletId>> {
-    let a = inputs[0];
-    let mut b = inputs[1];
-    let rank = model.outlet_fact(a)?.rank();
-    while model.outlet_fact(b)?.rank() < rank {
-        b = model.wire_node(
-            format!("{}.add-axis-{}", name, model.outlet_fact(b)?.rank()),
-            AxisOp::Add(0),
-            &[b],
-        )?[0];
-    }
-    let zero = tensor0(0.0)
-        .cast_to_dt(model.outlet_fact(a)?.datum_type)?
-        .into_owned()
-        .broadcast_into_rank(rank)?;
-    let ab = model.wire_node(
-        format!("{name}.mul"),
-        tract_onnx::tract_hir::ops::math::mul(),
-        &[a, b],
-    )?[0];
-    let zero = model.add_const(name.to_string() + ".zero", zero)?;
-    let test = model.wire_node(
-        name.to_string() + ".test",
-        tract_core::ops::binary::TypedBinOp(tract_core::ops::logic::comp_gt(), None),
-        &[zero, a],
-    )?;
-    model.wire_node(
-        name.to_string() + ".iff",
-        tract_core::ops::logic::Iff,
-        &[test[0], ab, a],
-    )
+/// Writes a [`ChannelPrelu`] node as `siap_channel_prelu(input, alpha, axis = ...)`.
+#[allow(clippy::unnecessary_wraps)] // the signature is tract's dumper type
+pub fn dump(
+    ast: &mut IntoAst<'_>,
+    node: &TypedNode,
+    op: &ChannelPrelu,
+) -> TractResult<Option<Arc<RValue>>> {
+    let input = ast.mapping[&node.inputs[0]].clone();
+    let alpha = ast.mapping[&node.inputs[1]].clone();
+    Ok(Some(invocation(
+        NNEF_NAME,
+        &[input, alpha],
+        &[("axis", numeric(op.axis))],
+    )))
+}
+
+/// Wires a [`ChannelPrelu`] back from its NNEF invocation, checking the slope against the input.
+pub fn load(
+    builder: &mut ModelBuilder<'_>,
+    invocation: &ResolvedInvocation<'_>,
+) -> TractResult<Value> {
+    let input: OutletId = invocation.named_arg_as(builder, "input")?;
+    let alpha: OutletId = invocation.named_arg_as(builder, "alpha")?;
+    let axis: usize = invocation.named_arg_as(builder, "axis")?;
+    let x = builder.model.outlet_fact(input)?;
+    let a = builder.model.outlet_fact(alpha)?;
+    ensure!(
+        x.datum_type == f32::datum_type() && a.datum_type == f32::datum_type(),
+        "{NNEF_NAME}: f32 only"
+    );
+    ensure!(
+        a.rank() == 1 && axis < x.rank() && x.shape[axis] == a.shape[0],
+        "{NNEF_NAME}: one slope per channel"
+    );
+    builder.wire(ChannelPrelu { axis }, &[input, alpha])
 }
 
 #[cfg(test)]

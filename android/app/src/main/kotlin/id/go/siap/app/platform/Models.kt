@@ -13,7 +13,7 @@ object Models {
 
     /** The models directory, or null when the APK carries no models (face checks then report NotReady). */
     fun install(context: Context): File? {
-        val names = context.assets.list(ASSET_DIR)?.filter { it.endsWith(".onnx") }.orEmpty()
+        val names = context.assets.list(ASSET_DIR)?.filter { it.endsWith(".nnef.tar") }.orEmpty()
         if (names.isEmpty()) return null
         val dir = File(context.noBackupFilesDir, ASSET_DIR).apply { mkdirs() }
         for (name in names) {

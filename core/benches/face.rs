@@ -82,6 +82,59 @@ fn steps(c: &mut Criterion) {
     });
 }
 
+/// The ONNX files (what the engine read until it switched) against their NNEF twins (what it reads now),
+/// in the same run: parsing + decluttering the four engine models, and one MobileFaceNet run from each.
+fn formats(c: &mut Criterion) {
+    use siap_core::face::{MODELS, nnef, onnx};
+    const MOBILEFACENET_INPUT: [usize; 4] = [1, 3, 112, 112];
+    use tract_onnx::prelude::*;
+    let dir = default_models_dir();
+    let read = |f: &str| std::fs::read(dir.join(f)).expect("model file");
+    let onnx_files: Vec<Vec<u8>> = MODELS.iter().map(|m| read(m.source)).collect();
+    let nnef_files: Vec<Vec<u8>> = MODELS.iter().map(|m| read(m.file)).collect();
+    c.bench_function("load_4_models_onnx", |b| {
+        b.iter(|| {
+            for bytes in &onnx_files {
+                let m = onnx::onnx()
+                    .model_for_read(&mut bytes.as_slice())
+                    .and_then(|m| m.into_typed())
+                    .and_then(|m| m.into_decluttered())
+                    .expect("onnx");
+                black_box(m);
+            }
+        });
+    });
+    c.bench_function("load_4_models_nnef", |b| {
+        b.iter(|| {
+            for bytes in &nnef_files {
+                black_box(
+                    nnef::framework()
+                        .model_for_read(&mut bytes.as_slice())
+                        .expect("nnef"),
+                );
+            }
+        });
+    });
+    let x = noise(&MOBILEFACENET_INPUT);
+    let from_onnx = onnx::onnx()
+        .model_for_read(&mut onnx_files[3].as_slice())
+        .and_then(|m| m.with_input_fact(0, f32::fact(MOBILEFACENET_INPUT).into()))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .expect("mobilefacenet onnx");
+    let from_nnef = nnef::framework()
+        .model_for_read(&mut nnef_files[3].as_slice())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .expect("mobilefacenet nnef");
+    c.bench_function("mobilefacenet_run_from_onnx", |b| {
+        b.iter(|| black_box(from_onnx.run(tvec!(x.clone().into())).expect("run")));
+    });
+    c.bench_function("mobilefacenet_run_from_nnef", |b| {
+        b.iter(|| black_box(from_nnef.run(tvec!(x.clone().into())).expect("run")));
+    });
+}
+
 /// Per-node time of one optimised plan, summed per op name over `runs` runs, printed longest first.
 fn profile_plan(
     label: &str,
@@ -242,6 +295,6 @@ fn engine_model_hash(engine: &FaceEngine) -> String {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
-    targets = bench, steps
+    targets = bench, formats, steps
 }
 criterion_main!(benches);

@@ -3,7 +3,8 @@
 //!
 //! Map of the module (one job per file):
 //! - `input`: JPEG/PNG bytes and raw camera frames -> upright RGB ([`FaceImage`]), with size limits;
-//! - `models`: hash-checked model loading; `plan`: one optimised tract plan per input shape, cached;
+//! - `models`: hash-checked model loading; `nnef`: the NNEF framework it reads with (`onnx`, feature
+//!   `onnx`: the converter's ONNX import); `plan`: one optimised tract plan per input shape, cached;
 //! - `resample`: area/bilinear crops into network inputs; `detect`: MTCNN boxes + 5 landmarks;
 //! - `align`: similarity transform onto the ArcFace 112x112 template; `embed`: MobileFaceNet, cosine;
 //! - `live`: liveness frames -> landmarks, sharpness, embeddings where needed, the verified frame;
@@ -22,7 +23,7 @@ mod engine;
 mod input;
 mod live;
 mod models;
-mod nnef;
+pub mod nnef;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 mod plan;

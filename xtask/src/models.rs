@@ -8,10 +8,12 @@
 //! models and prints the SHA-256 of every output file. Those hashes must equal the ones compiled into
 //! `siap-core` (`core/src/face/models.rs`, `core/src/face/antispoof.rs`) and listed in `models/README.md`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+use crate::test::{run_cmd, workspace_root};
 
 /// Python packages used by the conversion, pinned.
 const PY_DEPS: &[&str] = &[
@@ -23,22 +25,6 @@ const PY_DEPS: &[&str] = &[
     "pillow==13.0.0",
     "ai-edge-litert==2.3.0",
 ];
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-}
-
-fn run_cmd(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed with {status}");
-    }
-    Ok(())
-}
 
 /// `cargo xtask models [--nnef]`: the whole pipeline, or (`--nnef`) only the ONNX -> NNEF step on the
 /// committed ONNX files.

@@ -27,7 +27,7 @@ pub fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 /// Makes sure a command-line tool exists, installing its Debian package when it does not.
-fn ensure_tool(tool: &str, package: &str) -> anyhow::Result<()> {
+pub fn ensure_tool(tool: &str, package: &str) -> anyhow::Result<()> {
     if Command::new(tool)
         .arg("--version")
         .output()
@@ -113,5 +113,7 @@ fn run_suites(pg: &[(String, String)]) -> anyhow::Result<()> {
     // Swift, and run the Kotlin tests on the JVM against the real library.
     crate::bindings::run(&["--check".to_owned()])?;
     crate::bindings::kotlin_test()?;
+    // The phone library's size budget (issue 5): a release build, stripped, < 12 MB.
+    crate::size::run()?;
     Ok(())
 }

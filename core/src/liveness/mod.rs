@@ -57,10 +57,10 @@
 //!
 //! Cost: `cargo bench -p siap-core --no-default-features --bench liveness`: ~23 µs for a 2-second
 //! challenge at 10 fps (20 observations, 10 embeddings), on top of detection and embedding. With the
-//! face engine (`cargo bench -p siap-core --bench liveness_frames`, 1 thread, 640x480 frames): 283 ms
-//! for the whole 2-second challenge (5 full detections at ~31 ms, 15 tracked frames at ~6 ms, 6
-//! embeddings, the decision), against a budget of 300 ms; 580 ms with a full detection on every frame;
-//! the passive anti-spoof model adds ~365 ms once per attempt.
+//! face engine (`cargo bench -p siap-core --bench liveness_frames`, 1 thread, 640x480 frames): 253 ms
+//! for the whole 2-second challenge (5 full detections at ~30 ms, 15 tracked frames at ~5 ms, 6
+//! embeddings, the decision), against a budget of 300 ms (283 ms in a busier earlier run); 511 ms with a
+//! full detection on every frame; the passive anti-spoof model adds ~285 ms once per attempt.
 //!
 //! Known limits, by construction: a replayed *video* of the real person shows real 3-D parallax, so only
 //! the random challenge, the time window and the passive model stand against it; a printout bent around a

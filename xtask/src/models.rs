@@ -151,5 +151,10 @@ mod tests {
             let diff = difference(&dir, &spec, &tar).expect("compare");
             assert!(diff < 1e-4, "{}: ONNX and NNEF differ by {diff}", spec.file);
         }
+        // Templates enrolled from the ONNX file stay valid (`MOBILEFACENET_EQUIVALENT`): that is only
+        // sound because it is this twin's source, checked equivalent just above.
+        let [.., mfn] = siap_core::face::MODELS;
+        let source = std::fs::read(dir.join(mfn.source)).expect("source");
+        assert!(siap_core::face::MOBILEFACENET_EQUIVALENT.contains(&sha256(&source).as_str()));
     }
 }

@@ -288,7 +288,8 @@ impl FaceEngine {
     }
 
     pub(crate) fn check_template_model(template: &Template) -> Result<()> {
-        if template.model_sha256 != MOBILEFACENET.sha256 {
+        let hash = template.model_sha256.as_str();
+        if hash != MOBILEFACENET.sha256 && !models::MOBILEFACENET_EQUIVALENT.contains(&hash) {
             return Err(Error::Model {
                 name: MOBILEFACENET.file.to_string(),
                 reason: "template was made with a different embedding model; re-enroll".into(),
@@ -351,5 +352,30 @@ impl FaceEngine {
             threshold,
             model_sha256: self.model_hashes(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(hash: &str) -> Template {
+        let mut e = vec![0f32; super::super::DIM];
+        e[0] = 1.0;
+        Template::from_embeddings(hash, vec![e]).expect("template")
+    }
+
+    #[test]
+    fn templates_of_the_same_function_are_kept_others_must_re_enroll() {
+        assert!(FaceEngine::check_template_model(&template(MOBILEFACENET.sha256)).is_ok());
+        // Made by the ONNX-era engine: the same network, another file.
+        for old in models::MOBILEFACENET_EQUIVALENT {
+            assert!(FaceEngine::check_template_model(&template(old)).is_ok());
+        }
+        let other = FaceEngine::check_template_model(&template(&"ab".repeat(32)));
+        assert!(
+            matches!(&other, Err(Error::Model { reason, .. }) if reason.contains("re-enroll")),
+            "{other:?}"
+        );
     }
 }

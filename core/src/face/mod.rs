@@ -46,6 +46,6 @@ pub use engine::{
 };
 pub use input::{FaceImage, MAX_PIXELS, MAX_SIDE, PixelFormat, RawFrame};
 pub use live::{FrameFeedback, LiveConfig, LiveOutcome, LivenessAttempt};
-pub use models::{ALL as MODELS, ModelSpec, default_models_dir};
+pub use models::{ALL as MODELS, MOBILEFACENET_EQUIVALENT, ModelSpec, default_models_dir};
 pub use quality::{QualityConfig, QualityIssue, QualityReport};
 pub use template::Template;

@@ -59,6 +59,13 @@ pub const MOBILEFACENET: ModelSpec = ModelSpec {
     input: &[Some(1), Some(3), Some(112), Some(112)],
 };
 
+/// Embedding-model hashes whose enrolment templates stay valid with [`MOBILEFACENET`]: earlier files
+/// that compute exactly the same function. Today only its own ONNX source (`mobilefacenet.onnx`, which
+/// the engine loaded before it read NNEF): the `xtask` equivalence test runs both through tract and
+/// finds identical outputs. A template from any other model is refused ("re-enroll").
+pub const MOBILEFACENET_EQUIVALENT: &[&str] =
+    &["991c3a37c0b0e3d8cbffe013457f64d608a72d6f0617d4f24e2d3f2daccf0d1b"];
+
 /// All models, in the order [`crate::face::FaceEngine::model_hashes`] reports them.
 pub const ALL: [ModelSpec; 4] = [PNET, RNET, ONET, MOBILEFACENET];
 

@@ -36,7 +36,7 @@ use crate::{Error, Result};
 /// The converted anti-spoof model (`models/antispoof.nnef.tar`, from `antispoof.onnx`), input `[1, 3, 256, 256]`.
 pub const ANTISPOOF: ModelSpec = ModelSpec {
     file: "antispoof.nnef.tar",
-    sha256: "933707953fce5c8701ca0f88113501c5307a390098252647622e43c3a53af238",
+    sha256: "c6ee04c2821d54e4457aea9c17b95133970b80193bf638dc9deb77c87ae05c7b",
     source: "antispoof.onnx",
     input: &[Some(1), Some(3), Some(INPUT_SIZE), Some(INPUT_SIZE)],
 };

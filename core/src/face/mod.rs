@@ -9,7 +9,8 @@
 //! - `align`: similarity transform onto the ArcFace 112x112 template; `embed`: MobileFaceNet, cosine;
 //! - `live`: liveness frames -> landmarks, sharpness, embeddings where needed, the verified frame;
 //! - `quality`: the gate with reasons; `template`: enrollment templates; `engine`: the public API;
-//! - `antispoof`: the optional passive anti-spoof score and the package's sharpness count.
+//! - `antispoof`: the optional passive anti-spoof score and the package's sharpness count; `widen`: its
+//!   float16 weights kept float16 in the model file.
 
 // Image and geometry code names coordinates x, y, w, h as the papers do; and `!(v > t)` is used on
 // purpose to reject NaN along with small values.
@@ -32,6 +33,7 @@ mod quality;
 mod resample;
 mod template;
 pub mod template_store;
+mod widen;
 
 pub use align::{ALIGNED, Similarity, TEMPLATE, align};
 pub use antispoof::{

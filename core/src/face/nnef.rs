@@ -6,8 +6,8 @@
 //! into the phone library even though the face models use none of them. So the framework is assembled
 //! here from public parts: the standard library and `tract_nnef` registry, and [`REGISTRY`] with exactly
 //! what the converted models need beyond the standard: the one-pass PReLU, an `f32` input with symbolic
-//! dimensions (the MTCNN networks' image size and batch), and a cast (the anti-spoof tree's `>=`/`<`
-//! masks to `f32`). The converter writes with the same framework, so a model that needed anything else
+//! dimensions (the MTCNN networks' image size and batch), a cast (the anti-spoof tree's `>=`/`<`
+//! masks to `f32`), and the `f16` -> `f32` widening of stored weights (`super::widen`). The converter writes with the same framework, so a model that needed anything else
 //! would fail to convert rather than fail on a phone. (The published tract-nnef also reached that
 //! registry by itself, through a load-time `inventory` registration; `third_party/README.md` has the
 //! patch that stops it. With both, the stripped library went from 16.7 to 11.4 MB.)
@@ -21,7 +21,7 @@ use tract_nnef::ser::{datum_type, tdims};
 use tract_nnef::tract_core::ops::cast::Cast;
 use tract_nnef::tract_core::ops::source::TypedSource;
 
-use super::prelu;
+use super::{prelu, widen};
 
 /// Registry id of SIAP's own NNEF primitives (`extension tract_registry siap;` in `graph.nnef`).
 pub const REGISTRY: &str = "siap";
@@ -40,8 +40,9 @@ pub fn framework() -> &'static Nnef {
 }
 
 fn registry() -> Registry {
-    let mut reg = Registry::new(REGISTRY)
-        .with_doc("SIAP face models: one-pass channel PReLU, symbolic f32 input, cast.");
+    let mut reg = Registry::new(REGISTRY).with_doc(
+        "SIAP face models: one-pass channel PReLU, symbolic f32 input, cast, f16 weights.",
+    );
     reg.register_dumper(prelu::dump);
     reg.register_primitive(
         prelu::NNEF_NAME,
@@ -55,6 +56,13 @@ fn registry() -> Registry {
         &[TypeName::Integer.array().named("shape")],
         &[("output", TypeName::Scalar.tensor())],
         external_load,
+    );
+    reg.register_dumper(widen::dump);
+    reg.register_primitive(
+        widen::NNEF_NAME,
+        &widen::parameters(),
+        &[("output", TypeName::Scalar.tensor())],
+        widen::load,
     );
     reg.register_dumper(cast_dump);
     reg.register_primitive(

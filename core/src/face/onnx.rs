@@ -15,6 +15,7 @@ use tract_onnx::prelude::{Framework, InferenceModelExt};
 use tract_onnx::tract_hir::internal::*;
 
 use super::prelu::ChannelPrelu;
+use super::widen::Widen;
 
 /// The ONNX framework with `PRelu` parsed into [`ChannelPrelu`] where the slope allows.
 pub fn onnx() -> tract_onnx::Onnx {
@@ -43,7 +44,48 @@ pub fn to_nnef(onnx_bytes: &[u8], input: &[Option<usize>]) -> TractResult<Vec<u8
     // ONNX metadata (producer, IR version as an `i64` cast) is not needed and would need tract's
     // `tract_core` registry to read back.
     typed.properties.clear();
+    store_half_where_exact(&mut typed)?;
     super::nnef::framework().write_to_tar_with_config(&typed, Vec::new(), false, true)
+}
+
+/// Constants of at least this many values are stored as `f16` when that is exact.
+const HALF_MIN_LEN: usize = 1024;
+
+/// Stores large `f32` constants whose every value is exactly an `f16` (the anti-spoof model's weights,
+/// published as float16) as `f16` behind [`Widen`], as the ONNX file stores them behind a cast. The
+/// engine's optimiser folds them back into the same `f32` constants; only the file is smaller.
+fn store_half_where_exact(model: &mut TypedModel) -> TractResult<()> {
+    use tract_onnx::tract_core::ops::konst::Const;
+    let candidates: Vec<usize> = model
+        .nodes()
+        .iter()
+        .filter_map(|n| {
+            let k = n.op_as::<Const>()?;
+            let t = k.val();
+            (k.exotic_fact().is_none()
+                && t.datum_type() == f32::datum_type()
+                && t.len() >= HALF_MIN_LEN)
+                .then_some(n.id)
+        })
+        .collect();
+    for id in candidates {
+        let node = model.node(id);
+        let Some(k) = node.op_as::<Const>() else {
+            continue;
+        };
+        let full = k.val().clone();
+        let half = full.cast_to::<f16>()?.into_owned();
+        if half.cast_to::<f32>()?.as_ref() != full.as_ref() {
+            continue;
+        }
+        let name = node.name.clone();
+        let mut patch = TypedModelPatch::default();
+        let k = patch.add_const(format!("{name}.f16"), half)?;
+        let wide = patch.wire_node(format!("{name}.f32"), Widen, &[k])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), wide)?;
+        patch.apply(model)?;
+    }
+    model.compact()
 }
 
 #[allow(clippy::unnecessary_wraps)] // the signature is tract's op-builder type

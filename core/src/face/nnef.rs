@@ -1,4 +1,4 @@
-//! The NNEF framework the engine reads its models with: NNEF's standard operations plus a three-entry
+//! The NNEF framework the engine reads its models with: NNEF's standard operations plus a four-entry
 //! SIAP registry, and nothing else.
 //!
 //! tract's default NNEF framework also carries its `tract_core` registry, whose loaders reference every

@@ -37,7 +37,7 @@ fn verification(c: &mut Criterion) {
     });
 }
 
-async fn register(url: &str, http: &reqwest::Client, l: &Ledger) -> String {
+async fn register(url: &str, http: &reqwest::Client, l: &Ledger, server_key: &[u8]) -> String {
     let code: serde_json::Value = http
         .post(format!("{url}/v1/admin/enrollments"))
         .bearer_auth(ADMIN)
@@ -53,6 +53,9 @@ async fn register(url: &str, http: &reqwest::Client, l: &Ledger) -> String {
         .json(&siap_core::sync::protocol::RegisterRequest {
             enrollment_code: code["code"].as_str().unwrap().into(),
             public_key: l.public_key().to_vec(),
+            proof: l
+                .prove_registration(code["code"].as_str().unwrap(), server_key)
+                .unwrap(),
         })
         .send()
         .await
@@ -81,7 +84,7 @@ async fn ingest_once(database: Option<String>, per_device: usize) -> f64 {
     let mut jobs = Vec::new();
     for _ in 0..20 {
         let l = device(per_device);
-        let token = register(&url, &http, &l).await;
+        let token = register(&url, &http, &l, &running.public_key).await;
         let bodies: Vec<Vec<u8>> = l
             .all()
             .unwrap()
@@ -195,7 +198,7 @@ fn backlog(c: &mut Criterion) {
                     let url = format!("http://{}", running.addr);
                     siap_core::sync::client::install_crypto_provider();
                     let l = device(10_000);
-                    let token = register(&url, &reqwest::Client::new(), &l).await;
+                    let token = register(&url, &reqwest::Client::new(), &l, &running.public_key).await;
                     l.store()
                         .set_setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN, &token)
                         .unwrap();

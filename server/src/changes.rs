@@ -79,6 +79,10 @@ pub async fn publish(db: &Db, change: Change, now: i64) -> Result<u64, ServerErr
         }
     };
     check_id(&id)?;
+    // The same rules the device applies when it parses the change: what a device would refuse is never
+    // stored (a deeply nested schedule once made every pull from cursor 0 fail).
+    siap_core::sync::validate::validate_change(&change)
+        .map_err(|e| ServerError::BadRequest(format!("not publishable: {e}")))?;
     db.tx(move |tx| add_change(tx, entity, &id, None, &change, now))
         .await
 }
@@ -190,9 +194,14 @@ pub async fn page(
         .await?;
     let more = rows.len() > limit as usize;
     let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
+    let mut last_seen = since;
     for r in rows.iter().take(limit as usize) {
-        let change: Change = serde_json::from_slice(&r[1].b()?)
-            .map_err(|_| ServerError::Internal("stored change unreadable".into()))?;
+        last_seen = r[0].i()?.max(0) as u64;
+        // A change stored before validation existed that cannot be read back is skipped (the cursor
+        // still moves past it): one bad item must not stop every device's pull.
+        let Ok(change) = serde_json::from_slice::<Change>(&r[1].b()?) else {
+            continue;
+        };
         changes.push(ChangeEntry {
             cursor: r[0].i()? as u64,
             change,
@@ -200,7 +209,7 @@ pub async fn page(
     }
     // Without more pages, the device may jump to the feed head (changes for others are skipped for good).
     let next_cursor = if more {
-        changes.last().map_or(since, |c| c.cursor)
+        last_seen
     } else {
         since.max(head as u64)
     };

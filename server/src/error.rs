@@ -34,6 +34,18 @@ pub enum ServerError {
         /// Highest contiguous seq stored for the device.
         acked_seq: u64,
     },
+    /// Too many failed attempts from this source or for this code prefix (429).
+    #[error("too many failed attempts; retry in {retry_after_s} s")]
+    TooManyRequests {
+        /// Seconds until the next attempt may succeed.
+        retry_after_s: u64,
+    },
+    /// All permits for large bodies are taken for too long (503).
+    #[error("server busy; retry later")]
+    Busy,
+    /// The request took longer than the server allows (408).
+    #[error("request took too long")]
+    Timeout,
     /// The database failed (500 / 503).
     #[error("database error: {0}")]
     Database(String),
@@ -72,6 +84,11 @@ impl ServerError {
             ServerError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ServerError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ServerError::BadRecord { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "bad_record"),
+            ServerError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
+            ServerError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ServerError::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             ServerError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "database"),
             ServerError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -90,6 +107,17 @@ impl IntoResponse for ServerError {
             message: self.to_string(),
             acked_seq,
         };
-        (status, axum::Json(body)).into_response()
+        let retry = match &self {
+            ServerError::TooManyRequests { retry_after_s } => Some(*retry_after_s),
+            ServerError::Busy | ServerError::Database(_) => Some(5),
+            _ => None,
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(s) = retry
+            && let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string())
+        {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        resp
     }
 }

@@ -2,12 +2,16 @@
 //!
 //! The API is described in `server/openapi.json`, served at `/openapi.json`. Bodies are read through
 //! [`read_body`], which refuses an oversized body from its `Content-Length` or as soon as the limit is
-//! crossed, never after buffering it whole.
+//! crossed, never after buffering it whole. Large bodies (record batches, photo chunks) are read only
+//! while holding one of a fixed number of permits ([`AppState::heavy`]): 200 concurrent uploads wait
+//! for a permit instead of each buffering megabytes at once (a request that waits too long gets 503
+//! with `Retry-After`). Registration is throttled ([`crate::throttle`]).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,10 +25,12 @@ use siap_core::sync::protocol::{
     RegisterRequest, RegisterResponse, SERVER_TIME_HEADER, UploadRequest,
 };
 
+use crate::blobstore::BlobStore;
 use crate::changes::PermitUpdate;
 use crate::db::Db;
 use crate::devices::{self, Device};
 use crate::error::ServerError;
+use crate::throttle::RegistrationThrottle;
 use crate::{blobs, changes, ingest, report};
 
 /// The OpenAPI document of this API.
@@ -46,6 +52,23 @@ pub struct AppState {
     pub admin_token_hash: Vec<u8>,
     /// Configuration handed to devices.
     pub device_config: DeviceConfig,
+    /// Where photo bytes are stored.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Failed-registration throttle.
+    pub throttle: Arc<RegistrationThrottle>,
+    /// Permits to read a large body (record batch, photo chunk) at once.
+    pub heavy: Arc<tokio::sync::Semaphore>,
+}
+
+/// Longest wait for a permit to read a large body before answering 503.
+pub const HEAVY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits for a large-body permit.
+async fn heavy_permit(st: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ServerError> {
+    match tokio::time::timeout(HEAVY_WAIT, st.heavy.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Ok(p),
+        _ => Err(ServerError::Busy),
+    }
 }
 
 /// Current server time.
@@ -54,11 +77,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Reads a body up to `limit` bytes, refusing larger ones early.
-pub async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Vec<u8>, ServerError> {
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ServerError> {
     let too_large = || ServerError::TooLarge(format!("body larger than {limit} bytes"));
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
@@ -70,7 +89,7 @@ pub async fn read_body(
     }
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes().to_vec()),
+        Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(ServerError::BadRequest(
             "could not read the request body".into(),
@@ -141,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/reports/forks", get(report_forks))
         .route("/v1/admin/reports/stale-devices", get(report_stale))
         .route("/openapi.json", get(openapi))
+        .route("/healthz", get(healthz))
         .fallback(|| async { ServerError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
             ServerError::BadRequest("method not allowed on this route".into())
@@ -154,6 +174,10 @@ async fn add_time(mut resp: Response) -> Response {
         resp.headers_mut().insert(SERVER_TIME_HEADER, v);
     }
     resp
+}
+
+async fn healthz() -> Response {
+    json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
 }
 
 async fn openapi() -> Response {
@@ -177,11 +201,36 @@ fn signed(st: &AppState, v: &impl serde::Serialize) -> Result<Response, ServerEr
 async fn register(
     State(st): State<AppState>,
     headers: HeaderMap,
+    ext: axum::http::Extensions,
     body: Body,
 ) -> Result<Response, ServerError> {
     let req: RegisterRequest = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
+    let source = crate::listen::peer(&ext).map(|a| a.ip());
+    let t = std::time::Instant::now();
+    st.throttle
+        .check(source, &req.enrollment_code, t)
+        .map_err(|wait| ServerError::TooManyRequests {
+            retry_after_s: wait.as_secs().max(1),
+        })?;
     let now = now_ms();
-    let r = devices::register(&st.db, &req.enrollment_code, req.public_key.clone(), now).await?;
+    let r = match devices::register(
+        &st.db,
+        &req.enrollment_code,
+        req.public_key.clone(),
+        &req.proof,
+        &st.public_key,
+        now,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            if matches!(e, ServerError::Forbidden(_) | ServerError::Conflict(_)) {
+                st.throttle.fail(source, &req.enrollment_code, t);
+            }
+            return Err(e);
+        }
+    };
     signed(
         &st,
         &RegisterResponse {
@@ -203,11 +252,13 @@ async fn upload(
     body: Body,
 ) -> Result<Response, ServerError> {
     let device = device_auth(&st, &headers).await?;
+    let permit = heavy_permit(&st).await?;
     let req: UploadRequest = parse_json(&read_body(&headers, body, MAX_RECORDS_BODY_BYTES).await?)?;
     if req.device_id != device.device_id {
         return Err(ServerError::Forbidden("batch names another device"));
     }
     let out = ingest::ingest(&st.db, device, req.records, now_ms()).await?;
+    drop(permit);
     if let Some(e) = out.rejected {
         return Err(e);
     }
@@ -219,10 +270,10 @@ async fn blob_status(
     headers: HeaderMap,
     Path(sha): Path<String>,
 ) -> Result<Response, ServerError> {
-    device_auth(&st, &headers).await?;
+    let device = device_auth(&st, &headers).await?;
     Ok(json(
         StatusCode::OK,
-        &blobs::status(&st.db, blobs::parse_sha(&sha)?, now_ms()).await?,
+        &blobs::status(&st.db, blobs::parse_sha(&sha)?, device.device_id, now_ms()).await?,
     ))
 }
 
@@ -245,24 +296,20 @@ async fn blob_put(
     let Query(q) =
         q.map_err(|_| ServerError::BadRequest("offset and total are required integers".into()))?;
     let sha = blobs::parse_sha(&sha)?;
-    let chunk = read_body(&headers, body, MAX_BLOB_CHUNK_BYTES).await?;
-    let mime = q
-        .mime
-        .filter(|m| !m.is_empty() && m.len() <= 100)
-        .unwrap_or_else(|| "application/octet-stream".into());
+    let _permit = heavy_permit(&st).await?;
+    let data = read_body(&headers, body, MAX_BLOB_CHUNK_BYTES).await?;
+    // Only a whitelisted image type is ever kept; it decides how the blob is served.
+    let mime = blobs::served_type(q.mime.as_deref().unwrap_or_default()).to_owned();
+    let chunk = blobs::Chunk {
+        sha,
+        offset: q.offset,
+        total: q.total,
+        mime,
+        data: data.to_vec(),
+    };
     Ok(json(
         StatusCode::OK,
-        &blobs::put_chunk(
-            &st.db,
-            sha,
-            q.offset,
-            q.total,
-            mime,
-            chunk,
-            device.device_id,
-            now_ms(),
-        )
-        .await?,
+        &blobs::put_chunk(&st.db, st.blobs.clone(), chunk, device.device_id, now_ms()).await?,
     ))
 }
 
@@ -316,6 +363,9 @@ struct EnrollRequest {
     binding: Binding,
     #[serde(default)]
     ttl_hours: Option<u32>,
+    /// Re-binds this already-registered device (the only way a registered device changes binding).
+    #[serde(default)]
+    rebind_device_id: Option<String>,
 }
 
 async fn admin_enroll(
@@ -327,7 +377,8 @@ async fn admin_enroll(
     let req: EnrollRequest = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     let now = now_ms();
     let ttl = i64::from(req.ttl_hours.unwrap_or(72).clamp(1, 24 * 30)) * 3_600_000;
-    let code = devices::issue_code(&st.db, req.binding, ttl, now).await?;
+    let code =
+        devices::issue_code(&st.db, req.binding, req.rebind_device_id, ttl, now).await?;
     Ok(json(
         StatusCode::CREATED,
         &serde_json::json!({ "code": code, "expires_at_ms": now + ttl }),
@@ -453,8 +504,17 @@ async fn admin_blob(
     Path(sha): Path<String>,
 ) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
-    let (mime, data) = blobs::get(&st.db, blobs::parse_sha(&sha)?).await?;
-    Ok(([(header::CONTENT_TYPE, mime)], data).into_response())
+    let (mime, data) = blobs::get(&st.db, st.blobs.clone(), blobs::parse_sha(&sha)?).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, blobs::served_type(&mime)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_DISPOSITION, "attachment"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox"),
+        ],
+        data,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -524,12 +584,30 @@ async fn report_flagged(
     ))
 }
 
+#[derive(Deserialize)]
+struct ForksQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "thousand")]
+    limit: i64,
+}
+
+fn thousand() -> i64 {
+    1000
+}
+
 async fn report_forks(
     State(st): State<AppState>,
     headers: HeaderMap,
+    q: Result<Query<ForksQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
-    Ok(json(StatusCode::OK, &report::forks(&st.db).await?))
+    let Query(q) =
+        q.map_err(|_| ServerError::BadRequest("after and limit must be integers".into()))?;
+    Ok(json(
+        StatusCode::OK,
+        &report::forks(&st.db, q.after, q.limit).await?,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -1,20 +1,30 @@
 //! Record upload: verify with the core's chain code, store the exact bytes, acknowledge the highest
 //! contiguous seq.
 //!
-//! - resent records (same seq, same hash) are no-ops;
-//! - a batch that starts after the next expected seq is a gap: nothing is stored, the ack names the seq
-//!   the server expects;
-//! - a verified record with an already-stored seq but another hash is a fork: kept as evidence, the
-//!   device is flagged for review, nothing is merged;
-//! - a record that does not verify (tampered, forged, another device's) is refused with 422; the
-//!   verified records before it are stored, because nothing that verified is ever lost.
+//! One pass over the batch, in the order sent, classifies every record:
 //!
-//! Signature verification (the expensive part) runs on a blocking thread outside any transaction; the
-//! transaction only re-checks that the device's head did not move meanwhile (optimistic concurrency).
+//! - a record with a seq already stored, or already accepted earlier in the same batch, and the same
+//!   hash is a duplicate (a resend): a no-op, never a reason to flag the device;
+//! - the same seq with another hash and a valid signature is a **fork**: kept as evidence (once per
+//!   distinct record), the device is flagged for review, nothing is merged — and this holds inside one
+//!   batch too, where a fork used to be mistaken for a gap and lost;
+//! - the next seq must continue the chain from the head; a batch that skips ahead is a gap: nothing after
+//!   it is stored and the ack names the seq the server expects;
+//! - a record that does not verify (tampered, forged, another device's) or breaks the record rules
+//!   (kind character set, payload size — the same [`validate_entry`] the device applies before signing)
+//!   is refused with 422; the verified records before it are stored, because nothing that verified is
+//!   ever lost.
+//!
+//! Every review reason is recorded (`device_reviews`), not only the first. Signature verification (the
+//! expensive part) runs on a blocking thread outside any transaction; the transaction only re-checks
+//! that the device's head did not move meanwhile (optimistic concurrency).
+
+use std::collections::HashMap;
 
 use siap_core::ledger::{
-    ChainError, ChainHead, GENESIS_PREV_HASH, Record, verify_continuation, verify_record,
+    ChainHead, GENESIS_PREV_HASH, Record, verify_continuation, verify_record,
 };
+use siap_core::ledger::record::validate_entry;
 use siap_core::sync::protocol::{MAX_BATCH_RECORDS, UploadAck, UploadStatus};
 
 use crate::db::{Db, Sql, V};
@@ -31,11 +41,6 @@ pub struct Ingested {
     pub rejected: Option<ServerError>,
 }
 
-enum Plan {
-    /// Records with seq <= head: (record verified, same hash as stored).
-    Old(Vec<(Record, bool)>),
-}
-
 /// Ingests `records` for `device`. `now` is the server time.
 pub async fn ingest(
     db: &Db,
@@ -48,13 +53,14 @@ pub async fn ingest(
             "at most {MAX_BATCH_RECORDS} records per batch"
         )));
     }
+    let records = std::sync::Arc::new(records);
     let mut device = device;
     for _attempt in 0..8 {
         let head = (device.acked_seq > 0).then_some(ChainHead {
             seq: device.acked_seq,
             hash: device.head_hash,
         });
-        let outcome = try_once(db, &device, head, &records, now).await?;
+        let outcome = try_once(db, &device, head, records.clone(), now).await?;
         if let Some(done) = outcome {
             return Ok(done);
         }
@@ -69,6 +75,79 @@ pub async fn ingest(
     Err(ServerError::Conflict(
         "concurrent uploads for this device; retry".into(),
     ))
+}
+
+/// Why classification stopped early.
+#[derive(Debug)]
+enum Stop {
+    /// The batch skipped ahead of the next expected seq.
+    Gap,
+    /// A record failed verification or the record rules.
+    Bad(String),
+}
+
+/// The batch, classified without touching the database.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Verified records with a seq at or below the stored head: duplicates or forks, decided against
+    /// the stored hashes.
+    old: Vec<Record>,
+    /// Verified records that continue the chain, in order.
+    new: Vec<Record>,
+    /// Resends of a record accepted earlier in the same batch.
+    batch_duplicates: u32,
+    /// Validly signed records contradicting one accepted earlier in this batch: (record, hash it
+    /// contradicts).
+    batch_forks: Vec<(Record, [u8; 32])>,
+    /// Where and why the pass stopped.
+    stop: Option<Stop>,
+}
+
+fn classify(public_key: &[u8], device_id: &str, head: Option<ChainHead>, records: &[Record]) -> Plan {
+    let head_seq = head.map_or(0, |h| h.seq);
+    let mut plan = Plan::default();
+    let mut cur = head;
+    let mut accepted: HashMap<u64, [u8; 32]> = HashMap::new();
+    for r in records {
+        if validate_entry(&r.kind, &r.payload).is_err() {
+            plan.stop = Some(Stop::Bad(format!(
+                "record {}: kind or payload breaks the record rules",
+                r.seq
+            )));
+            break;
+        }
+        let cur_seq = cur.map_or(0, |h| h.seq);
+        if r.seq <= cur_seq {
+            if let Err(e) = verify_record(public_key, device_id, r) {
+                plan.stop = Some(Stop::Bad(e.to_string()));
+                break;
+            }
+            match accepted.get(&r.seq) {
+                Some(h) if *h == r.hash => plan.batch_duplicates += 1,
+                Some(h) => plan.batch_forks.push((r.clone(), *h)),
+                None if r.seq <= head_seq => plan.old.push(r.clone()),
+                // Below the batch's head but neither stored nor in the batch cannot happen.
+                None => plan.batch_duplicates += 1,
+            }
+            continue;
+        }
+        if r.seq != cur_seq + 1 {
+            plan.stop = Some(Stop::Gap);
+            break;
+        }
+        match verify_continuation(public_key, cur, std::slice::from_ref(r)) {
+            Ok(next) => {
+                cur = next;
+                accepted.insert(r.seq, r.hash);
+                plan.new.push(r.clone());
+            }
+            Err(e) => {
+                plan.stop = Some(Stop::Bad(e.to_string()));
+                break;
+            }
+        }
+    }
+    plan
 }
 
 fn ack(
@@ -93,220 +172,145 @@ fn ack(
     }
 }
 
+/// What the database transaction decided.
+struct Committed {
+    duplicates: u32,
+    first_fork: Option<u64>,
+}
+
 async fn try_once(
     db: &Db,
     device: &Device,
     head: Option<ChainHead>,
-    records: &[Record],
+    records: std::sync::Arc<Vec<Record>>,
     now: i64,
 ) -> Result<Option<Ingested>, ServerError> {
     let head_seq = head.map_or(0, |h| h.seq);
     let head_hash = head.map_or(GENESIS_PREV_HASH, |h| h.hash);
-    let (old, new): (Vec<&Record>, Vec<&Record>) = records.iter().partition(|r| r.seq <= head_seq);
-
-    // 1. Records the server already has a seq for: duplicates or forks.
-    let mut duplicates = 0u32;
-    if !old.is_empty() {
-        let pk = device.public_key.clone();
-        let id = device.device_id.clone();
-        let old_owned: Vec<Record> = old.into_iter().cloned().collect();
-        let Plan::Old(checked) = tokio::task::spawn_blocking(move || {
-            Plan::Old(
-                old_owned
-                    .into_iter()
-                    .map(|r| {
-                        let ok = verify_record(&pk, &id, &r).is_ok();
-                        (r, ok)
-                    })
-                    .collect(),
-            )
-        })
+    let (pk, id) = (device.public_key.clone(), device.device_id.clone());
+    let plan = tokio::task::spawn_blocking(move || classify(&pk, &id, head, &records))
         .await
         .map_err(|_| ServerError::Internal("verification task failed".into()))?;
-        if let Some((bad, _)) = checked.iter().find(|(_, ok)| !ok) {
-            let seq = bad.seq;
-            let id = device.device_id.clone();
-            db.tx(move |tx| flag_device(tx, &id, "record failed verification"))
-                .await?;
-            return Ok(Some(Ingested {
-                ack: ack(
-                    &device.device_id,
-                    head_seq,
-                    head_hash,
-                    0,
-                    0,
-                    UploadStatus::Ok,
-                    now,
-                ),
-                rejected: Some(ServerError::BadRecord {
-                    message: format!("record {seq}: does not verify"),
-                    acked_seq: head_seq,
-                }),
-            }));
-        }
-        let id = device.device_id.clone();
-        let (dups, forks) = db
-            .tx(move |tx| {
-                let mut dups = 0u32;
-                let mut forks = Vec::new();
-                for (r, _) in checked {
-                    let stored = stored_hash(tx, &id, r.seq)?;
-                    if stored.as_deref() == Some(&r.hash[..]) {
-                        dups += 1;
-                    } else {
-                        let stored = stored.unwrap_or_default();
-                        let seen = tx.one(
-                            "SELECT 1 FROM forks WHERE device_id = $1 AND seq = $2 AND record_json = $3",
-                            &[V::T(id.clone()), V::I(r.seq as i64), V::B(serde_json::to_vec(&r).unwrap_or_default())],
-                        )?;
-                        if seen.is_none() {
-                            tx.exec(
-                                "INSERT INTO forks (device_id, seq, stored_hash, record_json, received_at_ms) VALUES ($1, $2, $3, $4, $5)",
-                                &[V::T(id.clone()), V::I(r.seq as i64), V::B(stored), V::B(serde_json::to_vec(&r).unwrap_or_default()), V::I(now)],
-                            )?;
-                        }
-                        forks.push(r.seq);
-                    }
-                }
-                if !forks.is_empty() {
-                    flag_device(tx, &id, "fork: two different records with the same seq")?;
-                }
-                Ok((dups, forks))
-            })
-            .await?;
-        duplicates = dups;
-        if let Some(first) = forks.first() {
-            let mut a = ack(
-                &device.device_id,
-                head_seq,
-                head_hash,
-                0,
-                duplicates,
-                UploadStatus::Fork,
-                now,
-            );
-            a.expected_seq = *first;
-            return Ok(Some(Ingested {
-                ack: a,
-                rejected: None,
-            }));
-        }
-    }
-    if new.is_empty() {
-        return Ok(Some(Ingested {
-            ack: ack(
-                &device.device_id,
-                head_seq,
-                head_hash,
-                0,
-                duplicates,
-                UploadStatus::Ok,
-                now,
-            ),
-            rejected: None,
-        }));
-    }
-
-    // 2. New records: must continue the chain from the stored head.
-    if new[0].seq != head_seq + 1 {
-        return Ok(Some(Ingested {
-            ack: ack(
-                &device.device_id,
-                head_seq,
-                head_hash,
-                0,
-                duplicates,
-                UploadStatus::Gap,
-                now,
-            ),
-            rejected: None,
-        }));
-    }
-    let pk = device.public_key.clone();
-    let new_owned: Vec<Record> = new.into_iter().cloned().collect();
-    let (valid, failure) = tokio::task::spawn_blocking(move || verify_prefix(&pk, head, new_owned))
-        .await
-        .map_err(|_| ServerError::Internal("verification task failed".into()))?;
-    let stored = valid.len() as u32;
-    let (new_seq, new_hash) = valid
+    let Plan {
+        old,
+        new,
+        batch_duplicates,
+        batch_forks,
+        stop,
+    } = plan;
+    let stored = new.len() as u32;
+    let (new_seq, new_hash) = new
         .last()
         .map_or((head_seq, head_hash), |r| (r.seq, r.hash));
     let id = device.device_id.clone();
-    let reason = failure.as_ref().map(std::string::ToString::to_string);
+    let bad = match &stop {
+        Some(Stop::Bad(reason)) => Some(reason.clone()),
+        _ => None,
+    };
     let committed = db
         .tx(move |tx| {
-            if !valid.is_empty() {
+            if !new.is_empty() {
                 let moved = tx.exec(
                     "UPDATE devices SET acked_seq = $1, head_hash = $2, last_seen_ms = $3 WHERE device_id = $4 AND acked_seq = $5",
                     &[V::I(new_seq as i64), V::B(new_hash.to_vec()), V::I(now), V::T(id.clone()), V::I(head_seq as i64)],
                 )?;
                 if moved == 0 {
-                    return Ok(false);
+                    return Ok(None);
                 }
-                for chunk in valid.chunks(INSERT_BATCH) {
+                for chunk in new.chunks(INSERT_BATCH) {
                     insert_records(tx, chunk, now)?;
                 }
             }
-            if let Some(reason) = &reason {
-                flag_device(tx, &id, &format!("rejected upload: {reason}"))?;
+            let mut duplicates = batch_duplicates;
+            let mut forks: Vec<(Record, Vec<u8>)> = batch_forks
+                .into_iter()
+                .map(|(r, h)| (r, h.to_vec()))
+                .collect();
+            for r in old {
+                let stored = stored_hash(tx, &id, r.seq)?.unwrap_or_default();
+                if stored == r.hash {
+                    duplicates += 1;
+                } else {
+                    forks.push((r, stored));
+                }
             }
-            Ok(true)
+            let first_fork = forks.iter().map(|(r, _)| r.seq).min();
+            if !forks.is_empty() {
+                let fresh = store_forks(tx, &id, &forks, now)?;
+                tx.exec(
+                    "UPDATE devices SET fork_count = fork_count + $1 WHERE device_id = $2",
+                    &[V::I(fresh as i64), V::T(id.clone())],
+                )?;
+                flag_device(tx, &id, "fork: two different records with the same seq", now)?;
+            }
+            if let Some(reason) = &bad {
+                // Grouped by kind of failure, not by seq: one review row per reason, with a count.
+                let category = reason
+                    .strip_prefix("record ")
+                    .and_then(|r| r.split_once(": "))
+                    .map_or(reason.as_str(), |(_, what)| what);
+                flag_device(tx, &id, &format!("rejected upload: {category}"), now)?;
+            }
+            Ok(Some(Committed {
+                duplicates,
+                first_fork,
+            }))
         })
         .await?;
-    if !committed {
+    let Some(Committed {
+        duplicates,
+        first_fork,
+    }) = committed
+    else {
         return Ok(None);
-    }
-    let status = if failure
-        .as_ref()
-        .is_some_and(|f| matches!(f, ChainError::Gap { .. }))
-    {
+    };
+    let status = if first_fork.is_some() {
+        UploadStatus::Fork
+    } else if matches!(stop, Some(Stop::Gap)) {
         UploadStatus::Gap
     } else {
         UploadStatus::Ok
     };
-    let rejected = match failure {
-        None | Some(ChainError::Gap { .. }) => None,
-        Some(e) => Some(ServerError::BadRecord {
-            message: e.to_string(),
+    let mut a = ack(
+        &device.device_id,
+        new_seq,
+        new_hash,
+        stored,
+        duplicates,
+        status,
+        now,
+    );
+    if let Some(seq) = first_fork {
+        a.expected_seq = seq;
+    }
+    let rejected = match stop {
+        Some(Stop::Bad(message)) => Some(ServerError::BadRecord {
+            message,
             acked_seq: new_seq,
         }),
+        _ => None,
     };
-    Ok(Some(Ingested {
-        ack: ack(
-            &device.device_id,
-            new_seq,
-            new_hash,
-            stored,
-            duplicates,
-            status,
-            now,
-        ),
-        rejected,
-    }))
+    Ok(Some(Ingested { ack: a, rejected }))
 }
 
-/// Verifies records one by one from `head`; returns the verified prefix and the first failure.
-pub fn verify_prefix(
-    public_key: &[u8],
-    head: Option<ChainHead>,
-    records: Vec<Record>,
-) -> (Vec<Record>, Option<ChainError>) {
-    // The whole batch at once first (the common case), record by record only to locate a failure.
-    if verify_continuation(public_key, head, &records).is_ok() {
-        return (records, None);
+/// Stores fork evidence, once per distinct (device, seq, record hash); returns how many were new.
+fn store_forks(
+    tx: &mut dyn Sql,
+    device_id: &str,
+    forks: &[(Record, Vec<u8>)],
+    now: i64,
+) -> Result<u64, ServerError> {
+    let mut fresh = 0;
+    for (r, stored) in forks {
+        let json = serde_json::to_vec(r)
+            .map_err(|_| ServerError::Internal("cannot encode a fork".into()))?;
+        fresh += tx.exec(
+            "INSERT INTO forks (device_id, seq, stored_hash, record_json, received_at_ms, record_hash) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (device_id, seq, record_hash) DO NOTHING",
+            &[V::T(device_id.to_owned()), V::I(r.seq as i64), V::B(stored.clone()), V::B(json), V::I(now), V::B(r.hash.to_vec())],
+        )?;
     }
-    let mut h = head;
-    let mut valid = Vec::with_capacity(records.len());
-    for r in records {
-        match verify_continuation(public_key, h, std::slice::from_ref(&r)) {
-            Ok(next) => {
-                h = next;
-                valid.push(r);
-            }
-            Err(e) => return (valid, Some(e)),
-        }
-    }
-    (valid, None)
+    Ok(fresh)
 }
 
 fn stored_hash(
@@ -356,7 +360,8 @@ fn insert_records(tx: &mut dyn Sql, records: &[Record], now: i64) -> Result<(), 
 }
 
 fn record_params(r: &Record, now: i64) -> [V; RECORD_COLUMNS] {
-    let x = extract(&r.kind, &r.payload);
+    let mut x = extract(&r.kind, &r.payload);
+    crate::report::flag_event_time(&mut x, now);
     [
         V::T(r.device_id.clone()),
         V::I(r.seq as i64),

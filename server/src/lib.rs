@@ -4,16 +4,18 @@
 //! - [`db`]: one query layer over SQLite (default) and PostgreSQL;
 //! - [`devices`]: enrollment codes, registration, device authentication;
 //! - [`ingest`]: record upload with the core's chain verification;
-//! - [`blobs`]: resumable, content-addressed photo upload;
+//! - [`blobs`]: resumable, content-addressed photo upload; [`blobstore`]: where the bytes live (files);
 //! - [`changes`]: the signed changes feed and what administrators publish into it;
 //! - [`report`]: attendance, flagged records, forks, stale devices;
-//! - [`http`]: the axum API (described by `openapi.json`);
+//! - [`http`]: the axum API (described by `openapi.json`); [`listen`]: the connection loop with
+//!   timeouts and caps; [`throttle`]: registration guessing limits;
 //! - [`error`]: typed errors and their JSON answers.
 //!
 //! The server keeps no state of its own besides the database and its signing key, so several instances
 //! can share one PostgreSQL database behind a load balancer.
 
 pub mod blobs;
+pub mod blobstore;
 pub mod changes;
 pub mod db;
 pub mod devices;
@@ -21,7 +23,9 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod launch;
+pub mod listen;
 pub mod report;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,6 +48,12 @@ pub struct ServerConfig {
     pub admin_token: String,
     /// Configuration handed to devices.
     pub device_config: DeviceConfig,
+    /// Directory of photo files (content-addressed).
+    pub blob_dir: PathBuf,
+    /// Connection limits and timeouts.
+    pub limits: listen::Limits,
+    /// Large bodies (record batches, photo chunks) read at once, at most.
+    pub max_heavy_requests: usize,
 }
 
 impl ServerConfig {
@@ -54,6 +64,9 @@ impl ServerConfig {
             key_file: data_dir.join("server-key.pk8"),
             admin_token: admin_token.into(),
             device_config: DeviceConfig::default(),
+            blob_dir: data_dir.join("blobs"),
+            limits: listen::Limits::default(),
+            max_heavy_requests: 16,
         }
     }
 }
@@ -100,12 +113,19 @@ pub async fn state(cfg: &ServerConfig) -> Result<AppState, ServerError> {
     let signer = load_or_create_key(&cfg.key_file)?;
     let public_key = signer.public_key()?;
     let db = db::Db::open(&cfg.database).await?;
+    let dir = cfg.blob_dir.clone();
+    let blobs = tokio::task::spawn_blocking(move || blobstore::FsBlobStore::open(&dir))
+        .await
+        .map_err(|_| ServerError::Internal("blob store open task failed".into()))??;
     Ok(AppState {
         db,
         signer: Arc::new(signer) as Arc<dyn Signer>,
         public_key,
         admin_token_hash: devices::sha256(cfg.admin_token.as_bytes()),
         device_config: cfg.device_config.clone(),
+        blobs: Arc::new(blobs),
+        throttle: Arc::new(throttle::RegistrationThrottle::default()),
+        heavy: Arc::new(tokio::sync::Semaphore::new(cfg.max_heavy_requests.max(1))),
     })
 }
 
@@ -133,13 +153,19 @@ pub async fn spawn(cfg: &ServerConfig, addr: SocketAddr) -> Result<Running, Serv
         .local_addr()
         .map_err(|_| ServerError::Internal("no local address".into()))?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = router(st);
+    let limits = cfg.limits;
+    let sweeper = tokio::spawn(sweep_partials(st.clone(), cfg.blob_dir.clone()));
+    let app = router(st).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        limits.request_timeout,
+    ));
+    let app = app.layer(axum::middleware::map_response(json_timeout));
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
+        listen::serve(listener, app, limits, async move {
+            let _ = rx.await;
+        })
+        .await;
+        sweeper.abort();
     });
     Ok(Running {
         addr,
@@ -147,4 +173,32 @@ pub async fn spawn(cfg: &ServerConfig, addr: SocketAddr) -> Result<Running, Serv
         shutdown: tx,
         task,
     })
+}
+
+/// The request deadline answers 408 with an empty body; give it the API's JSON error like every other.
+async fn json_timeout(resp: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if resp.status() == axum::http::StatusCode::REQUEST_TIMEOUT
+        && resp.headers().get(axum::http::header::CONTENT_TYPE).is_none()
+    {
+        return ServerError::Timeout.into_response();
+    }
+    resp
+}
+
+/// Expires photo uploads abandoned for a week, hourly: their database rows and bytes, and orphaned
+/// partial files (written but never recorded, e.g. a crash between the two).
+async fn sweep_partials(st: AppState, blob_dir: PathBuf) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let _ = blobs::expire_partials(&st.db, st.blobs.clone(), http::now_ms()).await;
+        let cutoff = std::time::SystemTime::now()
+            - std::time::Duration::from_millis(blobs::PARTIAL_TTL_MS.unsigned_abs());
+        let dir = blob_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            blobstore::FsBlobStore::open(&dir).map(|s| s.sweep_partials(cutoff))
+        })
+        .await;
+    }
 }

@@ -86,6 +86,35 @@ pub fn extract(kind: &str, payload: &[u8]) -> Extracted {
     x
 }
 
+/// Earliest plausible event time (2020-01-01T00:00Z): SIAP did not exist before; earlier or negative
+/// times come from a broken or edited clock.
+pub const EARLIEST_EVENT_MS: i64 = 1_577_836_800_000;
+
+/// How far an event may lie after the server received it (clock granularity, not a tolerance for a
+/// phone clock set forward: the device's trusted estimate is anchored to this server's time).
+pub const FUTURE_TOLERANCE_MS: i64 = 10 * 60_000;
+
+/// Adds server-side time flags to extracted columns, judged against the server's own receipt time
+/// `received_ms` (the one clock a device cannot move): `event_time_implausible` for events before
+/// [`EARLIEST_EVENT_MS`] (negative, epoch, years ago), `event_time_in_future` for events after receipt
+/// (year 9999, a clock set forward). The record stays stored verbatim; the flag makes it visible.
+pub fn flag_event_time(x: &mut Extracted, received_ms: i64) {
+    let Some(t) = x.event_ms else { return };
+    let flag = if t < EARLIEST_EVENT_MS {
+        Some("event_time_implausible")
+    } else if t > received_ms.saturating_add(FUTURE_TOLERANCE_MS) {
+        Some("event_time_in_future")
+    } else {
+        None
+    };
+    if let Some(f) = flag {
+        x.flags.push(f.to_owned());
+        x.flags.sort();
+        x.flags.dedup();
+        x.flagged = true;
+    }
+}
+
 /// One attendance row.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AttendanceRow {
@@ -172,9 +201,10 @@ pub async fn attendance(
     .await
 }
 
-fn csv_field(s: &str) -> String {
-    // Quote everything that could break a cell or be read as a formula by a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+/// One CSV cell: always quoted, and neutralised (a leading `'`) when a spreadsheet would read it as a
+/// formula or a control: `=`, `+`, `-`, `@`, TAB, CR (OWASP's CSV-injection list).
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_owned()
@@ -261,12 +291,16 @@ pub struct ForkRow {
     pub conflicting: serde_json::Value,
     /// When it arrived.
     pub received_at_ms: i64,
+    /// Position in the forks report (page with `after=<id>`).
+    pub id: i64,
 }
 
-/// All forks.
-pub async fn forks(db: &Db) -> Result<Vec<ForkRow>, ServerError> {
-    db.tx(|tx| {
-        tx.query("SELECT device_id, seq, stored_hash, record_json, received_at_ms FROM forks ORDER BY id", &[])?
+/// Forks after fork id `after`, at most `limit` (clamped to 1..=1000), oldest first; page with the last
+/// row's `id`.
+pub async fn forks(db: &Db, after: i64, limit: i64) -> Result<Vec<ForkRow>, ServerError> {
+    let limit = limit.clamp(1, 1000);
+    db.tx(move |tx| {
+        tx.query("SELECT device_id, seq, stored_hash, record_json, received_at_ms, id FROM forks WHERE id > $1 ORDER BY id LIMIT $2", &[V::I(after), V::I(limit)])?
             .iter()
             .map(|r| {
                 Ok(ForkRow {
@@ -275,6 +309,7 @@ pub async fn forks(db: &Db) -> Result<Vec<ForkRow>, ServerError> {
                     stored_hash: hex::encode(r[2].b()?),
                     conflicting: serde_json::from_slice(&r[3].b()?).unwrap_or(serde_json::Value::Null),
                     received_at_ms: r[4].i()?,
+                    id: r[5].i()?,
                 })
             })
             .collect()
@@ -297,12 +332,30 @@ pub struct DeviceRow {
     pub acked_seq: u64,
     /// Marked for review.
     pub review: bool,
-    /// Why.
+    /// The first reason.
     pub review_reason: Option<String>,
+    /// Every reason recorded, in the order first seen, with how often and when.
+    pub review_reasons: Vec<ReviewReason>,
+    /// Distinct forked records received from this device.
+    pub fork_count: u64,
 }
 
-fn device_rows(rows: &[crate::db::Row]) -> Result<Vec<DeviceRow>, ServerError> {
-    rows.iter()
+/// One reason a device was marked for review (or an event worth reviewing, like a re-bind).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewReason {
+    /// What happened (no personal data).
+    pub reason: String,
+    /// How many times.
+    pub count: u64,
+    /// First time.
+    pub first_at_ms: i64,
+    /// Last time.
+    pub last_at_ms: i64,
+}
+
+fn device_rows(tx: &mut dyn crate::db::Sql, rows: &[crate::db::Row]) -> Result<Vec<DeviceRow>, ServerError> {
+    let mut out: Vec<DeviceRow> = rows
+        .iter()
         .map(|r| {
             Ok(DeviceRow {
                 device_id: r[0].t()?,
@@ -312,24 +365,49 @@ fn device_rows(rows: &[crate::db::Row]) -> Result<Vec<DeviceRow>, ServerError> {
                 acked_seq: r[4].i()?.max(0) as u64,
                 review: r[5].i()? != 0,
                 review_reason: r[6].opt_t()?,
+                fork_count: r[7].i()?.max(0) as u64,
+                review_reasons: Vec::new(),
             })
         })
-        .collect()
+        .collect::<Result<_, ServerError>>()?;
+    for d in &mut out {
+        d.review_reasons = tx
+            .query(
+                "SELECT reason, count, first_at_ms, last_at_ms FROM device_reviews WHERE device_id = $1 ORDER BY first_at_ms, reason",
+                &[V::T(d.device_id.clone())],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(ReviewReason {
+                    reason: r[0].t()?,
+                    count: r[1].i()?.max(0) as u64,
+                    first_at_ms: r[2].i()?,
+                    last_at_ms: r[3].i()?,
+                })
+            })
+            .collect::<Result<_, ServerError>>()?;
+    }
+    Ok(out)
 }
 
-const DEVICE_COLS: &str =
-    "device_id, binding_type, binding_id, last_seen_ms, acked_seq, review, review_reason";
+const DEVICE_COLS: &str = "device_id, binding_type, binding_id, last_seen_ms, acked_seq, review, review_reason, fork_count";
 
-/// Devices that have not synced since `now - days`.
+/// Devices that have not synced since `now - days` (`days` in 0..=36,500; checked arithmetic).
 pub async fn stale_devices(db: &Db, days: i64, now: i64) -> Result<Vec<DeviceRow>, ServerError> {
-    let cutoff = now - days.max(0) * 86_400_000;
+    let cutoff = (0..=36_500)
+        .contains(&days)
+        .then(|| days.checked_mul(86_400_000))
+        .flatten()
+        .and_then(|ms| now.checked_sub(ms))
+        .ok_or_else(|| ServerError::BadRequest("days must be in 0..=36500".into()))?;
     db.tx(move |tx| {
-        device_rows(&tx.query(
+        let rows = tx.query(
             &format!(
                 "SELECT {DEVICE_COLS} FROM devices WHERE last_seen_ms < $1 ORDER BY last_seen_ms"
             ),
             &[V::I(cutoff)],
-        )?)
+        )?;
+        device_rows(tx, &rows)
     })
     .await
 }
@@ -337,10 +415,11 @@ pub async fn stale_devices(db: &Db, days: i64, now: i64) -> Result<Vec<DeviceRow
 /// Every device (or only those marked for review).
 pub async fn devices(db: &Db, review_only: bool) -> Result<Vec<DeviceRow>, ServerError> {
     db.tx(move |tx| {
-        device_rows(&tx.query(
+        let rows = tx.query(
             &format!("SELECT {DEVICE_COLS} FROM devices WHERE review >= $1 ORDER BY device_id"),
             &[V::I(i64::from(review_only))],
-        )?)
+        )?;
+        device_rows(tx, &rows)
     })
     .await
 }

@@ -34,11 +34,21 @@ pub enum Backend {
     Postgres,
 }
 
-/// The backends available here: SQLite always, PostgreSQL when configured (else says it is skipped).
+/// Whether this is a CI run (`CI` set and non-empty): then nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty())
+}
+
+/// The backends available here: SQLite always, PostgreSQL when configured (else says it is skipped;
+/// in CI a missing PostgreSQL fails the test instead of passing vacuously).
 pub fn backends(test: &str) -> Vec<Backend> {
     if std::env::var(POSTGRES_ENV).is_ok_and(|v| !v.is_empty()) {
         vec![Backend::Sqlite, Backend::Postgres]
     } else {
+        assert!(
+            !in_ci(),
+            "{test}: CI is set but {POSTGRES_ENV} is not: the PostgreSQL half cannot be skipped in CI"
+        );
         eprintln!("SKIPPED: {test} on PostgreSQL ({POSTGRES_ENV} is not set; run .ci/postgres.sh)");
         vec![Backend::Sqlite]
     }
@@ -80,10 +90,25 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on a free loopback port.
     pub async fn start(backend: Backend, dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(backend, dir, |_| {}).await
+    }
+
+    /// Starts a server on a free loopback port after `tweak` adjusted its configuration.
+    pub async fn start_with(
+        backend: Backend,
+        dir: &Path,
+        tweak: impl FnOnce(&mut siap_server::ServerConfig),
+    ) -> anyhow::Result<Self> {
         let mut cfg = siap_server::ServerConfig::in_dir(dir, ADMIN_TOKEN);
         if backend == Backend::Postgres {
             cfg.database = fresh_postgres_db().await?;
         }
+        tweak(&mut cfg);
+        Self::run(cfg, dir).await
+    }
+
+    /// Starts a server with exactly `cfg` (e.g. again on the database of a stopped one).
+    pub async fn run(cfg: siap_server::ServerConfig, dir: &Path) -> anyhow::Result<Self> {
         let running = siap_server::spawn(&cfg, "127.0.0.1:0".parse()?).await?;
         Ok(TestServer {
             dir: dir.to_path_buf(),

@@ -34,7 +34,7 @@ async fn week_offline(backend: Backend) {
         .await
         .unwrap();
     let admin = server.admin();
-    admin.json(Method::PUT, "/v1/admin/sites/s1", Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "lat": -6.9, "lon": 107.6, "radius_m": 80}}))).await.unwrap();
+    admin.json(Method::PUT, "/v1/admin/sites/s1", Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": -6.9, "lon": 107.6}, "radius_m": 80}}))).await.unwrap();
     let mut devices = Vec::new();
     for i in 0..5 {
         let e = format!("e{i}");

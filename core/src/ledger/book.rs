@@ -55,6 +55,14 @@ impl Ledger {
         &self.store
     }
 
+    /// Proves possession of the device key for registration: a signature over
+    /// [`registration_message`](crate::sync::protocol::registration_message). The key signs only
+    /// domain-separated messages besides record hashes, so this cannot be turned into a record signature.
+    pub fn prove_registration(&self, code: &str, server_public_key: &[u8]) -> Result<Vec<u8>> {
+        let m = crate::sync::protocol::registration_message(code, &self.public_key, server_public_key);
+        self.signer.sign(&m)
+    }
+
     /// Appends one record: assigns seq and prev_hash, hashes, signs, and commits in one transaction.
     pub fn append(&self, kind: &str, payload: &[u8]) -> Result<Record> {
         self.append_with(kind, payload, |_, _| Ok(()))

@@ -234,6 +234,9 @@ impl SyncClient {
         let req = RegisterRequest {
             enrollment_code: enrollment_code.to_owned(),
             public_key: self.ledger.public_key().to_vec(),
+            proof: self
+                .ledger
+                .prove_registration(enrollment_code, &self.cfg.server_public_key)?,
         };
         let body = serde_json::to_vec(&req)?;
         let mut report = SyncReport::default();

@@ -36,7 +36,8 @@ pub const MAX_BLOB_CHUNK_BYTES: usize = 1024 * 1024;
 /// Most changes in one pulled page.
 pub const MAX_CHANGES_PAGE: u32 = 500;
 
-/// `POST /v1/register`: a device presents a one-time enrollment code and its public key.
+/// `POST /v1/register`: a device presents a one-time enrollment code, its public key, and a signature
+/// with that key proving it holds the private half.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterRequest {
     /// The one-time code an administrator issued.
@@ -44,6 +45,38 @@ pub struct RegisterRequest {
     /// The device's uncompressed P-256 public key.
     #[serde(with = "b64")]
     pub public_key: Vec<u8>,
+    /// ECDSA P-256 / SHA-256 (ASN.1 DER) by the device key over [`registration_message`] of the
+    /// normalised code, this public key and the server's public key. Without it anyone holding a code and
+    /// a victim's public key (printed for `siap ledger verify`) could register the victim's device.
+    #[serde(with = "b64")]
+    pub proof: Vec<u8>,
+}
+
+/// Domain tag of the registration proof (never a valid record hash: records sign 32-byte hashes).
+pub const REGISTER_DOMAIN: &[u8] = b"SIAP-REGISTER-v1\0";
+
+/// Normalises a typed enrollment code: ASCII letters and digits only, upper case (spaces and dashes
+/// people type are dropped). Device and server sign and check the same normalised form.
+pub fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The message a device signs to register: `domain ‖ len‖code ‖ len‖device key ‖ len‖server key`
+/// (lengths as 4-byte big-endian). Binding the code stops a proof being reused with another code;
+/// binding the server key stops a proof made for one city's server being relayed to another.
+pub fn registration_message(code: &str, device_public_key: &[u8], server_public_key: &[u8]) -> Vec<u8> {
+    let code = normalise_code(code);
+    let mut m = Vec::with_capacity(REGISTER_DOMAIN.len() + 12 + code.len() + 130);
+    m.extend_from_slice(REGISTER_DOMAIN);
+    for part in [code.as_bytes(), device_public_key, server_public_key] {
+        let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+        m.extend_from_slice(&len.to_be_bytes());
+        m.extend_from_slice(part);
+    }
+    m
 }
 
 /// What a device is bound to.

@@ -113,7 +113,7 @@ impl Db {
     pub async fn open(spec: &str) -> Result<Db, ServerError> {
         if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
             Ok(Db::Postgres(Arc::new(
-                postgres::PgDb::connect(spec, 8).await?,
+                postgres::PgDb::connect(spec, 16).await?,
             )))
         } else {
             let path = std::path::PathBuf::from(spec);

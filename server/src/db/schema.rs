@@ -1,10 +1,46 @@
-//! The server schema, once per backend (only the column types differ), and its version.
+//! The server schema, once per backend (only the column types differ), and its forward migrations.
 //!
 //! Rows are never deleted: records, forks and blobs are evidence. `records` keeps the exact signed bytes
-//! plus columns extracted at ingest for reports.
+//! plus columns extracted at ingest for reports. A fresh database gets the version-1 tables and then
+//! every migration in order, exactly like an old database being upgraded, so both paths are one path.
+//! A database whose version is newer than this build's is refused (never downgraded or wiped).
 
-/// Schema version written to `meta`.
-pub const VERSION: i64 = 1;
+/// The schema version this build writes and understands.
+pub const VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Forward migrations after version 1: (version reached, DDL with the same placeholders as the tables).
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    2,
+    r"
+ALTER TABLE enrollments ADD COLUMN rebind_device TEXT;
+ALTER TABLE blobs ADD COLUMN location TEXT NOT NULL DEFAULT 'db';
+CREATE TABLE IF NOT EXISTS blob_uploads (
+    sha256          TEXT NOT NULL,
+    device_id       TEXT NOT NULL,
+    mime            TEXT NOT NULL,
+    total           {INT} NOT NULL,
+    received        {INT} NOT NULL,
+    created_at_ms   {INT} NOT NULL,
+    updated_at_ms   {INT} NOT NULL,
+    PRIMARY KEY (sha256, device_id)
+);
+CREATE INDEX IF NOT EXISTS blob_uploads_age ON blob_uploads (updated_at_ms);
+DELETE FROM blobs WHERE complete = 0;
+ALTER TABLE forks ADD COLUMN record_hash {BYTES};
+CREATE INDEX IF NOT EXISTS forks_device_seq ON forks (device_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS forks_dedup ON forks (device_id, seq, record_hash);
+ALTER TABLE devices ADD COLUMN fork_count {INT} NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS device_reviews (
+    device_id       TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    first_at_ms     {INT} NOT NULL,
+    last_at_ms      {INT} NOT NULL,
+    count           {INT} NOT NULL,
+    PRIMARY KEY (device_id, reason)
+);
+CREATE INDEX IF NOT EXISTS devices_last_seen ON devices (last_seen_ms);
+",
+)];
 
 const TABLES: &str = r"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,18 +121,36 @@ CREATE TABLE IF NOT EXISTS permits (
 );
 ";
 
-/// The DDL for SQLite.
-pub fn sqlite() -> String {
-    TABLES
-        .replace("{BYTES}", "BLOB")
+/// Fills the type placeholders of `ddl` for SQLite.
+pub fn sqlite_ddl(ddl: &str) -> String {
+    ddl.replace("{BYTES}", "BLOB")
         .replace("{INT}", "INTEGER")
         .replace("{SERIAL}", "INTEGER PRIMARY KEY AUTOINCREMENT")
 }
 
-/// The DDL for PostgreSQL.
-pub fn postgres() -> String {
-    TABLES
-        .replace("{BYTES}", "BYTEA")
+/// Fills the type placeholders of `ddl` for PostgreSQL.
+pub fn postgres_ddl(ddl: &str) -> String {
+    ddl.replace("{BYTES}", "BYTEA")
         .replace("{INT}", "BIGINT")
         .replace("{SERIAL}", "BIGSERIAL PRIMARY KEY")
+}
+
+/// The version-1 DDL for SQLite.
+pub fn sqlite() -> String {
+    sqlite_ddl(TABLES)
+}
+
+/// The version-1 DDL for PostgreSQL.
+pub fn postgres() -> String {
+    postgres_ddl(TABLES)
+}
+
+/// The migrations to run on a database at `current` (0: empty), or an error for a newer database.
+pub fn pending(current: i64) -> Result<&'static [(i64, &'static str)], crate::ServerError> {
+    if current > VERSION {
+        return Err(crate::ServerError::Internal(format!(
+            "database schema version {current} is newer than this server ({VERSION}); upgrade the server"
+        )));
+    }
+    Ok(&MIGRATIONS[MIGRATIONS.iter().take_while(|(v, _)| *v <= current).count()..])
 }

@@ -17,17 +17,35 @@ pub struct SqliteDb {
 }
 
 impl SqliteDb {
-    /// Opens (creating) the database file and its schema.
+    /// Opens (creating) the database file and its schema, migrated to the current version.
+    ///
+    /// The file holds personal data: it is created readable by its owner only (0600), and SQLite gives
+    /// its `-wal` and `-shm` files the same mode.
     pub fn open(path: &Path) -> Result<Self, ServerError> {
+        create_private(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.execute_batch("PRAGMA synchronous = FULL;")?;
         conn.execute_batch(&format!("BEGIN; {} COMMIT;", super::schema::sqlite()))?;
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO NOTHING",
-            [super::schema::VERSION.to_string()],
+            "INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT(key) DO NOTHING",
+            [],
         )?;
+        let current: String = conn.query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        let current: i64 = current
+            .parse()
+            .map_err(|_| ServerError::Internal("schema version is not a number".into()))?;
+        for (version, ddl) in super::schema::pending(current)? {
+            conn.execute_batch(&format!(
+                "BEGIN; {} UPDATE meta SET value = '{version}' WHERE key = 'schema_version'; COMMIT;",
+                super::schema::sqlite_ddl(ddl)
+            ))?;
+        }
         Ok(SqliteDb {
             conn: Mutex::new(conn),
         })
@@ -54,6 +72,21 @@ impl SqliteDb {
                 Err(e)
             }
         }
+    }
+}
+
+/// Creates `path` with mode 0600 if it does not exist yet (an existing file keeps its mode).
+fn create_private(path: &Path) -> Result<(), ServerError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) => Err(ServerError::Internal(
+            "cannot create the database file".into(),
+        )),
     }
 }
 

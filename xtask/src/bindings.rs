@@ -1,5 +1,6 @@
-//! `cargo xtask bindings [--check]`: builds `siap-ffi` and generates the Kotlin and Swift bindings from
-//! the built (unstripped) library; `--check` fails when the committed Swift is stale.
+//! `cargo xtask bindings [--check]`: builds the workspace as the test step does and generates the Kotlin
+//! and Swift bindings from the built (unstripped) library; `--check` fails when the committed Swift is
+//! stale.
 //! `cargo xtask kotlin-test`: runs the JVM tests of the generated Kotlin against the real library.
 
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::test::{run_cmd, workspace_root};
+use crate::util::{build_workspace, debug_artifact, run_cmd, workspace_root};
 
 /// Where the committed Swift bindings live (the iOS package consumes them).
 const SWIFT_DIR: &str = "ios/Sources/SiapFFI";
@@ -28,16 +29,8 @@ fn generate(language: &str, out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
     let lib = library_path("debug");
     run_cmd(
-        Command::new("cargo")
-            .args([
-                "run",
-                "--quiet",
-                "-p",
-                "uniffi-bindgen",
-                "--",
-                "generate",
-                "--library",
-            ])
+        Command::new(debug_artifact("uniffi-bindgen"))
+            .args(["generate", "--library"])
             .arg(&lib)
             .args(["--language", language, "--no-format", "--out-dir"])
             .arg(out),
@@ -45,8 +38,15 @@ fn generate(language: &str, out: &Path) -> anyhow::Result<()> {
 }
 
 /// Builds the library and generates both languages into `target/uniffi/`.
+///
+/// The build is [`build_workspace`] (`cargo build --workspace --all-targets`), and the generator is its
+/// `target/debug/uniffi-bindgen`, not `cargo build -p siap-ffi -p siap-server` nor `cargo run -p
+/// uniffi-bindgen`: those select fewer packages, so Cargo resolves other features (no siap-core `onnx`,
+/// no `num-integer/i128`, no client half of hyper, ...) and compiles siap-core, the tract stack, axum,
+/// hyper and the uniffi generators a second time. With the test step's selection everything is already
+/// built by `cargo test`, except the link of the `uniffi-bindgen` binary.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    run_cmd(Command::new("cargo").args(["build", "-p", "siap-ffi", "-p", "siap-server"]))?;
+    build_workspace()?;
     let root = workspace_root();
     generate("kotlin", &root.join("target/uniffi/kotlin"))?;
     let swift_out = root.join("target/uniffi/swift");

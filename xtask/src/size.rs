@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::test::{ensure_tool, run_cmd, workspace_root};
+use crate::util::{ensure_tool, run_cmd, workspace_root};
 
 /// Budget for the stripped host library, bytes (10^6-byte megabytes, as the README reports).
 const BUDGET: u64 = 12_000_000;

@@ -1,89 +1,87 @@
 //! `cargo xtask test`: the one command that runs every test, on a fresh machine too.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
-/// Root of the workspace (the parent of `xtask/`).
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
+use crate::util::{TEST_SELECTION, ensure_tool, in_ci, run_cmd, workspace_root};
+
+/// The throwaway PostgreSQL of `.ci/postgres.sh`. Dropping it stops the server and removes its directory
+/// (`.ci/pg-ctl.sh destroy`), so it goes away whether the steps pass, fail (`?` returns early) or panic.
+struct Postgres {
+    /// The variables `.ci/postgres.sh` exported (`SIAP_TEST_POSTGRES_URL`, `_DIR`, `_CTL`).
+    env: Vec<(String, String)>,
 }
 
-/// Runs a command in the workspace root, failing on a non-zero exit.
-pub fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
-    eprintln!("xtask: running {cmd:?}");
-    let status = cmd
-        .current_dir(workspace_root())
-        .status()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed with {status}");
-    }
-    Ok(())
-}
-
-/// Makes sure a command-line tool exists, installing its Debian package when it does not.
-pub fn ensure_tool(tool: &str, package: &str) -> anyhow::Result<()> {
-    if Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return Ok(());
-    }
-    eprintln!("xtask: {tool} not found, installing Debian package {package}");
-    run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
-    run_cmd(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", package])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
-}
-
-/// Starts a throwaway PostgreSQL (`.ci/postgres.sh`) and returns the variables it exports.
-/// Failure is not fatal: the PostgreSQL tests then report themselves skipped.
-fn start_postgres() -> Vec<(String, String)> {
-    let out = Command::new("bash")
-        .arg(".ci/postgres.sh")
-        .current_dir(workspace_root())
-        .output();
-    match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        Ok(o) => {
-            eprintln!(
-                "xtask: PostgreSQL could not be started; its tests will be skipped:\n{}",
+impl Postgres {
+    /// Starts the server. When it cannot be started: an error in CI (`CI` set), else `None` and the
+    /// PostgreSQL halves of the sync tests report themselves skipped.
+    fn start() -> anyhow::Result<Option<Self>> {
+        let why = match Command::new("bash")
+            .arg(".ci/postgres.sh")
+            .current_dir(workspace_root())
+            .output()
+        {
+            Ok(o) if o.status.success() => {
+                let env: Vec<(String, String)> = String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                let pg = Postgres { env };
+                if pg.var("SIAP_TEST_POSTGRES_URL").is_some() {
+                    return Ok(Some(pg));
+                }
+                format!(
+                    ".ci/postgres.sh exported no SIAP_TEST_POSTGRES_URL:\n{}",
+                    String::from_utf8_lossy(&o.stdout)
+                )
+            }
+            Ok(o) => format!(
+                ".ci/postgres.sh failed ({}):\n{}",
+                o.status,
                 String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => format!("cannot run .ci/postgres.sh: {e}"),
+        };
+        if in_ci() {
+            bail!(
+                "PostgreSQL could not be started, and CI is set: the PostgreSQL tests must run in CI, \
+                 so this run fails instead of skipping them.\n{why}"
             );
-            Vec::new()
         }
-        Err(e) => {
-            eprintln!("xtask: cannot run .ci/postgres.sh ({e}); PostgreSQL tests will be skipped");
-            Vec::new()
-        }
+        eprintln!(
+            "xtask: PostgreSQL could not be started; its tests will report themselves skipped \
+             (in CI, with CI set, this is an error):\n{why}"
+        );
+        Ok(None)
+    }
+
+    fn var(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
-fn stop_postgres(env: &[(String, String)]) {
-    if let Some((_, dir)) = env.iter().find(|(k, _)| k == "SIAP_TEST_POSTGRES_DIR") {
-        let pg_ctl = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.path().join("bin/pg_ctl"))
-                .max()
-        });
-        if let Some(pg_ctl) = pg_ctl {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(pg_ctl)
-                .args(["-D", &format!("{dir}/data"), "-m", "fast", "stop"])
-                .status();
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let Some(dir) = self.var("SIAP_TEST_POSTGRES_DIR") else {
+            return;
+        };
+        let ctl = self.var("SIAP_TEST_POSTGRES_CTL").map_or_else(
+            || workspace_root().join(".ci/pg-ctl.sh"),
+            std::path::PathBuf::from,
+        );
+        eprintln!("xtask: stopping PostgreSQL ({dir})");
+        let status = Command::new("bash")
+            .arg(&ctl)
+            .arg("destroy")
+            .env("SIAP_TEST_POSTGRES_DIR", dir)
+            .status();
+        if !status.as_ref().is_ok_and(std::process::ExitStatus::success) {
+            eprintln!("xtask: could not stop PostgreSQL in {dir} ({status:?})");
         }
     }
 }
@@ -91,10 +89,11 @@ fn stop_postgres(env: &[(String, String)]) {
 /// Runs the whole suite.
 pub fn run(_args: &[String]) -> anyhow::Result<()> {
     ensure_tool("mvn", "maven")?;
-    let pg = start_postgres();
-    let result = run_suites(&pg);
-    stop_postgres(&pg);
-    result
+    let pg = Postgres::start().context("starting PostgreSQL")?;
+    let env = pg.as_ref().map(|p| p.env.clone()).unwrap_or_default();
+    // `pg` lives to the end of this function: dropped (server stopped) after the steps, whatever their
+    // outcome.
+    run_suites(&env)
 }
 
 fn run_suites(pg: &[(String, String)]) -> anyhow::Result<()> {
@@ -106,9 +105,12 @@ fn run_suites(pg: &[(String, String)]) -> anyhow::Result<()> {
     }
     run_cmd(
         Command::new("cargo")
-            .args(["test", "--workspace", "--all-targets"])
+            .arg("test")
+            .args(TEST_SELECTION)
             .envs(pg.iter().cloned()),
     )?;
+    // The HTTP API against its OpenAPI document, with generated (and malformed) requests.
+    crate::fuzz::run()?;
     // The binding boundary: generate Kotlin and Swift from the built library, fail on stale committed
     // Swift, and run the Kotlin tests on the JVM against the real library.
     crate::bindings::run(&["--check".to_owned()])?;

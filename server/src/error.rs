@@ -34,6 +34,9 @@ pub enum ServerError {
         /// Highest contiguous seq stored for the device.
         acked_seq: u64,
     },
+    /// The route exists, not with this method (405).
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
     /// Too many failed attempts from this source or for this code prefix (429).
     #[error("too many failed attempts; retry in {retry_after_s} s")]
     TooManyRequests {
@@ -84,6 +87,7 @@ impl ServerError {
             ServerError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ServerError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ServerError::BadRecord { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "bad_record"),
+            ServerError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ServerError::TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }

@@ -61,7 +61,7 @@ pub struct AppState {
 }
 
 /// Longest wait for a permit to read a large body before answering 503.
-pub const HEAVY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const HEAVY_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Waits for a large-body permit.
 async fn heavy_permit(st: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ServerError> {
@@ -162,18 +162,57 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .fallback(|| async { ServerError::NotFound("route") })
-        .method_not_allowed_fallback(|| async {
-            ServerError::BadRequest("method not allowed on this route".into())
-        })
+        .method_not_allowed_fallback(|| async { ServerError::MethodNotAllowed })
         .layer(axum::middleware::map_response(add_time))
         .with_state(state)
 }
 
-async fn add_time(mut resp: Response) -> Response {
+async fn add_time(resp: Response) -> Response {
+    let mut resp = json_errors(resp).await;
     if let Ok(v) = HeaderValue::from_str(&now_ms().to_string()) {
         resp.headers_mut().insert(SERVER_TIME_HEADER, v);
     }
     resp
+}
+
+/// Every error answer is the API's JSON [`ErrorBody`](siap_core::sync::protocol::ErrorBody), also
+/// the framework's own rejections (an undecodable path segment answers `text/plain` otherwise).
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = http_body_util::Limited::new(body, 4096)
+        .collect()
+        .await
+        .map(|c| String::from_utf8_lossy(&c.to_bytes()).into_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let body = siap_core::sync::protocol::ErrorBody {
+        error: code.into(),
+        message: text.chars().filter(|c| !c.is_control()).take(200).collect(),
+        acked_seq: None,
+    };
+    let mut out = (status, axum::Json(body)).into_response();
+    for (k, v) in &parts.headers {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k, v.clone());
+        }
+    }
+    out
 }
 
 async fn healthz() -> Response {
@@ -652,8 +691,10 @@ async fn admin_device_records(
     q: Result<Query<RecordsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
     admin_auth(&st, &headers)?;
-    let Query(q) =
-        q.map_err(|_| ServerError::BadRequest("after and limit must be integers".into()))?;
+    devices::check_binding_id(&id)?;
+    let Query(q) = q.map_err(|_| {
+        ServerError::BadRequest("after and limit must be non-negative integers".into())
+    })?;
     let (pk, records) =
         report::device_records(&st.db, id, q.after, q.limit.clamp(1, 10_000)).await?;
     Ok(json(

@@ -359,6 +359,16 @@ fn insert_records(tx: &mut dyn Sql, records: &[Record], now: i64) -> Result<(), 
     Ok(())
 }
 
+/// A report column from device-written text: control characters (NUL above all, which PostgreSQL's
+/// text type refuses, so one signed record could otherwise block its device's sync forever) removed,
+/// and at most 128 characters. The signed payload keeps the original bytes.
+fn column_text(s: Option<String>) -> V {
+    V::opt_text(
+        s.map(|t| t.chars().filter(|c| !c.is_control()).take(128).collect::<String>())
+            .as_deref(),
+    )
+}
+
 fn record_params(r: &Record, now: i64) -> [V; RECORD_COLUMNS] {
     let mut x = extract(&r.kind, &r.payload);
     crate::report::flag_event_time(&mut x, now);
@@ -371,11 +381,12 @@ fn record_params(r: &Record, now: i64) -> [V; RECORD_COLUMNS] {
         V::B(r.hash.to_vec()),
         V::B(r.signature.clone()),
         V::I(now),
-        V::opt_text(x.employee_id.as_deref()),
-        V::opt_text(x.site_id.as_deref()),
+        column_text(x.employee_id.take()),
+        column_text(x.site_id.take()),
         x.event_ms.map_or(V::NullI, V::I),
         V::opt_text(x.time_source),
-        V::opt_text(x.decision.as_deref()),
+        column_text(x.decision.take()),
+        // JSON escapes control characters, so the flags text never carries a raw NUL.
         V::T(serde_json::to_string(&x.flags).unwrap_or_else(|_| "[]".into())),
         V::I(i64::from(x.flagged)),
     ]

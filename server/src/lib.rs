@@ -66,7 +66,7 @@ impl ServerConfig {
             device_config: DeviceConfig::default(),
             blob_dir: data_dir.join("blobs"),
             limits: listen::Limits::default(),
-            max_heavy_requests: 16,
+            max_heavy_requests: 8,
         }
     }
 }

@@ -43,11 +43,24 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+/// The soft limit on open files of this process, where the platform says (Linux: `/proc/self/limits`).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 impl Default for Limits {
     fn default() -> Self {
+        // Never more connections than file descriptors: at the limit `accept` fails for everyone (an
+        // old server with 1,024 descriptors was unreachable after ~1,100 half-open requests). Keep 128
+        // for the database, blob files and logs.
+        let max_connections = open_files_limit()
+            .map_or(4096, |n| n.saturating_sub(128).clamp(16, 4096));
         Limits {
-            max_connections: 4096,
-            max_connections_per_source: 256,
+            max_connections,
+            // One address (one attacker, or one NAT) gets at most a quarter of the slots.
+            max_connections_per_source: (max_connections / 4).clamp(8, 256),
             header_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(10),

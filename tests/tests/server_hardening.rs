@@ -667,7 +667,10 @@ async fn times(backend: Backend) {
     dev.check_in(EMPLOYEE, "s1", year_9999, true, &[]).unwrap();
     dev.check_in(EMPLOYEE, "s1", -5, true, &[]).unwrap();
     dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[]).unwrap();
-    dev.client.sync().await.unwrap();
+    // A NUL inside a signed payload's text (PostgreSQL text refuses it) must not block the device.
+    dev.check_in("nul\u{0}id", "s\u{0}1", siap_core::time::wall_now_ms(), true, &[]).unwrap();
+    let report = dev.client.sync().await.unwrap();
+    assert_eq!(report.acknowledged, 4);
     let flagged: serde_json::Value = admin.json(Method::GET, "/v1/admin/reports/flagged", None).await.unwrap();
     let flags_of = |seq: u64| -> Vec<String> {
         flagged
@@ -718,4 +721,28 @@ fn csv_cells_cannot_become_formulas() {
         assert!(cell.starts_with("\"'"), "{evil:?} -> {cell}");
     }
     assert_eq!(siap_server::report::csv_field("a\"b"), "\"a\"\"b\"");
+}
+
+/// Found by the OpenAPI fuzz step: every error is the API's JSON body (also the framework's own
+/// rejections), a wrong method is 405, and a NUL in an id is a 400, not a database error (503 on
+/// PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_json_and_bad_ids_are_400() {
+    for backend in backends("every_error_is_json_and_bad_ids_are_400") {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = TestServer::start(backend, &tmp.path().join("s")).await.unwrap();
+        let admin = server.admin();
+        for (method, path, want) in [
+            (Method::DELETE, "/v1/time", 405),
+            (Method::GET, "/v1/admin/devices/%FF/records", 400),
+            (Method::GET, "/v1/admin/devices/a%00b/records", 400),
+            (Method::GET, "/v1/admin/devices/x/records?after=-1", 400),
+            (Method::GET, "/nowhere", 404),
+        ] {
+            let (s, body) = admin.call(method, path, None).await.unwrap();
+            assert_eq!(s, want, "{path}");
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {}", String::from_utf8_lossy(&body)));
+            assert!(v["error"].is_string() && v["message"].is_string(), "{path}: {v}");
+        }
+    }
 }

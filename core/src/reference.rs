@@ -71,7 +71,9 @@ impl Reference<'_> {
         })
     }
 
-    /// All sites.
+    /// All sites. A row whose fence no longer parses or validates (written unchecked by an older
+    /// version, or edited in the file) is left out, so that one bad row cannot take every site, and with
+    /// them every check-in, down.
     pub fn sites(&self) -> Result<Vec<Site>> {
         self.0.with_conn(|c| {
             let mut st = c.prepare_cached("SELECT id, name, fence FROM sites ORDER BY id")?;
@@ -79,15 +81,22 @@ impl Reference<'_> {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
+                    // Not text (or not UTF-8): a bad row like any other, skipped below.
+                    r.get::<_, String>(2).ok(),
                 ))
             })?;
-            rows.map(|row| {
+            let mut sites = Vec::new();
+            for row in rows {
                 let (id, name, fence) = row?;
-                let fence: Fence = serde_json::from_str(&fence)?;
-                Ok(Site { id, name, fence })
-            })
-            .collect()
+                let Some(Ok(fence)) = fence.map(|f| serde_json::from_str::<Fence>(&f)) else {
+                    continue;
+                };
+                let site = Site { id, name, fence };
+                if site.validate().is_ok() {
+                    sites.push(site);
+                }
+            }
+            Ok(sites)
         })
     }
 

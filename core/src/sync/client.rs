@@ -129,6 +129,10 @@ pub struct SyncReport {
     pub pulled: u32,
     /// Permit updates ignored as stale.
     pub stale: u32,
+    /// Pulled changes skipped because they failed validation (a bad fence, a non-finite asset...): nothing
+    /// was stored for them; the rest of their page applied. Non-zero means the server published data the
+    /// device cannot use.
+    pub skipped: u32,
     /// Clock anchors stored.
     pub anchors: u32,
     /// Requests retried after a transient failure.
@@ -491,6 +495,7 @@ impl SyncClient {
             let counts = apply_page(self.ledger.store(), &self.cfg.server_public_key, &page)?;
             report.pulled += counts.applied;
             report.stale += counts.stale;
+            report.skipped += counts.skipped;
             if !page.more || page.next_cursor == since {
                 return Ok(());
             }

@@ -382,7 +382,7 @@ fn sync_to_embedded_server(ledger: &Ledger, dir: &std::path::Path) -> anyhow::Re
         let running = siap_server::spawn(&cfg, ([127, 0, 0, 1], 0).into()).await?;
         let admin = siap_server::state(&cfg).await?;
         let now = siap_core::time::wall_now_ms();
-        let code = siap_server::devices::issue_code(&admin.db, Binding::Employee(MARIA.into()), HOUR, now).await?;
+        let code = siap_server::devices::issue_code(&admin.db, Binding::Employee(MARIA.into()), None, HOUR, now).await?;
         println!("  server on http://{} (SQLite in {}), enrollment code issued", running.addr, dir.join("server").display());
         let client = SyncClient::new(
             ClientConfig::new(format!("http://{}", running.addr), running.public_key.clone()),
@@ -406,7 +406,7 @@ fn sync_to_embedded_server(ledger: &Ledger, dir: &std::path::Path) -> anyhow::Re
         let again = client.sync().await?;
         println!("  sync again: acknowledged {} (nothing is sent twice)", again.acknowledged);
         let rows = siap_server::report::attendance(&admin.db, "2026-11-30", 8 * 60).await?;
-        let forks = siap_server::report::forks(&admin.db).await?;
+        let forks = siap_server::report::forks(&admin.db, 0, 1000).await?;
         println!("  server attendance report for 2026-11-30 (WITA): {} check-ins, {} forks", rows.len(), forks.len());
         for r in &rows {
             println!("    {} at {} #{}: {} {:?}", r.employee_id, r.site_id, r.seq, r.decision, r.flags);
@@ -622,10 +622,16 @@ fn finish(ledger: &Ledger, dir: &std::path::Path) -> anyhow::Result<()> {
         head.map_or(0, |h| h.seq)
     );
     println!("  exported to {}; check it with:", path.display());
+    // `--expect-head` pins the head, so a truncated copy of the export is caught too.
     println!(
-        "  siap ledger verify {} --public-key {}",
+        "  siap ledger verify {} --public-key {}{}",
         path.display(),
-        hex::encode(ledger.public_key())
+        hex::encode(ledger.public_key()),
+        head.map_or_else(String::new, |h| format!(
+            " --expect-head {}:{}",
+            h.seq,
+            hex::encode(h.hash)
+        ))
     );
     Ok(())
 }

@@ -34,17 +34,24 @@ fn demo_runs_and_its_ledger_verifies() {
             "demo output lacks {expected:?}:\n{stdout}"
         );
     }
-    let key = stdout
+    let line = stdout
         .lines()
-        .find_map(|l| l.split("--public-key ").nth(1))
-        .expect("demo prints the verify command")
-        .trim()
-        .to_owned();
+        .find(|l| l.contains("--public-key "))
+        .expect("demo prints the verify command");
+    let arg = |flag: &str| {
+        line.split(flag)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {flag} in {line}"))
+            .to_owned()
+    };
+    let key = arg("--public-key ");
+    let head = arg("--expect-head ");
     let file = dir.path().join("ledger.jsonl");
     let ok = siap()
         .args(["ledger", "verify"])
         .arg(&file)
-        .args(["--public-key", &key])
+        .args(["--public-key", &key, "--expect-head", &head])
         .output()
         .unwrap();
     assert!(

@@ -164,7 +164,9 @@ fn ingest(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
+                    // A database that cannot be created must not silently measure SQLite instead.
                     let db = rt.block_on(fresh_pg());
+                    assert!(db.is_some(), "cannot create a PostgreSQL database for the bench");
                     let rate = rt.block_on(ingest_once(db, 1000));
                     eprintln!("postgres ingest: {rate:.0} records/s");
                     total += Duration::from_secs_f64(20_000.0 / rate);
@@ -173,6 +175,10 @@ fn ingest(c: &mut Criterion) {
             });
         });
     } else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v.is_empty()),
+            "CI is set but SIAP_TEST_POSTGRES_URL is not: the PostgreSQL ingest bench cannot be skipped"
+        );
         eprintln!("SKIPPED: PostgreSQL ingest (SIAP_TEST_POSTGRES_URL is not set)");
     }
     g.finish();

@@ -4,7 +4,8 @@
 //! new one side by side.
 //!
 //! Usage: `siap-load SERVER_BINARY [POSTGRES_URL]` — starts the binary on loopback in a temp directory
-//! (with the database URL if given), runs every scenario and prints one JSON object of figures.
+//! (with the database URL if given), runs every scenario and prints one JSON object of figures
+//! (`SIAP_LOAD_ONLY_UPLOADS=1`: only the concurrent uploads).
 
 use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
@@ -208,7 +209,10 @@ async fn half_open_flood(s: &Server) -> Option<f64> {
 
 /// 200 devices each uploading one ~7.5 MB batch at once: server RSS peak and after.
 async fn concurrent_uploads(s: &Server, pid: u32) -> anyhow::Result<serde_json::Value> {
-    let http = reqwest::Client::new();
+    // Idle connections are closed by a hardened server after 15 s: never reuse one that old.
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(5))
+        .build()?;
     let mut devs = Vec::new();
     for i in 0..200 {
         devs.push(device(s, &http, &format!("u{i}")).await?);
@@ -247,7 +251,11 @@ async fn concurrent_uploads(s: &Server, pid: u32) -> anyhow::Result<serde_json::
     for t in tasks {
         let c = match t.await {
             Ok(Ok(c)) => c.to_string(),
-            _ => "error".into(),
+            Ok(Err(e)) => {
+                let e = format!("{e:#}");
+                format!("error: {}", e.chars().take(120).collect::<String>())
+            }
+            Err(_) => "task failed".into(),
         };
         *codes.entry(c).or_default() += 1;
     }
@@ -382,6 +390,12 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         let tmp = tempfile::tempdir()?;
+        if std::env::var_os("SIAP_LOAD_ONLY_UPLOADS").is_some() {
+            let s = start(bin, &tmp.path().join("b"), database)?;
+            let pid = s.child.id();
+            println!("{}", concurrent_uploads(&s, pid).await?);
+            return Ok(());
+        }
         let s = start(bin, &tmp.path().join("a"), database)?;
         let slow_open = slow_clients(&s, 40).await;
         let flood_ms = half_open_flood(&s).await;

@@ -166,7 +166,10 @@ fn ingest(c: &mut Criterion) {
                 for _ in 0..iters {
                     // A database that cannot be created must not silently measure SQLite instead.
                     let db = rt.block_on(fresh_pg());
-                    assert!(db.is_some(), "cannot create a PostgreSQL database for the bench");
+                    assert!(
+                        db.is_some(),
+                        "cannot create a PostgreSQL database for the bench"
+                    );
                     let rate = rt.block_on(ingest_once(db, 1000));
                     eprintln!("postgres ingest: {rate:.0} records/s");
                     total += Duration::from_secs_f64(20_000.0 / rate);
@@ -204,7 +207,8 @@ fn backlog(c: &mut Criterion) {
                     let url = format!("http://{}", running.addr);
                     siap_core::sync::client::install_crypto_provider();
                     let l = device(10_000);
-                    let token = register(&url, &reqwest::Client::new(), &l, &running.public_key).await;
+                    let token =
+                        register(&url, &reqwest::Client::new(), &l, &running.public_key).await;
                     l.store()
                         .set_setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN, &token)
                         .unwrap();

@@ -120,7 +120,8 @@ impl IntoResponse for ServerError {
         if let Some(s) = retry
             && let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string())
         {
-            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
         }
         resp
     }

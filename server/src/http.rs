@@ -77,7 +77,11 @@ pub fn now_ms() -> i64 {
 }
 
 /// Reads a body up to `limit` bytes, refusing larger ones early.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ServerError> {
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ServerError> {
     let too_large = || ServerError::TooLarge(format!("body larger than {limit} bytes"));
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
@@ -292,7 +296,12 @@ async fn upload(
 ) -> Result<Response, ServerError> {
     let device = device_auth(&st, &headers).await?;
     let permit = heavy_permit(&st).await?;
-    let req: UploadRequest = parse_json(&read_body(&headers, body, MAX_RECORDS_BODY_BYTES).await?)?;
+    let bytes = read_body(&headers, body, MAX_RECORDS_BODY_BYTES).await?;
+    // Parsing megabytes of JSON (base64 payloads) is CPU work: keep it off the async workers, which
+    // must stay free to read other clients' headers.
+    let req: UploadRequest = tokio::task::spawn_blocking(move || parse_json(&bytes))
+        .await
+        .map_err(|_| ServerError::Internal("parse task failed".into()))??;
     if req.device_id != device.device_id {
         return Err(ServerError::Forbidden("batch names another device"));
     }
@@ -416,8 +425,7 @@ async fn admin_enroll(
     let req: EnrollRequest = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     let now = now_ms();
     let ttl = i64::from(req.ttl_hours.unwrap_or(72).clamp(1, 24 * 30)) * 3_600_000;
-    let code =
-        devices::issue_code(&st.db, req.binding, req.rebind_device_id, ttl, now).await?;
+    let code = devices::issue_code(&st.db, req.binding, req.rebind_device_id, ttl, now).await?;
     Ok(json(
         StatusCode::CREATED,
         &serde_json::json!({ "code": code, "expires_at_ms": now + ttl }),
@@ -549,7 +557,10 @@ async fn admin_blob(
             (header::CONTENT_TYPE, blobs::served_type(&mime)),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::CONTENT_DISPOSITION, "attachment"),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox",
+            ),
         ],
         data,
     )

@@ -21,10 +21,8 @@
 
 use std::collections::HashMap;
 
-use siap_core::ledger::{
-    ChainHead, GENESIS_PREV_HASH, Record, verify_continuation, verify_record,
-};
 use siap_core::ledger::record::validate_entry;
+use siap_core::ledger::{ChainHead, GENESIS_PREV_HASH, Record, verify_continuation, verify_record};
 use siap_core::sync::protocol::{MAX_BATCH_RECORDS, UploadAck, UploadStatus};
 
 use crate::db::{Db, Sql, V};
@@ -103,7 +101,12 @@ struct Plan {
     stop: Option<Stop>,
 }
 
-fn classify(public_key: &[u8], device_id: &str, head: Option<ChainHead>, records: &[Record]) -> Plan {
+fn classify(
+    public_key: &[u8],
+    device_id: &str,
+    head: Option<ChainHead>,
+    records: &[Record],
+) -> Plan {
     let head_seq = head.map_or(0, |h| h.seq);
     let mut plan = Plan::default();
     let mut cur = head;
@@ -364,8 +367,13 @@ fn insert_records(tx: &mut dyn Sql, records: &[Record], now: i64) -> Result<(), 
 /// and at most 128 characters. The signed payload keeps the original bytes.
 fn column_text(s: Option<String>) -> V {
     V::opt_text(
-        s.map(|t| t.chars().filter(|c| !c.is_control()).take(128).collect::<String>())
-            .as_deref(),
+        s.map(|t| {
+            t.chars()
+                .filter(|c| !c.is_control())
+                .take(128)
+                .collect::<String>()
+        })
+        .as_deref(),
     )
 }
 

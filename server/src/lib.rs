@@ -179,7 +179,10 @@ pub async fn spawn(cfg: &ServerConfig, addr: SocketAddr) -> Result<Running, Serv
 async fn json_timeout(resp: axum::response::Response) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     if resp.status() == axum::http::StatusCode::REQUEST_TIMEOUT
-        && resp.headers().get(axum::http::header::CONTENT_TYPE).is_none()
+        && resp
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_none()
     {
         return ServerError::Timeout.into_response();
     }
@@ -189,7 +192,7 @@ async fn json_timeout(resp: axum::response::Response) -> axum::response::Respons
 /// Expires photo uploads abandoned for a week, hourly: their database rows and bytes, and orphaned
 /// partial files (written but never recorded, e.g. a crash between the two).
 async fn sweep_partials(st: AppState, blob_dir: PathBuf) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let mut tick = tokio::time::interval(std::time::Duration::from_hours(1));
     loop {
         tick.tick().await;
         let _ = blobs::expire_partials(&st.db, st.blobs.clone(), http::now_ms()).await;

@@ -55,14 +55,15 @@ impl Default for Limits {
         // Never more connections than file descriptors: at the limit `accept` fails for everyone (an
         // old server with 1,024 descriptors was unreachable after ~1,100 half-open requests). Keep 128
         // for the database, blob files and logs.
-        let max_connections = open_files_limit()
-            .map_or(4096, |n| n.saturating_sub(128).clamp(16, 4096));
+        let max_connections =
+            open_files_limit().map_or(4096, |n| n.saturating_sub(128).clamp(16, 4096));
         Limits {
             max_connections,
             // One address (one attacker, or one NAT) gets at most a quarter of the slots.
             max_connections_per_source: (max_connections / 4).clamp(8, 256),
-            header_timeout: Duration::from_secs(15),
-            request_timeout: Duration::from_secs(120),
+            // hyper's default; nginx waits 60 s. A loaded 2-core server (or a phone on 2G) needs slack.
+            header_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_mins(2),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -74,7 +75,10 @@ struct PerSource(Mutex<HashMap<IpAddr, usize>>);
 
 impl PerSource {
     fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<SourceGuard> {
-        let mut m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let n = m.entry(ip).or_insert(0);
         if *n >= max {
             return None;
@@ -94,7 +98,11 @@ struct SourceGuard {
 
 impl Drop for SourceGuard {
     fn drop(&mut self) {
-        let mut m = self.map.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = self
+            .map
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(n) = m.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -127,13 +135,10 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(_) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+            a = listener.accept() => if let Ok(a) = a { a } else {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             },
             () = &mut shutdown => break,
         };
@@ -142,15 +147,16 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let svc = app
-            .clone()
-            .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            });
+        let svc =
+            app.clone()
+                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req
+                });
         let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
+            // Timeouts and resets end connections routinely; structured logs are issue 15's.
             let _ = conn.await;
             drop(guard);
             drop(permit);

@@ -353,7 +353,10 @@ pub struct ReviewReason {
     pub last_at_ms: i64,
 }
 
-fn device_rows(tx: &mut dyn crate::db::Sql, rows: &[crate::db::Row]) -> Result<Vec<DeviceRow>, ServerError> {
+fn device_rows(
+    tx: &mut dyn crate::db::Sql,
+    rows: &[crate::db::Row],
+) -> Result<Vec<DeviceRow>, ServerError> {
     let mut out: Vec<DeviceRow> = rows
         .iter()
         .map(|r| {

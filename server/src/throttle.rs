@@ -44,13 +44,17 @@ impl FailureBuckets {
     }
 
     fn level(&self, tokens: f64, since: Instant, now: Instant) -> f64 {
-        let refilled = now.saturating_duration_since(since).as_secs_f64() / self.refill.as_secs_f64();
+        let refilled =
+            now.saturating_duration_since(since).as_secs_f64() / self.refill.as_secs_f64();
         (tokens + refilled).min(self.capacity)
     }
 
     /// `Err(wait)` when `key` has no failure left; never drains.
     pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let map = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match map.get(key) {
             Some(&(tokens, at)) => {
                 let level = self.level(tokens, at, now);
@@ -66,7 +70,10 @@ impl FailureBuckets {
 
     /// Drains one token for a failure of `key`.
     pub fn fail(&self, key: &str, now: Instant) {
-        let mut map = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= self.max_keys && !map.contains_key(key) {
             // Forget the buckets that have refilled completely; they hold no information.
             let full = self.capacity;
@@ -86,7 +93,10 @@ impl FailureBuckets {
 
     /// Keys currently remembered.
     pub fn len(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+        self.buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     /// No key remembered.
@@ -111,7 +121,7 @@ impl Default for RegistrationThrottle {
     fn default() -> Self {
         RegistrationThrottle {
             per_source: FailureBuckets::new(20, Duration::from_secs(10), 100_000),
-            per_prefix: FailureBuckets::new(10, Duration::from_secs(60), 100_000),
+            per_prefix: FailureBuckets::new(10, Duration::from_mins(1), 100_000),
         }
     }
 }
@@ -120,13 +130,14 @@ impl Default for RegistrationThrottle {
 pub fn source_key(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                v4.to_string()
+            } else {
                 let s = v6.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
-        },
+        }
     }
 }
 

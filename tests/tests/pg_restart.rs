@@ -24,12 +24,21 @@ async fn postgres_restart_fails_fast_then_recovers() {
         return;
     }
     let Ok(ctl) = std::env::var("SIAP_TEST_POSTGRES_CTL") else {
-        assert!(!siap_tests::sync_support::in_ci(), "CI must provide SIAP_TEST_POSTGRES_CTL");
-        eprintln!("SKIPPED: postgres_restart_fails_fast_then_recovers (SIAP_TEST_POSTGRES_CTL not set)");
+        assert!(
+            !siap_tests::sync_support::in_ci(),
+            "CI must provide SIAP_TEST_POSTGRES_CTL"
+        );
+        eprintln!(
+            "SKIPPED: postgres_restart_fails_fast_then_recovers (SIAP_TEST_POSTGRES_CTL not set)"
+        );
         return;
     };
     let pg = |what: &str| {
-        let s = std::process::Command::new("bash").arg(&ctl).arg(what).status().unwrap();
+        let s = std::process::Command::new("bash")
+            .arg(&ctl)
+            .arg(what)
+            .status()
+            .unwrap();
         assert!(s.success(), "pg {what} failed");
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -38,15 +47,21 @@ async fn postgres_restart_fails_fast_then_recovers() {
         .unwrap();
     let dev = registered(&server, &tmp.path().join("d"), EMPLOYEE).await;
     for _ in 0..3 {
-        dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[]).unwrap();
+        dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
+            .unwrap();
     }
     dev.client.sync().await.unwrap();
     pg("stop");
     for _ in 0..3 {
-        dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[]).unwrap();
+        dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
+            .unwrap();
     }
     let t = std::time::Instant::now();
-    let (s, body) = server.admin().call(Method::GET, "/v1/admin/devices", None).await.unwrap();
+    let (s, body) = server
+        .admin()
+        .call(Method::GET, "/v1/admin/devices", None)
+        .await
+        .unwrap();
     let waited = t.elapsed();
     pg("start");
     assert_eq!(s, 503, "{}", String::from_utf8_lossy(&body));
@@ -60,6 +75,13 @@ async fn postgres_restart_fails_fast_then_recovers() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(ok, "sync did not recover after PostgreSQL came back");
-    assert_eq!(server.admin().verified_records(dev.ledger.device_id()).await.unwrap().len(), 6);
+    assert_eq!(
+        server
+            .admin()
+            .verified_records(dev.ledger.device_id())
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
 }
-

@@ -160,40 +160,95 @@ async fn possession(backend: Backend) {
 
     // The attacker holds a valid code and the victim's public key, but not its private key.
     let attacker = new_key();
-    let c = code(&admin, serde_json::json!({"binding": {"type": "employee", "id": "attacker"}})).await;
-    let (s, _) = register_raw(&server.url, &c, &victim_pk, prove(&attacker, &c, &server.public_key), None).await;
-    assert_eq!(s, 403, "a proof by another key must not register the victim's key");
+    let c = code(
+        &admin,
+        serde_json::json!({"binding": {"type": "employee", "id": "attacker"}}),
+    )
+    .await;
+    let (s, _) = register_raw(
+        &server.url,
+        &c,
+        &victim_pk,
+        prove(&attacker, &c, &server.public_key),
+        None,
+    )
+    .await;
+    assert_eq!(
+        s, 403,
+        "a proof by another key must not register the victim's key"
+    );
     let (s, _) = register_raw(&server.url, &c, &victim_pk, Vec::new(), None).await;
     assert_eq!(s, 403, "no proof, no registration");
     // A proof made for another server (or another code) is not accepted here either.
-    let (s, _) = register_raw(&server.url, &c, &attacker.public_key().unwrap(), prove(&attacker, &c, &victim_pk), None).await;
+    let (s, _) = register_raw(
+        &server.url,
+        &c,
+        &attacker.public_key().unwrap(),
+        prove(&attacker, &c, &victim_pk),
+        None,
+    )
+    .await;
     assert_eq!(s, 403);
 
     // Even with the victim's own key (a colleague who copied it), a second code cannot re-bind it.
     let thief = key_of(&victim);
-    let (s, body) = register_raw(&server.url, &c, &victim_pk, prove(&thief, &c, &server.public_key), None).await;
+    let (s, body) = register_raw(
+        &server.url,
+        &c,
+        &victim_pk,
+        prove(&thief, &c, &server.public_key),
+        None,
+    )
+    .await;
     assert_eq!(s, 409, "{body}");
     // The victim is untouched: its token still works and its binding is unchanged.
-    victim.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[]).unwrap();
+    victim
+        .check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
+        .unwrap();
     let report = victim.client.sync().await.unwrap();
     assert_eq!(report.acknowledged, 1);
-    assert_eq!(device_row(&admin, victim.ledger.device_id()).await["binding_id"], EMPLOYEE);
+    assert_eq!(
+        device_row(&admin, victim.ledger.device_id()).await["binding_id"],
+        EMPLOYEE
+    );
     // The refused code was rolled back, not burnt: its rightful new device can still use it.
     let newcomer = new_key();
-    let (s, _) = register_raw(&server.url, &c, &newcomer.public_key().unwrap(), prove(&newcomer, &c, &server.public_key), None).await;
+    let (s, _) = register_raw(
+        &server.url,
+        &c,
+        &newcomer.public_key().unwrap(),
+        prove(&newcomer, &c, &server.public_key),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
 
     // Re-binding is an administrator's act: a code issued for this device only.
     let rebind = code(&admin, serde_json::json!({"binding": {"type": "employee", "id": "E-NEW"}, "rebind_device_id": victim.ledger.device_id()})).await;
     let other = new_key();
-    let (s, _) = register_raw(&server.url, &rebind, &other.public_key().unwrap(), prove(&other, &rebind, &server.public_key), None).await;
+    let (s, _) = register_raw(
+        &server.url,
+        &rebind,
+        &other.public_key().unwrap(),
+        prove(&other, &rebind, &server.public_key),
+        None,
+    )
+    .await;
     assert_eq!(s, 403, "a re-bind code works for its device only");
     victim.client.register(&rebind).await.unwrap();
     let row = device_row(&admin, victim.ledger.device_id()).await;
     assert_eq!(row["binding_id"], "E-NEW");
-    assert!(row["review_reasons"].as_array().unwrap().iter().any(|r| r["reason"].as_str().unwrap().starts_with("re-bound")));
+    assert!(
+        row["review_reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["reason"].as_str().unwrap().starts_with("re-bound"))
+    );
     // Its chain continues across the re-bind.
-    victim.check_in("E-NEW", "s1", siap_core::time::wall_now_ms(), true, &[]).unwrap();
+    victim
+        .check_in("E-NEW", "s1", siap_core::time::wall_now_ms(), true, &[])
+        .unwrap();
     assert_eq!(victim.client.sync().await.unwrap().acknowledged, 1);
 }
 
@@ -212,13 +267,25 @@ async fn single_use(backend: Backend) {
     let server = TestServer::start(backend, &tmp.path().join("s"))
         .await
         .unwrap();
-    let c = code(&server.admin(), serde_json::json!({"binding": {"type": "employee", "id": EMPLOYEE}})).await;
+    let c = code(
+        &server.admin(),
+        serde_json::json!({"binding": {"type": "employee", "id": EMPLOYEE}}),
+    )
+    .await;
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let (url, c, spk) = (server.url.clone(), c.clone(), server.public_key.clone());
         tasks.push(tokio::spawn(async move {
             let k = new_key();
-            register_raw(&url, &c, &k.public_key().unwrap(), prove(&k, &c, &spk), None).await.0
+            register_raw(
+                &url,
+                &c,
+                &k.public_key().unwrap(),
+                prove(&k, &c, &spk),
+                None,
+            )
+            .await
+            .0
         }));
     }
     let mut ok = 0;
@@ -227,7 +294,10 @@ async fn single_use(backend: Backend) {
         assert!(s == 200 || s == 403 || s == 429, "unexpected status {s}");
         ok += usize::from(s == 200);
     }
-    assert_eq!(ok, 1, "a one-time code was redeemed {ok} times ({backend:?})");
+    assert_eq!(
+        ok, 1,
+        "a one-time code was redeemed {ok} times ({backend:?})"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -253,21 +323,40 @@ async fn code_guessing_is_throttled_without_locking_out_others() {
     let mut first_429 = None;
     for i in 0..40 {
         // Distinct prefixes so that only the per-source limit applies.
-        let guess = format!("{}{:07}", ["A", "B", "C", "D", "E", "F", "G", "H"][i % 8], i * 7919);
-        let (s, _) = register_raw(&server.url, &guess, &pk, prove(&guesser, &guess, &server.public_key), Some("127.0.0.1")).await;
+        let guess = format!(
+            "{}{:07}",
+            ["A", "B", "C", "D", "E", "F", "G", "H"][i % 8],
+            i * 7919
+        );
+        let (s, _) = register_raw(
+            &server.url,
+            &guess,
+            &pk,
+            prove(&guesser, &guess, &server.public_key),
+            Some("127.0.0.1"),
+        )
+        .await;
         if s == 429 {
             first_429.get_or_insert(i);
         } else {
             assert_eq!(s, 403);
         }
     }
-    assert_eq!(first_429, Some(20), "the 21st failure from one source is throttled");
+    assert_eq!(
+        first_429,
+        Some(20),
+        "the 21st failure from one source is throttled"
+    );
     let resp = reqwest::Client::builder()
         .local_address("127.0.0.1".parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap()
         .post(format!("{}/v1/register", server.url))
-        .json(&RegisterRequest { enrollment_code: "ZZZ".into(), public_key: pk.clone(), proof: prove(&guesser, "ZZZ", &server.public_key) })
+        .json(&RegisterRequest {
+            enrollment_code: "ZZZ".into(),
+            public_key: pk.clone(),
+            proof: prove(&guesser, "ZZZ", &server.public_key),
+        })
         .send()
         .await
         .unwrap();
@@ -275,9 +364,20 @@ async fn code_guessing_is_throttled_without_locking_out_others() {
     assert!(resp.headers().get("retry-after").is_some());
 
     // Another address behind the same city hall is not affected, and an honest code still works.
-    let c = code(&server.admin(), serde_json::json!({"binding": {"type": "employee", "id": EMPLOYEE}})).await;
+    let c = code(
+        &server.admin(),
+        serde_json::json!({"binding": {"type": "employee", "id": EMPLOYEE}}),
+    )
+    .await;
     let honest = new_key();
-    let (s, _) = register_raw(&server.url, &c, &honest.public_key().unwrap(), prove(&honest, &c, &server.public_key), Some("127.0.0.2")).await;
+    let (s, _) = register_raw(
+        &server.url,
+        &c,
+        &honest.public_key().unwrap(),
+        prove(&honest, &c, &server.public_key),
+        Some("127.0.0.2"),
+    )
+    .await;
     assert_eq!(s, 200);
 
     // Per prefix: guesses for one prefix spread over many sources are throttled after 10.
@@ -285,7 +385,17 @@ async fn code_guessing_is_throttled_without_locking_out_others() {
     for i in 0..12u8 {
         let guess = format!("QQQ{i:07}");
         let ip = format!("127.0.1.{}", i + 1);
-        statuses.push(register_raw(&server.url, &guess, &pk, prove(&guesser, &guess, &server.public_key), Some(&ip)).await.0);
+        statuses.push(
+            register_raw(
+                &server.url,
+                &guess,
+                &pk,
+                prove(&guesser, &guess, &server.public_key),
+                Some(&ip),
+            )
+            .await
+            .0,
+        );
     }
     assert_eq!(&statuses[..10], &[403; 10]);
     assert_eq!(&statuses[10..], &[429, 429]);
@@ -304,16 +414,28 @@ async fn postgres_pool_heals_after_connections_are_killed() {
         .await
         .unwrap();
     let dev = registered(&server, &tmp.path().join("d"), EMPLOYEE).await;
-    let db_name = server.cfg.database.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let db_name = server
+        .cfg
+        .database
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     let admin_url = std::env::var(siap_tests::sync_support::POSTGRES_ENV).unwrap();
-    let (pg, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+    let (pg, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(async move {
         let _ = conn.await;
     });
     let mut total = 0;
     for round in 0..3 {
         for _ in 0..5 {
-            dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[]).unwrap();
+            dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
+                .unwrap();
         }
         total += 5;
         let killed = pg
@@ -321,23 +443,36 @@ async fn postgres_pool_heals_after_connections_are_killed() {
             .await
             .unwrap()
             .len();
-        assert!(killed > 0 || round > 0, "the server held no connection to kill");
+        assert!(
+            killed > 0 || round > 0,
+            "the server held no connection to kill"
+        );
         // The first request may meet a dead connection (503); the client retries and the pool
         // replaces it. Nothing hangs and nothing is lost.
         let started = std::time::Instant::now();
         let mut synced = None;
         for _ in 0..5 {
-            match tokio::time::timeout(Duration::from_secs(30), dev.client.sync()).await {
-                Ok(Ok(r)) => {
+            let attempt = tokio::time::timeout(Duration::from_secs(30), dev.client.sync())
+                .await
+                .expect("sync hung after the connections were terminated");
+            match attempt {
+                Ok(r) => {
                     synced = Some(r);
                     break;
                 }
-                Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(200)).await,
-                Err(_) => panic!("sync hung after the connections were terminated"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
-        assert!(synced.is_some(), "the pool did not heal within {:?}", started.elapsed());
-        let stored = server.admin().verified_records(dev.ledger.device_id()).await.unwrap();
+        assert!(
+            synced.is_some(),
+            "the pool did not heal within {:?}",
+            started.elapsed()
+        );
+        let stored = server
+            .admin()
+            .verified_records(dev.ledger.device_id())
+            .await
+            .unwrap();
         assert_eq!(stored.len(), total, "records lost or duplicated");
     }
 }
@@ -367,10 +502,12 @@ async fn slow_and_half_open_clients_are_bounded() {
                     return started.elapsed();
                 }
                 let mut buf = [0u8; 512];
-                match tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
-                    Ok(Ok(0) | Err(_)) => return started.elapsed(),
-                    Ok(Ok(_)) => return started.elapsed(), // an error answer, then close
-                    Err(_) => {}
+                // Closed, or an error answer and then closed.
+                if tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf))
+                    .await
+                    .is_ok()
+                {
+                    return started.elapsed();
                 }
             }
             Duration::MAX
@@ -378,7 +515,10 @@ async fn slow_and_half_open_clients_are_bounded() {
     }
     for t in slow {
         let closed_after = t.await.unwrap();
-        assert!(closed_after < Duration::from_secs(6), "slow client kept for {closed_after:?}");
+        assert!(
+            closed_after < Duration::from_secs(6),
+            "slow client kept for {closed_after:?}"
+        );
     }
     // A body sent one byte a second: the request deadline answers 408.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -394,10 +534,17 @@ async fn slow_and_half_open_clients_are_bounded() {
                 answer.extend_from_slice(&buf[..n]);
                 break;
             }
-            Err(_) => assert!(started.elapsed() < Duration::from_secs(10), "slow body never cut"),
+            Err(_) => assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "slow body never cut"
+            ),
         }
     }
-    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 
     // 1,100 half-open connections from one address: another address is still served at once.
     let mut held = Vec::new();
@@ -435,22 +582,49 @@ async fn blobs(backend: Backend) {
     let sha = hex::encode(ring_sha(&photo));
     let http = reqwest::Client::new();
     let put = |dev: &TestDevice, offset: usize, total: usize, data: Vec<u8>, mime: &str| {
-        let token = dev.store.setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN).unwrap().unwrap();
-        http.put(format!("{}/v1/blobs/{sha}?offset={offset}&total={total}&mime={mime}", server.url))
-            .bearer_auth(token)
-            .header(DEVICE_ID_HEADER, dev.ledger.device_id())
-            .body(data)
-            .send()
+        let token = dev
+            .store
+            .setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN)
+            .unwrap()
+            .unwrap();
+        http.put(format!(
+            "{}/v1/blobs/{sha}?offset={offset}&total={total}&mime={mime}",
+            server.url
+        ))
+        .bearer_auth(token)
+        .header(DEVICE_ID_HEADER, dev.ledger.device_id())
+        .body(data)
+        .send()
     };
     // The squatter claims the hash first with a wrong total and junk.
-    let r = put(&squatter, 0, 10, vec![0; 10], "text/html").await.unwrap();
+    let r = put(&squatter, 0, 10, vec![0; 10], "text/html")
+        .await
+        .unwrap();
     assert!(r.status().as_u16() == 422 || r.status().is_success());
-    let r = put(&squatter, 0, 400_000, vec![0; 1000], "text/html").await.unwrap();
+    let r = put(&squatter, 0, 400_000, vec![0; 1000], "text/html")
+        .await
+        .unwrap();
     assert!(r.status().is_success());
     // The honest device uploads in two chunks regardless.
-    let r = put(&honest, 0, photo.len(), photo[..200_000].to_vec(), "image/jpeg").await.unwrap();
+    let r = put(
+        &honest,
+        0,
+        photo.len(),
+        photo[..200_000].to_vec(),
+        "image/jpeg",
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = put(&honest, 200_000, photo.len(), photo[200_000..].to_vec(), "image/jpeg").await.unwrap();
+    let r = put(
+        &honest,
+        200_000,
+        photo.len(),
+        photo[200_000..].to_vec(),
+        "image/jpeg",
+    )
+    .await
+    .unwrap();
     let st: serde_json::Value = r.json().await.unwrap();
     assert_eq!(st["complete"], true);
     // Served back exactly, as an image, with nosniff; stored as a file, not in the database.
@@ -463,19 +637,34 @@ async fn blobs(backend: Backend) {
     assert_eq!(resp.headers()["content-type"], "image/jpeg");
     assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     assert_eq!(resp.bytes().await.unwrap().to_vec(), photo);
-    let file = server.cfg.blob_dir.join("objects").join(&sha[..2]).join(&sha);
+    let file = server
+        .cfg
+        .blob_dir
+        .join("objects")
+        .join(&sha[..2])
+        .join(&sha);
     assert_eq!(std::fs::read(&file).unwrap(), photo);
     // A completed blob is never rewritten, even by the squatter.
-    let r = put(&squatter, 0, photo.len(), vec![1; photo.len()], "image/png").await.unwrap();
+    let r = put(&squatter, 0, photo.len(), vec![1; photo.len()], "image/png")
+        .await
+        .unwrap();
     assert!(r.status().is_success());
     assert_eq!(std::fs::read(&file).unwrap(), photo);
 
     // An HTML upload is stored but never served as HTML.
     let page = b"<html><script>alert(1)</script></html>".to_vec();
     let psha = hex::encode(ring_sha(&page));
-    let token = honest.store.setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN).unwrap().unwrap();
+    let token = honest
+        .store
+        .setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN)
+        .unwrap()
+        .unwrap();
     let r = http
-        .put(format!("{}/v1/blobs/{psha}?offset=0&total={}&mime=text/html", server.url, page.len()))
+        .put(format!(
+            "{}/v1/blobs/{psha}?offset=0&total={}&mime=text/html",
+            server.url,
+            page.len()
+        ))
         .bearer_auth(token)
         .header(DEVICE_ID_HEADER, honest.ledger.device_id())
         .body(page)
@@ -521,30 +710,72 @@ async fn forks(backend: Backend) {
     }
     let recs = dev.ledger.all().unwrap();
     // An exact duplicate inside one batch is a resend, not tampering.
-    let (s, ack) = post_records(&server, &dev, vec![recs[0].clone(), recs[0].clone(), recs[1].clone()]).await;
-    assert_eq!((s, ack["status"].as_str(), ack["acked_seq"].as_u64()), (200, Some("ok"), Some(2)), "{ack}");
-    assert_eq!(device_row(&admin, dev.ledger.device_id()).await["review"], false);
+    let (s, ack) = post_records(
+        &server,
+        &dev,
+        vec![recs[0].clone(), recs[0].clone(), recs[1].clone()],
+    )
+    .await;
+    assert_eq!(
+        (s, ack["status"].as_str(), ack["acked_seq"].as_u64()),
+        (200, Some("ok"), Some(2)),
+        "{ack}"
+    );
+    assert_eq!(
+        device_row(&admin, dev.ledger.device_id()).await["review"],
+        false
+    );
 
     // A fork inside one batch: record 3 and a different, validly signed record 3.
-    let fork3 = forge(&dev, 3, recs[1].hash, "attendance.check_in", b"{\"rewritten\":true}");
+    let fork3 = forge(
+        &dev,
+        3,
+        recs[1].hash,
+        "attendance.check_in",
+        b"{\"rewritten\":true}",
+    );
     let (s, ack) = post_records(&server, &dev, vec![recs[2].clone(), fork3.clone()]).await;
     assert_eq!((s, ack["status"].as_str()), (200, Some("fork")), "{ack}");
-    assert_eq!(ack["acked_seq"].as_u64(), Some(3), "the genuine record is stored");
-    let forks: serde_json::Value = admin.json(Method::GET, "/v1/admin/reports/forks", None).await.unwrap();
-    assert_eq!(forks.as_array().unwrap().len(), 1, "the fork is kept as evidence, not lost as a gap");
+    assert_eq!(
+        ack["acked_seq"].as_u64(),
+        Some(3),
+        "the genuine record is stored"
+    );
+    let forks: serde_json::Value = admin
+        .json(Method::GET, "/v1/admin/reports/forks", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        forks.as_array().unwrap().len(),
+        1,
+        "the fork is kept as evidence, not lost as a gap"
+    );
     assert_eq!(forks[0]["seq"], 3);
 
     // The same fork again, and a second one: de-duplicated by hash; counted; paged.
-    let fork2 = forge(&dev, 2, recs[0].hash, "attendance.check_in", b"{\"other\":1}");
+    let fork2 = forge(
+        &dev,
+        2,
+        recs[0].hash,
+        "attendance.check_in",
+        b"{\"other\":1}",
+    );
     for _ in 0..3 {
         let (s, ack) = post_records(&server, &dev, vec![fork3.clone(), fork2.clone()]).await;
         assert_eq!((s, ack["status"].as_str()), (200, Some("fork")));
     }
-    let all: serde_json::Value = admin.json(Method::GET, "/v1/admin/reports/forks", None).await.unwrap();
+    let all: serde_json::Value = admin
+        .json(Method::GET, "/v1/admin/reports/forks", None)
+        .await
+        .unwrap();
     assert_eq!(all.as_array().unwrap().len(), 2);
     let first = all[0]["id"].as_i64().unwrap();
     let page: serde_json::Value = admin
-        .json(Method::GET, &format!("/v1/admin/reports/forks?after={first}&limit=1"), None)
+        .json(
+            Method::GET,
+            &format!("/v1/admin/reports/forks?after={first}&limit=1"),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(page.as_array().unwrap().len(), 1);
@@ -554,7 +785,13 @@ async fn forks(backend: Backend) {
     let bad = forge(&dev, 4, recs[2].hash, "Attendance CheckIn", b"{}");
     let (s, err) = post_records(&server, &dev, vec![bad]).await;
     assert_eq!(s, 422, "{err}");
-    let too_big = forge(&dev, 4, recs[2].hash, "attendance.check_in", &vec![b' '; 70 * 1024]);
+    let too_big = forge(
+        &dev,
+        4,
+        recs[2].hash,
+        "attendance.check_in",
+        &vec![b' '; 70 * 1024],
+    );
     let (s, _) = post_records(&server, &dev, vec![too_big]).await;
     assert_eq!(s, 422);
 
@@ -562,13 +799,32 @@ async fn forks(backend: Backend) {
     let row = device_row(&admin, dev.ledger.device_id()).await;
     assert_eq!(row["review"], true);
     assert_eq!(row["fork_count"], 2);
-    let reasons: Vec<String> = row["review_reasons"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
+    let reasons: Vec<String> = row["review_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_owned())
+        .collect();
     assert!(reasons.iter().any(|r| r.starts_with("fork")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("record rules")), "{reasons:?}");
-    let fork_reason = row["review_reasons"].as_array().unwrap().iter().find(|r| r["reason"].as_str().unwrap().starts_with("fork")).unwrap();
+    assert!(
+        reasons.iter().any(|r| r.contains("record rules")),
+        "{reasons:?}"
+    );
+    let fork_reason = row["review_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"].as_str().unwrap().starts_with("fork"))
+        .unwrap();
     assert_eq!(fork_reason["count"], 4);
     // The stored chain is intact.
-    assert_eq!(admin.verified_records(dev.ledger.device_id()).await.unwrap(), recs);
+    assert_eq!(
+        admin
+            .verified_records(dev.ledger.device_id())
+            .await
+            .unwrap(),
+        recs
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -594,7 +850,14 @@ async fn publishing(backend: Backend) {
     for _ in 0..120 {
         nested = serde_json::json!([nested]);
     }
-    let (s, _) = admin.call(Method::PUT, "/v1/admin/schedules/sch1", Some(serde_json::json!({"days": nested}))).await.unwrap();
+    let (s, _) = admin
+        .call(
+            Method::PUT,
+            "/v1/admin/schedules/sch1",
+            Some(serde_json::json!({"days": nested})),
+        )
+        .await
+        .unwrap();
     assert_eq!(s, 400, "a deeply nested schedule is refused");
     for fence in [
         serde_json::json!({}),
@@ -603,12 +866,31 @@ async fn publishing(backend: Backend) {
         serde_json::json!({"type": "circle", "center": {"lat": -6.9, "lon": 107.6}, "radius_m": -5}),
         serde_json::json!({"type": "polygon", "vertices": [{"lat": 0.0, "lon": 0.0}, {"lat": 0.0, "lon": 0.0}]}),
     ] {
-        let (s, body) = admin.call(Method::PUT, "/v1/admin/sites/bad", Some(serde_json::json!({"name": "x", "fence": fence}))).await.unwrap();
-        assert_eq!(s, 400, "invalid fence accepted: {}", String::from_utf8_lossy(&body));
+        let (s, body) = admin
+            .call(
+                Method::PUT,
+                "/v1/admin/sites/bad",
+                Some(serde_json::json!({"name": "x", "fence": fence})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            s,
+            400,
+            "invalid fence accepted: {}",
+            String::from_utf8_lossy(&body)
+        );
     }
     let (s, _) = admin.call(Method::PUT, "/v1/admin/sites/s1", Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": -6.9, "lon": 107.6}, "radius_m": 80}}))).await.unwrap();
     assert_eq!(s, 200);
-    let (s, _) = admin.call(Method::POST, "/v1/admin/enrollments", Some(serde_json::json!({"binding": {"type": "employee", "id": ""}}))).await.unwrap();
+    let (s, _) = admin
+        .call(
+            Method::POST,
+            "/v1/admin/enrollments",
+            Some(serde_json::json!({"binding": {"type": "employee", "id": ""}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(s, 400, "an empty binding id is refused");
     let report = dev.client.sync().await.unwrap();
     assert_eq!(report.pulled, 1);
@@ -643,10 +925,15 @@ async fn an_unreadable_stored_change_is_skipped_by_pulls() {
     )
     .unwrap();
     drop(conn);
-    let server = TestServer::run(server.cfg.clone(), &tmp.path().join("s")).await.unwrap();
+    let server = TestServer::run(server.cfg.clone(), &tmp.path().join("s"))
+        .await
+        .unwrap();
     let dev = TestDevice::open(&dev.dir, &server.url, &server.public_key).unwrap();
     let report = dev.client.sync().await.unwrap();
-    assert_eq!(report.pulled, 1, "the good site arrives, the unreadable change is skipped");
+    assert_eq!(
+        report.pulled, 1,
+        "the good site arrives, the unreadable change is skipped"
+    );
 }
 
 fn rusqlite_open(path: &str) -> rusqlite::Connection {
@@ -666,26 +953,51 @@ async fn times(backend: Backend) {
     let year_9999 = 253_402_214_400_000;
     dev.check_in(EMPLOYEE, "s1", year_9999, true, &[]).unwrap();
     dev.check_in(EMPLOYEE, "s1", -5, true, &[]).unwrap();
-    dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[]).unwrap();
+    dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
+        .unwrap();
     // A NUL inside a signed payload's text (PostgreSQL text refuses it) must not block the device.
-    dev.check_in("nul\u{0}id", "s\u{0}1", siap_core::time::wall_now_ms(), true, &[]).unwrap();
+    dev.check_in(
+        "nul\u{0}id",
+        "s\u{0}1",
+        siap_core::time::wall_now_ms(),
+        true,
+        &[],
+    )
+    .unwrap();
     let report = dev.client.sync().await.unwrap();
     assert_eq!(report.acknowledged, 4);
-    let flagged: serde_json::Value = admin.json(Method::GET, "/v1/admin/reports/flagged", None).await.unwrap();
+    let flagged: serde_json::Value = admin
+        .json(Method::GET, "/v1/admin/reports/flagged", None)
+        .await
+        .unwrap();
     let flags_of = |seq: u64| -> Vec<String> {
         flagged
             .as_array()
             .unwrap()
             .iter()
             .find(|r| r["seq"] == seq)
-            .map(|r| r["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect())
+            .map(|r| {
+                r["flags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     assert_eq!(flags_of(1), vec!["event_time_in_future".to_owned()]);
     assert_eq!(flags_of(2), vec!["event_time_implausible".to_owned()]);
     assert!(flags_of(3).is_empty());
     for days in ["9223372036854775807", "-1", "106752"] {
-        let (s, _) = admin.call(Method::GET, &format!("/v1/admin/reports/stale-devices?days={days}"), None).await.unwrap();
+        let (s, _) = admin
+            .call(
+                Method::GET,
+                &format!("/v1/admin/reports/stale-devices?days={days}"),
+                None,
+            )
+            .await
+            .unwrap();
         assert_eq!(s, 400, "days={days}");
     }
 }
@@ -707,10 +1019,18 @@ async fn the_database_and_its_wal_are_private() {
         .unwrap();
     let _dev = registered(&server, &tmp.path().join("d"), EMPLOYEE).await;
     for f in ["server.db", "server.db-wal"] {
-        let mode = std::fs::metadata(tmp.path().join("s").join(f)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(tmp.path().join("s").join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{f} has mode {mode:o}");
     }
-    let mode = std::fs::metadata(&server.cfg.blob_dir).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&server.cfg.blob_dir)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o700);
 }
 
@@ -730,7 +1050,9 @@ fn csv_cells_cannot_become_formulas() {
 async fn every_error_is_json_and_bad_ids_are_400() {
     for backend in backends("every_error_is_json_and_bad_ids_are_400") {
         let tmp = tempfile::tempdir().unwrap();
-        let server = TestServer::start(backend, &tmp.path().join("s")).await.unwrap();
+        let server = TestServer::start(backend, &tmp.path().join("s"))
+            .await
+            .unwrap();
         let admin = server.admin();
         for (method, path, want) in [
             (Method::DELETE, "/v1/time", 405),
@@ -741,8 +1063,12 @@ async fn every_error_is_json_and_bad_ids_are_400() {
         ] {
             let (s, body) = admin.call(method, path, None).await.unwrap();
             assert_eq!(s, want, "{path}");
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {}", String::from_utf8_lossy(&body)));
-            assert!(v["error"].is_string() && v["message"].is_string(), "{path}: {v}");
+            let v: serde_json::Value = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| panic!("{path}: not JSON: {}", String::from_utf8_lossy(&body)));
+            assert!(
+                v["error"].is_string() && v["message"].is_string(),
+                "{path}: {v}"
+            );
         }
     }
 }

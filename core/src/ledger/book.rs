@@ -59,7 +59,8 @@ impl Ledger {
     /// [`registration_message`](crate::sync::protocol::registration_message). The key signs only
     /// domain-separated messages besides record hashes, so this cannot be turned into a record signature.
     pub fn prove_registration(&self, code: &str, server_public_key: &[u8]) -> Result<Vec<u8>> {
-        let m = crate::sync::protocol::registration_message(code, &self.public_key, server_public_key);
+        let m =
+            crate::sync::protocol::registration_message(code, &self.public_key, server_public_key);
         self.signer.sign(&m)
     }
 

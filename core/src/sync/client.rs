@@ -207,7 +207,7 @@ impl SyncClient {
             .tls_backend_preconfigured(tls_config(&cfg.extra_roots_der)?)
             .connect_timeout(cfg.connect_timeout)
             .timeout(cfg.request_timeout)
-            // Shorter than the server's idle keep-alive limit (15 s), so a pooled connection is never
+            // Shorter than the server's idle keep-alive limit (30 s), so a pooled connection is never
             // reused just as the server closes it ("connection closed before message completed").
             .pool_idle_timeout(std::time::Duration::from_secs(10))
             .build()

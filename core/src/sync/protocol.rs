@@ -67,7 +67,11 @@ pub fn normalise_code(code: &str) -> String {
 /// The message a device signs to register: `domain ‖ len‖code ‖ len‖device key ‖ len‖server key`
 /// (lengths as 4-byte big-endian). Binding the code stops a proof being reused with another code;
 /// binding the server key stops a proof made for one city's server being relayed to another.
-pub fn registration_message(code: &str, device_public_key: &[u8], server_public_key: &[u8]) -> Vec<u8> {
+pub fn registration_message(
+    code: &str,
+    device_public_key: &[u8],
+    server_public_key: &[u8],
+) -> Vec<u8> {
     let code = normalise_code(code);
     let mut m = Vec::with_capacity(REGISTER_DOMAIN.len() + 12 + code.len() + 130);
     m.extend_from_slice(REGISTER_DOMAIN);

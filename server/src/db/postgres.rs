@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio::runtime::Handle;
-use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::NoTls;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::{Row, Sql, V};
 use crate::error::ServerError;
@@ -107,7 +107,9 @@ impl PgDb {
         if result.is_err() {
             let _ = client.batch_execute("ROLLBACK").await;
         }
-        let _ = client.batch_execute("SELECT pg_advisory_unlock(74101)").await;
+        let _ = client
+            .batch_execute("SELECT pg_advisory_unlock(74101)")
+            .await;
         result
     }
 
@@ -130,7 +132,8 @@ impl PgDb {
             client: Some(client),
             handle: &self.handle,
         };
-        let out = (|| {
+
+        (|| {
             tx.batch("BEGIN")?;
             match f(&mut tx) {
                 Ok(v) => {
@@ -142,8 +145,7 @@ impl PgDb {
                     Err(e)
                 }
             }
-        })();
-        out
+        })()
     }
 }
 

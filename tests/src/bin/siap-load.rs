@@ -51,7 +51,10 @@ fn start(bin: &str, dir: &std::path::Path, database: Option<&str>) -> anyhow::Re
     let mut line = String::new();
     std::io::BufReader::new(out).read_line(&mut line)?;
     let parts: Vec<&str> = line.split_whitespace().collect();
-    anyhow::ensure!(parts.len() >= 4 && parts[0] == "listening", "unexpected start line {line:?}");
+    anyhow::ensure!(
+        parts.len() >= 4 && parts[0] == "listening",
+        "unexpected start line {line:?}"
+    );
     let addr: std::net::SocketAddr = parts[1].parse()?;
     Ok(Server {
         child,
@@ -138,7 +141,7 @@ async fn upload(
         .header(DEVICE_ID_HEADER, d.ledger.device_id())
         .header("content-type", "application/json")
         .body(body)
-        .timeout(Duration::from_secs(300))
+        .timeout(Duration::from_mins(5))
         .send()
         .await?
         .status()
@@ -164,10 +167,12 @@ async fn slow_clients(s: &Server, secs: u64) -> usize {
                     return false;
                 }
                 let mut buf = [0u8; 256];
-                match tokio::time::timeout(Duration::from_secs(1), c.read(&mut buf)).await {
-                    Ok(Ok(0) | Err(_)) => return false,
-                    Ok(Ok(_)) => return false,
-                    Err(_) => {}
+                // Closed, or answered (an error) and then closed: no longer held.
+                if tokio::time::timeout(Duration::from_secs(1), c.read(&mut buf))
+                    .await
+                    .is_ok()
+                {
+                    return false;
                 }
             }
             true
@@ -185,8 +190,11 @@ async fn slow_clients(s: &Server, secs: u64) -> usize {
 async fn half_open_flood(s: &Server) -> Option<f64> {
     let mut held = Vec::new();
     for _ in 0..1100 {
-        if let Ok(Ok(mut c)) =
-            tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(s.addr)).await
+        if let Ok(Ok(mut c)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(s.addr),
+        )
+        .await
         {
             let _ = c.write_all(b"POST /v1/time HTTP/1.1\r\nHost: x\r\n").await;
             held.push(c);
@@ -220,7 +228,9 @@ async fn concurrent_uploads(s: &Server, pid: u32) -> anyhow::Result<serde_json::
     let payload = vec![b'x'; 40 * 1024];
     let mut batches = Vec::new();
     for d in &devs {
-        let entries: Vec<(&str, &[u8])> = (0..140).map(|_| ("load.blob", payload.as_slice())).collect();
+        let entries: Vec<(&str, &[u8])> = (0..140)
+            .map(|_| ("load.blob", payload.as_slice()))
+            .collect();
         batches.push(d.ledger.append_batch(&entries)?);
     }
     let (rss_before, _) = rss_mb(pid);
@@ -237,14 +247,35 @@ async fn concurrent_uploads(s: &Server, pid: u32) -> anyhow::Result<serde_json::
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
+    // Bodies are serialised before the first connection opens, so that the client's own CPU work does
+    // not delay its headers (client and server share two cores here).
+    let bodies: Vec<Vec<u8>> = devs
+        .iter()
+        .zip(batches)
+        .map(|(d, records)| {
+            serde_json::to_vec(&UploadRequest {
+                device_id: d.ledger.device_id().to_owned(),
+                records,
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let t = Instant::now();
     let devs = Arc::new(devs);
     let mut tasks = Vec::new();
-    for (i, b) in batches.into_iter().enumerate() {
-        let (http, devs, url, addr, pk) = (http.clone(), devs.clone(), s.url.clone(), s.addr, s.public_key.clone());
+    for (i, body) in bodies.into_iter().enumerate() {
+        let (http, devs, url) = (http.clone(), devs.clone(), s.url.clone());
         tasks.push(tokio::spawn(async move {
-            let srv = ServerRef { url, addr, public_key: pk };
-            upload_ref(&srv, &http, &devs[i], b).await
+            let d = &devs[i];
+            let r = http
+                .post(format!("{url}/v1/records"))
+                .bearer_auth(&d.token)
+                .header(DEVICE_ID_HEADER, d.ledger.device_id())
+                .header("content-type", "application/json")
+                .body(body)
+                .timeout(Duration::from_mins(5))
+                .send()
+                .await?;
+            anyhow::Ok(r.status().as_u16())
         }));
     }
     let mut codes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
@@ -264,41 +295,13 @@ async fn concurrent_uploads(s: &Server, pid: u32) -> anyhow::Result<serde_json::
     let _ = sampler.await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (rss_after, hwm) = rss_mb(pid);
-    let peak = *peak.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let peak = *peak
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok(serde_json::json!({
         "uploads": 200, "batch_mb": 7.5, "seconds": secs, "status_counts": codes,
         "rss_before_mb": rss_before, "rss_peak_sampled_mb": peak, "rss_hwm_mb": hwm, "rss_after_mb": rss_after,
     }))
-}
-
-struct ServerRef {
-    url: String,
-    addr: std::net::SocketAddr,
-    public_key: Vec<u8>,
-}
-
-async fn upload_ref(
-    s: &ServerRef,
-    http: &reqwest::Client,
-    d: &Dev,
-    records: Vec<Record>,
-) -> anyhow::Result<u16> {
-    let _ = (&s.addr, &s.public_key);
-    let body = serde_json::to_vec(&UploadRequest {
-        device_id: d.ledger.device_id().to_owned(),
-        records,
-    })?;
-    Ok(http
-        .post(format!("{}/v1/records", s.url))
-        .bearer_auth(&d.token)
-        .header(DEVICE_ID_HEADER, d.ledger.device_id())
-        .header("content-type", "application/json")
-        .body(body)
-        .timeout(Duration::from_secs(300))
-        .send()
-        .await?
-        .status()
-        .as_u16())
 }
 
 /// One device sends 11,000 validly signed forks of its record 1 in batches of 1,000 while another
@@ -341,7 +344,7 @@ async fn fork_spam(s: &Server) -> anyhow::Result<serde_json::Value> {
                 .get(format!("{url}/v1/changes?since=0"))
                 .bearer_auth(&token)
                 .header(DEVICE_ID_HEADER, &oid)
-                .timeout(Duration::from_secs(120))
+                .timeout(Duration::from_mins(2))
                 .send()
                 .await;
             worst = worst.max(t.elapsed().as_secs_f64());
@@ -367,11 +370,10 @@ async fn fork_spam(s: &Server) -> anyhow::Result<serde_json::Value> {
     let status = http
         .get(format!("{}/v1/admin/reports/forks", s.url))
         .bearer_auth(ADMIN)
-        .timeout(Duration::from_secs(120))
+        .timeout(Duration::from_mins(2))
         .send()
         .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0);
+        .map_or(0, |r| r.status().as_u16());
     Ok(serde_json::json!({
         "forks_sent": 11_000, "spam_seconds": total, "slowest_batch_s": slowest_batch,
         "one_more_fork_s": after, "worst_other_device_pull_s": worst_pull,
@@ -381,7 +383,9 @@ async fn fork_spam(s: &Server) -> anyhow::Result<serde_json::Value> {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let bin = args.get(1).context("usage: siap-load SERVER_BINARY [POSTGRES_URL]")?;
+    let bin = args
+        .get(1)
+        .context("usage: siap-load SERVER_BINARY [POSTGRES_URL]")?;
     let database = args.get(2).map(String::as_str);
     siap_core::sync::client::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()

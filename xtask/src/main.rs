@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Some("models") => models::run(&args[1..]),
         Some("bindings") => bindings::run(&args[1..]),
         Some("kotlin-test") => bindings::kotlin_test(),
-        Some("fuzz") => fuzz::run(),
+        Some("fuzz") => fuzz::run(&[]),
         Some("size") => size::run(),
         _ => {
             eprintln!(

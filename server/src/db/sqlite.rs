@@ -140,3 +140,72 @@ impl Sql for SqliteTx<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-1 database (as the server before migrations wrote it) is upgraded in place: nothing
+    /// evidential is lost, a photo stored inside it is still served, unverified partial uploads go.
+    #[test]
+    fn a_version_1_database_is_migrated_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&super::super::schema::sqlite()).unwrap();
+            c.execute_batch(
+                "INSERT INTO meta VALUES ('schema_version', '1');
+                 INSERT INTO blobs (sha256, mime, total, received, data, complete, device_id, created_at_ms)
+                   VALUES ('aa', 'image/jpeg', 3, 3, x'010203', 1, 'd', 0),
+                          ('bb', 'image/jpeg', 9, 3, x'010203', 0, 'd', 0);
+                 INSERT INTO forks (device_id, seq, stored_hash, record_json, received_at_ms)
+                   VALUES ('d', 1, x'00', x'7b7d', 0);",
+            )
+            .unwrap();
+        }
+        let db = SqliteDb::open(&path).unwrap();
+        let rows = db
+            .tx(|tx| {
+                let v = tx.one("SELECT value FROM meta WHERE key = 'schema_version'", &[])?;
+                let blobs = tx.query(
+                    "SELECT sha256, location, data FROM blobs ORDER BY sha256",
+                    &[],
+                )?;
+                let forks = tx.query("SELECT record_hash FROM forks", &[])?;
+                Ok((v, blobs, forks))
+            })
+            .unwrap();
+        assert_eq!(
+            rows.0.unwrap()[0],
+            V::T(super::super::schema::VERSION.to_string())
+        );
+        assert_eq!(
+            rows.1,
+            vec![vec![
+                V::T("aa".into()),
+                V::T("db".into()),
+                V::B(vec![1, 2, 3])
+            ]]
+        );
+        assert_eq!(rows.2.len(), 1, "fork evidence is kept");
+        drop(db);
+        // Opening again is a no-op.
+        SqliteDb::open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_newer_database_is_refused_not_downgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        SqliteDb::open(&path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE meta SET value = '999' WHERE key = 'schema_version'",
+                [],
+            )
+            .unwrap();
+        assert!(SqliteDb::open(&path).is_err());
+    }
+}

@@ -11,22 +11,29 @@
 //! Exactly-once: the outbox ack moves only after a verified signed acknowledgement, and the server
 //! treats resent records as no-ops, so a timeout, a dropped connection or a killed app resends at worst.
 //! Transient failures (network, 5xx, 408, 429) are retried with exponential backoff and full jitter.
+//!
+//! This module holds the public face (configuration, report, clock seam, [`SyncClient`] with
+//! registration and the `sync` sequence); the work is split by job:
+//!
+//! - `transport`: the HTTP client and its TLS set-up, one request with retries, backoff, clock anchors
+//!   and the mapping of answers to errors;
+//! - `upload`: ledger records (batched, acknowledged by signed acks) and blobs (resumable chunks);
+//! - `pull`: the signed changes feed, verified and applied page by page.
+
+mod pull;
+mod transport;
+mod upload;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+pub use transport::install_crypto_provider;
 
-use super::apply::apply_page;
 use super::outbox::{Outbox, SETTING_BINDING, SETTING_CONFIG, SETTING_DEVICE_TOKEN};
-use super::protocol::{
-    BlobStatus, ChangesPage, DEVICE_ID_HEADER, ErrorBody, MAX_BATCH_RECORDS, MAX_BLOB_CHUNK_BYTES,
-    MAX_CHANGES_PAGE, MAX_RECORDS_BODY_BYTES, RegisterRequest, RegisterResponse,
-    SERVER_TIME_HEADER, UploadAck, UploadRequest, UploadStatus,
-};
-use crate::clock::{ClockStore, MonotonicReading};
-use crate::ledger::{ChainError, GENESIS_PREV_HASH, Ledger};
-use crate::signed::{CHANGES_DOMAIN, RESPONSE_DOMAIN, SignedBlob};
+use super::protocol::{RegisterRequest, RegisterResponse};
+use crate::clock::MonotonicReading;
+use crate::ledger::Ledger;
+use crate::signed::{RESPONSE_DOMAIN, SignedBlob};
 use crate::{Error, Result};
 
 /// The platform's monotonic clock (the shell supplies it on phones).
@@ -165,33 +172,6 @@ impl std::fmt::Debug for SyncClient {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    body: Vec<u8>,
-}
-
-/// Installs ring as rustls's process-wide crypto provider (idempotent).
-pub fn install_crypto_provider() {
-    // Err means a provider is already installed (by us or the host app): fine either way.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-fn tls_config(extra_roots_der: &[Vec<u8>]) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for der in extra_roots_der {
-        roots
-            .add(rustls::pki_types::CertificateDer::from(der.clone()))
-            .map_err(|_| Error::invalid("extra_roots_der", "not a usable DER certificate"))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|_| Error::Crypto("TLS configuration rejected"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
 impl SyncClient {
     /// A client for `ledger`'s device.
     pub fn new(cfg: ClientConfig, ledger: Ledger, clock: Arc<dyn MonotonicClock>) -> Result<Self> {
@@ -202,16 +182,7 @@ impl SyncClient {
         if !(cfg.base_url.starts_with("https://") || cfg.base_url.starts_with("http://")) {
             return Err(Error::invalid("base_url", "must be an http(s) URL"));
         }
-        install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config(&cfg.extra_roots_der)?)
-            .connect_timeout(cfg.connect_timeout)
-            .timeout(cfg.request_timeout)
-            // Shorter than the server's idle keep-alive limit (30 s), so a pooled connection is never
-            // reused just as the server closes it ("connection closed before message completed").
-            .pool_idle_timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| Error::Network(format!("cannot build HTTP client: {e}")))?;
+        let http = transport::http_client(&cfg)?;
         Ok(SyncClient {
             http,
             cfg,
@@ -225,10 +196,7 @@ impl SyncClient {
         &self.ledger
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path)
-    }
-
+    /// The bearer token the server issued at registration.
     fn token(&self) -> Result<String> {
         self.ledger
             .store()
@@ -296,320 +264,4 @@ impl SyncClient {
         report.pending = outbox.pending_records()?;
         Ok(report)
     }
-
-    fn batch_limit(&self) -> usize {
-        let from_server = self
-            .ledger
-            .store()
-            .setting(SETTING_CONFIG)
-            .ok()
-            .flatten()
-            .and_then(|s| serde_json::from_str::<super::protocol::DeviceConfig>(&s).ok())
-            .map_or(usize::MAX, |c| c.batch_size.max(1) as usize);
-        self.cfg
-            .batch_size
-            .clamp(1, MAX_BATCH_RECORDS)
-            .min(from_server)
-    }
-
-    async fn upload_records(&self, report: &mut SyncReport) -> Result<()> {
-        let outbox = Outbox(self.ledger.store());
-        let token = self.token()?;
-        let limit = self.batch_limit();
-        let mut from = outbox.acked_seq()?;
-        loop {
-            let mut records = self.ledger.records_after(from, limit)?;
-            if records.is_empty() {
-                return Ok(());
-            }
-            // Keep the body well under the server's limit (base64 grows payloads by a third).
-            let mut size = 0usize;
-            let keep = records
-                .iter()
-                .take_while(|r| {
-                    size += r.payload.len() * 4 / 3 + r.signature.len() * 2 + r.kind.len() + 300;
-                    size <= MAX_RECORDS_BODY_BYTES / 2
-                })
-                .count()
-                .max(1);
-            records.truncate(keep);
-            let last_sent = records.last().map_or(from, |r| r.seq);
-            let body = serde_json::to_vec(&UploadRequest {
-                device_id: self.ledger.device_id().to_owned(),
-                records,
-            })?;
-            report.sent += keep as u64;
-            let a = self
-                .send(report, || {
-                    self.http
-                        .post(self.url("/v1/records"))
-                        .bearer_auth(&token)
-                        .header(DEVICE_ID_HEADER, self.ledger.device_id())
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                })
-                .await?;
-            let signed: SignedBlob = serde_json::from_slice(&a.body)?;
-            let ack: UploadAck = signed.verify_json(
-                &self.cfg.server_public_key,
-                RESPONSE_DOMAIN,
-                "acknowledgement",
-            )?;
-            self.check_ack(&ack)?;
-            let before = outbox.acked_seq()?;
-            outbox.ack(ack.acked_seq)?;
-            report.acknowledged += ack.acked_seq.saturating_sub(before);
-            match ack.status {
-                UploadStatus::Fork => {
-                    return Err(Error::Chain(ChainError::Fork {
-                        seq: ack.expected_seq,
-                    }));
-                }
-                UploadStatus::Ok | UploadStatus::Gap => {}
-            }
-            if ack.acked_seq <= from && ack.status == UploadStatus::Gap && ack.acked_seq == from {
-                // The server expects what we sent and still reports a gap: it would loop forever.
-                return Err(Error::Chain(ChainError::Gap {
-                    expected: ack.expected_seq,
-                    found: from + 1,
-                }));
-            }
-            if ack.acked_seq < last_sent && ack.status == UploadStatus::Ok {
-                return Err(Error::ServerRejected {
-                    status: 200,
-                    message: "server acknowledged less than it stored".into(),
-                });
-            }
-            // A server restored from a backup may acknowledge less than we have: resend from there.
-            from = ack.acked_seq;
-        }
-    }
-
-    /// Checks that a (verified) ack is for this device and names a record this device really has.
-    fn check_ack(&self, ack: &UploadAck) -> Result<()> {
-        if ack.kind != "ack" || ack.device_id != self.ledger.device_id() {
-            return Err(Error::BadServerSignature("acknowledgement"));
-        }
-        if ack.acked_seq == 0 {
-            return if ack.acked_hash == GENESIS_PREV_HASH {
-                Ok(())
-            } else {
-                Err(Error::BadServerSignature("acknowledgement"))
-            };
-        }
-        match self.ledger.get(ack.acked_seq)? {
-            Some(r) if r.hash == ack.acked_hash => Ok(()),
-            Some(_) => Err(Error::Chain(ChainError::Fork { seq: ack.acked_seq })),
-            None => Err(Error::Chain(ChainError::Gap {
-                expected: self.ledger.head()?.map_or(1, |h| h.seq + 1),
-                found: ack.acked_seq,
-            })),
-        }
-    }
-
-    async fn upload_blobs(&self, report: &mut SyncReport) -> Result<()> {
-        let outbox = Outbox(self.ledger.store());
-        let token = self.token()?;
-        for blob in outbox.pending_blobs()? {
-            let hex = hex::encode(blob.sha256);
-            let url = self.url(&format!("/v1/blobs/{hex}"));
-            let a = self
-                .send(report, || {
-                    self.http
-                        .get(&url)
-                        .bearer_auth(&token)
-                        .header(DEVICE_ID_HEADER, self.ledger.device_id())
-                })
-                .await?;
-            let mut status: BlobStatus = serde_json::from_slice(&a.body)?;
-            if !status.complete {
-                let data = outbox.blob_data(&blob.sha256)?;
-                let total = data.len() as u64;
-                let mut rounds = 0usize;
-                while !status.complete {
-                    rounds += 1;
-                    if rounds > data.len() / MAX_BLOB_CHUNK_BYTES + 3 {
-                        return Err(Error::ServerRejected {
-                            status: 200,
-                            message: "blob upload makes no progress".into(),
-                        });
-                    }
-                    let start = usize::try_from(status.received)
-                        .ok()
-                        .filter(|s| *s <= data.len())
-                        .ok_or_else(|| Error::ServerRejected {
-                            status: 200,
-                            message: "server claims more blob bytes than exist".into(),
-                        })?;
-                    let end = (start + MAX_BLOB_CHUNK_BYTES).min(data.len());
-                    let chunk = data[start..end].to_vec();
-                    let put = format!(
-                        "{url}?offset={start}&total={total}&mime={}",
-                        mime_token(&blob.mime)
-                    );
-                    let a = self
-                        .send(report, || {
-                            self.http
-                                .put(&put)
-                                .bearer_auth(&token)
-                                .header(DEVICE_ID_HEADER, self.ledger.device_id())
-                                .header("content-type", "application/octet-stream")
-                                .body(chunk.clone())
-                        })
-                        .await?;
-                    status = serde_json::from_slice(&a.body)?;
-                }
-            }
-            outbox.mark_blob_uploaded(&blob.sha256)?;
-            report.blobs_uploaded += 1;
-        }
-        Ok(())
-    }
-
-    async fn pull(&self, report: &mut SyncReport) -> Result<()> {
-        let outbox = Outbox(self.ledger.store());
-        let token = self.token()?;
-        loop {
-            let since = outbox.cursor()?;
-            let url = self.url(&format!(
-                "/v1/changes?since={since}&limit={MAX_CHANGES_PAGE}"
-            ));
-            let a = self
-                .send(report, || {
-                    self.http
-                        .get(&url)
-                        .bearer_auth(&token)
-                        .header(DEVICE_ID_HEADER, self.ledger.device_id())
-                })
-                .await?;
-            let signed: SignedBlob = serde_json::from_slice(&a.body)?;
-            let page: ChangesPage =
-                signed.verify_json(&self.cfg.server_public_key, CHANGES_DOMAIN, "changes")?;
-            if page.device_id != self.ledger.device_id()
-                || page.since != since
-                || page.next_cursor < since
-                || page
-                    .changes
-                    .iter()
-                    .any(|c| c.cursor <= since || c.cursor > page.next_cursor)
-            {
-                return Err(Error::BadServerSignature("changes"));
-            }
-            let counts = apply_page(self.ledger.store(), &self.cfg.server_public_key, &page)?;
-            report.pulled += counts.applied;
-            report.stale += counts.stale;
-            report.skipped += counts.skipped;
-            if !page.more || page.next_cursor == since {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Sends a request with retries; stores a clock anchor from every answer; maps 4xx to
-    /// [`Error::ServerRejected`].
-    async fn send(
-        &self,
-        report: &mut SyncReport,
-        build: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<Answer> {
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let sent = self.clock.now();
-            let outcome = match build().send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let time = resp
-                        .headers()
-                        .get(SERVER_TIME_HEADER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<i64>().ok());
-                    match resp.bytes().await {
-                        Ok(body) => {
-                            if let Some(t) = time {
-                                let received = self.clock.now();
-                                // An unusable anchor (clock readings out of order) is just not stored.
-                                if ClockStore(self.ledger.store())
-                                    .record(t, &sent, &received)
-                                    .is_ok()
-                                {
-                                    report.anchors += 1;
-                                }
-                            }
-                            Ok(Answer {
-                                status,
-                                body: body.to_vec(),
-                            })
-                        }
-                        Err(e) => Err(Error::Network(describe(&e))),
-                    }
-                }
-                Err(e) => Err(Error::Network(describe(&e))),
-            };
-            let retryable = match &outcome {
-                Err(_) => true,
-                Ok(a) => {
-                    a.status.is_server_error()
-                        || a.status == StatusCode::TOO_MANY_REQUESTS
-                        || a.status == StatusCode::REQUEST_TIMEOUT
-                }
-            };
-            if !retryable {
-                let a = outcome?;
-                if a.status.is_success() {
-                    return Ok(a);
-                }
-                return Err(rejection(&a));
-            }
-            if attempt >= self.cfg.max_attempts {
-                return match outcome {
-                    Err(e) => Err(e),
-                    Ok(a) => Err(rejection(&a)),
-                };
-            }
-            report.retries += 1;
-            tokio::time::sleep(self.backoff(attempt)).await;
-        }
-    }
-
-    /// Full jitter: uniform in `[0, min(max, base * 2^(attempt-1))]`.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .cfg
-            .backoff_base
-            .saturating_mul(1u32 << (attempt - 1).min(20))
-            .min(self.cfg.backoff_max);
-        let ms = u64::try_from(exp.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(fastrand::u64(0..=ms))
-    }
-}
-
-fn rejection(a: &Answer) -> Error {
-    let message = serde_json::from_slice::<ErrorBody>(&a.body).map_or_else(
-        |_| "unexpected answer".to_owned(),
-        |b| format!("{}: {}", b.error, b.message),
-    );
-    Error::ServerRejected {
-        status: a.status.as_u16(),
-        message,
-    }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    // reqwest's messages include the URL (no personal data, but noisy): keep the category.
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "cannot connect".into()
-    } else if e.is_body() || e.is_decode() {
-        "connection dropped while reading the answer".into()
-    } else {
-        "request failed".into()
-    }
-}
-
-fn mime_token(mime: &str) -> String {
-    mime.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '+'))
-        .collect()
 }

@@ -152,14 +152,15 @@ pub async fn register(
     let binding = db
         .tx(move |tx| {
             // Redeem atomically: of concurrent requests with one code, exactly one updates the row.
-            let row = tx
-                .one(
-                    "UPDATE enrollments SET used_by = $1, used_at_ms = $2
-                     WHERE code_hash = $3 AND used_by IS NULL AND expires_at_ms >= $2
-                     RETURNING binding_type, binding_id, rebind_device",
-                    &[V::T(dev.clone()), V::I(now), V::B(code_hash)],
-                )?
-                .ok_or(ServerError::Forbidden(BAD_CODE))?;
+            let Some(row) = tx.one(
+                "UPDATE enrollments SET used_by = $1, used_at_ms = $2
+                 WHERE code_hash = $3 AND used_by IS NULL AND expires_at_ms >= $2
+                 RETURNING binding_type, binding_id, rebind_device",
+                &[V::T(dev.clone()), V::I(now), V::B(code_hash.clone())],
+            )?
+            else {
+                return redeem_again(tx, &dev, &code_hash, &token_hash, now);
+            };
             let (ty, id, rebind) = (row[0].t()?, row[1].t()?, row[2].opt_t()?);
             let exists = tx
                 .one("SELECT 1 FROM devices WHERE device_id = $1", &[V::T(dev.clone())])?
@@ -198,6 +199,32 @@ pub async fn register(
         token,
         binding,
     })
+}
+
+/// The same device presenting the code it already redeemed (its answer was lost on the way: the
+/// retry must not leave a registered device without a token). Possession of the key is proven by the
+/// request's signature, so the key holder gets a fresh token, as long as the code has not expired and
+/// the device's binding is still the one the code gave. Anything else is the usual refusal.
+fn redeem_again(
+    tx: &mut dyn Sql,
+    dev: &str,
+    code_hash: &[u8],
+    token_hash: &[u8],
+    now: i64,
+) -> Result<Binding, ServerError> {
+    let row = tx
+        .one(
+            "SELECT e.binding_type, e.binding_id FROM enrollments e JOIN devices d ON d.device_id = e.used_by
+             WHERE e.code_hash = $1 AND e.used_by = $2 AND e.expires_at_ms >= $3
+               AND d.binding_type = e.binding_type AND d.binding_id = e.binding_id",
+            &[V::B(code_hash.to_vec()), V::T(dev.to_owned()), V::I(now)],
+        )?
+        .ok_or(ServerError::Forbidden(BAD_CODE))?;
+    tx.exec(
+        "UPDATE devices SET token_hash = $1, last_seen_ms = $2 WHERE device_id = $3",
+        &[V::B(token_hash.to_vec()), V::I(now), V::T(dev.to_owned())],
+    )?;
+    binding_from(&row[0].t()?, row[1].t()?)
 }
 
 /// A registered device as the request handlers need it.

@@ -165,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/reports/stale-devices", get(report_stale))
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .fallback(|| async { ServerError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ServerError::MethodNotAllowed })
         .layer(axum::middleware::map_response(add_time))
@@ -221,6 +222,28 @@ async fn json_errors(resp: Response) -> Response {
 
 async fn healthz() -> Response {
     json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready to serve: the database answers within the pool's timeouts and its schema is the version this
+/// build writes (a load balancer takes an instance out while PostgreSQL is down or a migration is due).
+async fn readyz(State(st): State<AppState>) -> Result<Response, ServerError> {
+    let version = st
+        .db
+        .tx(|tx| {
+            tx.one("SELECT value FROM meta WHERE key = 'schema_version'", &[])?
+                .ok_or(ServerError::Internal("no schema version".into()))?[0]
+                .t()
+        })
+        .await?;
+    if version != crate::db::schema::VERSION.to_string() {
+        return Err(ServerError::Database(
+            "schema version differs from this build".into(),
+        ));
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "status": "ready", "database": st.db.backend(), "schema_version": crate::db::schema::VERSION }),
+    ))
 }
 
 async fn openapi() -> Response {

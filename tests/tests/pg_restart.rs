@@ -63,7 +63,13 @@ async fn postgres_restart_fails_fast_then_recovers() {
         .await
         .unwrap();
     let waited = t.elapsed();
+    let (ready, _) = server
+        .admin()
+        .call(Method::GET, "/readyz", None)
+        .await
+        .unwrap();
     pg("start");
+    assert_eq!(ready, 503, "not ready while the database is down");
     assert_eq!(s, 503, "{}", String::from_utf8_lossy(&body));
     assert!(waited < Duration::from_secs(15), "failing took {waited:?}");
     let mut ok = false;
@@ -75,6 +81,12 @@ async fn postgres_restart_fails_fast_then_recovers() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(ok, "sync did not recover after PostgreSQL came back");
+    let (ready, _) = server
+        .admin()
+        .call(Method::GET, "/readyz", None)
+        .await
+        .unwrap();
+    assert_eq!(ready, 200);
     assert_eq!(
         server
             .admin()

@@ -1054,6 +1054,8 @@ async fn every_error_is_json_and_bad_ids_are_400() {
             .await
             .unwrap();
         let admin = server.admin();
+        let (s, body) = admin.call(Method::GET, "/readyz", None).await.unwrap();
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
         for (method, path, want) in [
             (Method::DELETE, "/v1/time", 405),
             (Method::GET, "/v1/admin/devices/%FF/records", 400),
@@ -1070,5 +1072,40 @@ async fn every_error_is_json_and_bad_ids_are_400() {
                 "{path}: {v}"
             );
         }
+    }
+}
+
+/// A registration whose answer is lost (the server committed, the phone never saw its token) must not
+/// leave the device registered but tokenless: the client's retry with the same code gets a fresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_registration_answer_is_retried_safely() {
+    for backend in backends("a_lost_registration_answer_is_retried_safely") {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = TestServer::start(backend, &tmp.path().join("s"))
+            .await
+            .unwrap();
+        let proxy = siap_tests::sync_support::Proxy::start(server.addr())
+            .await
+            .unwrap();
+        let dev =
+            TestDevice::open(&tmp.path().join("d"), &proxy.url(), &server.public_key).unwrap();
+        let c = server.admin().code_for_employee(EMPLOYEE).await.unwrap();
+        proxy.drop_next(1);
+        dev.client.register(&c).await.unwrap();
+        assert_eq!(proxy.dropped.load(std::sync::atomic::Ordering::SeqCst), 1);
+        dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
+            .unwrap();
+        assert_eq!(dev.client.sync().await.unwrap().acknowledged, 1);
+        // The used code still gives nothing to another key.
+        let other = new_key();
+        let (s, _) = register_raw(
+            &server.url,
+            &c,
+            &other.public_key().unwrap(),
+            prove(&other, &c, &server.public_key),
+            None,
+        )
+        .await;
+        assert_eq!(s, 403);
     }
 }

@@ -54,6 +54,8 @@ pub(super) fn http_client(cfg: &ClientConfig) -> Result<reqwest::Client> {
         // Shorter than the server's idle keep-alive limit (30 s), so a pooled connection is never
         // reused just as the server closes it ("connection closed before message completed").
         .pool_idle_timeout(Duration::from_secs(10))
+        // The protocol never redirects: a redirect can only be a downgrade (https -> http) or a detour.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::Network(format!("cannot build HTTP client: {e}")))
 }

@@ -169,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ServerError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ServerError::MethodNotAllowed })
         .layer(axum::middleware::map_response(add_time))
+        .layer(axum::middleware::from_fn(close_if_body_unread))
         .with_state(state)
 }
 
@@ -176,6 +177,26 @@ async fn add_time(resp: Response) -> Response {
     let mut resp = json_errors(resp).await;
     if let Ok(v) = HeaderValue::from_str(&now_ms().to_string()) {
         resp.headers_mut().insert(SERVER_TIME_HEADER, v);
+    }
+    resp
+}
+
+/// An error answer to a request with a body may come before the body was read (a bad query, a 401):
+/// hyper then closes the connection, so say so (`Connection: close`) and a keep-alive client does not
+/// send its next request into a closing socket.
+async fn close_if_body_unread(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let mut resp = next.run(req).await;
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
 }

@@ -2,24 +2,16 @@
 //! `siap face liveness-eval` reads them back, runs the face engine and the liveness check on every frame
 //! and reports APCER per species: every attack rejected.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn faces_dir() -> Option<PathBuf> {
-    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = match std::env::var_os("SIAP_FACES_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => [ws.join("../shared/faces"), ws.join("../../shared/faces")]
-            .into_iter()
-            .find(|d| d.is_dir())?,
-    };
-    dir.is_dir().then_some(dir)
-}
+// The shared rule for the labelled photos: skip only when nothing asks for them (no `CI`, no
+// `SIAP_FACES_DIR`), else fail.
+#[path = "../../core/tests/face_common/photos.rs"]
+mod face_photos;
 
 #[test]
 fn attacks_built_from_photos_are_all_rejected_by_liveness_eval() {
-    let Some(faces) = faces_dir() else {
-        eprintln!("SKIPPED: ../shared/faces not found (set SIAP_FACES_DIR)");
+    let Some(faces) = face_photos::faces_dir() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -6,31 +6,28 @@
 #![allow(clippy::redundant_closure_for_method_calls)] // tract's model methods come from several traits
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use siap_core::face::{
     FaceConfig, FaceEngine, FaceImage, PassiveModel, Template, default_models_dir,
 };
 
+// Skips when the labelled photos are absent and nothing asks for them; fails with `CI` or `SIAP_FACES_DIR`.
+#[path = "../tests/face_common/photos.rs"]
+mod photos;
+
+/// The check-in selfie stand-in: obama/4.jpg of the labelled photos re-encoded at 640x480; `None` when the
+/// photos may be skipped.
 fn selfie_jpeg() -> Option<Vec<u8>> {
-    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::var_os("SIAP_FACES_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            [ws.join("../shared/faces"), ws.join("../../shared/faces")]
-                .into_iter()
-                .find(|d| d.is_dir())
-        })?;
-    // obama/2.jpg resized to 640x480-ish is the check-in selfie stand-in: re-encode at 640x480.
-    let img = image::open(dir.join("obama/4.jpg")).ok()?;
+    let dir = photos::faces_dir()?;
+    let img = image::open(dir.join("obama/4.jpg")).expect("obama/4.jpg of the labelled photos");
     let img = img.resize_to_fill(640, 480, image::imageops::FilterType::Triangle);
     let mut out = Vec::new();
     img.write_to(
         &mut std::io::Cursor::new(&mut out),
         image::ImageFormat::Jpeg,
     )
-    .ok()?;
+    .expect("re-encode the selfie");
     Some(out)
 }
 
@@ -209,7 +206,7 @@ fn bench(c: &mut Criterion) {
     });
 
     let Some(jpeg) = selfie_jpeg() else {
-        eprintln!("SKIPPED detection benchmarks: ../shared/faces not found (set SIAP_FACES_DIR)");
+        eprintln!("SKIPPED detection benchmarks (they need the labelled photos)");
         return;
     };
     let img = FaceImage::decode(&jpeg).expect("decode");

@@ -1,5 +1,5 @@
-//! `cargo xtask size`: the size budget of the phone library (issue 5: stripped release cdylib, models
-//! excluded, < 12 MB), measured the way `bindings/README.md` ("Library size") describes.
+//! `cargo xtask size`: the size budget of the phone library (the stripped release cdylib, models
+//! excluded, must stay < 12 MB), measured the way `bindings/README.md` ("Library size") describes.
 //!
 //! Builds `siap-ffi` as a cdylib with `cargo rustc --crate-type cdylib` (plain `cargo build` would skip
 //! LTO, see that README), strips a copy and fails above the budget. The last step of `cargo xtask test`, so

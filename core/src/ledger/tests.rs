@@ -1,4 +1,6 @@
-//! Tamper tests: every kind of manipulation the issue lists must be caught by `verify_chain`.
+//! Tamper tests: every kind of manipulation of a stored ledger must be caught by `verify_chain`: changed
+//! bytes in any field, records reordered, dropped or duplicated, a fork signed with the device's own key,
+//! and records from another key or another device.
 
 use std::sync::Arc;
 

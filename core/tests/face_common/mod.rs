@@ -1,32 +1,15 @@
-//! Shared helpers for the face integration tests: where the labelled photos are and how to skip.
+//! Shared helpers for the face integration tests: where the labelled photos are and when a test may
+//! skip without them (`photos.rs`, also used by the face benchmarks and the `siap` command's tests), one
+//! engine per test binary, photo loading.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+mod photos;
+
 use std::sync::OnceLock;
 
-use siap_core::face::{FaceConfig, FaceEngine, FaceImage, default_models_dir};
+pub use photos::{faces_dir, is_photo};
 
-/// `SIAP_FACES_DIR`, else `<workspace>/../shared/faces` (or one level further up, for a git worktree kept
-/// under a sub-folder); `None` (with a printed reason) when absent.
-pub fn faces_dir() -> Option<PathBuf> {
-    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = match std::env::var_os("SIAP_FACES_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => [ws.join("../shared/faces"), ws.join("../../shared/faces")]
-            .into_iter()
-            .find(|d| d.is_dir())
-            .unwrap_or_else(|| ws.join("../shared/faces")),
-    };
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: labelled face photos not found at {} (set SIAP_FACES_DIR to a folder with one sub-folder per identity)",
-            dir.display()
-        );
-        None
-    }
-}
+use siap_core::face::{FaceConfig, FaceEngine, FaceImage, default_models_dir};
 
 /// One engine for the whole test binary (opening optimises the models).
 pub fn engine() -> &'static FaceEngine {
@@ -66,16 +49,4 @@ pub fn identities(dir: &std::path::Path) -> Vec<(String, Vec<String>)> {
         out.push((name, files));
     }
     out
-}
-
-/// A JPEG or PNG file name (any case).
-pub fn is_photo(name: &str) -> bool {
-    std::path::Path::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| {
-            ["jpg", "jpeg", "png"]
-                .iter()
-                .any(|x| e.eq_ignore_ascii_case(x))
-        })
 }

@@ -560,3 +560,60 @@ impl Admin {
         Ok(all)
     }
 }
+
+/// Posts `records` as `dev`'s batch with `token_of`'s credentials (a different device to test
+/// impersonation); returns the status and the ack body (unwrapped from its signature) or error JSON.
+pub async fn post_records(
+    server: &TestServer,
+    dev: &TestDevice,
+    token_of: &TestDevice,
+    records: Vec<siap_core::ledger::Record>,
+) -> (u16, serde_json::Value) {
+    let token = token_of
+        .store
+        .setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN)
+        .expect("post_records")
+        .expect("post_records");
+    siap_core::sync::client::install_crypto_provider();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/records", server.url))
+        .bearer_auth(token)
+        .header(
+            siap_core::sync::protocol::DEVICE_ID_HEADER,
+            token_of.ledger.device_id(),
+        )
+        .json(&siap_core::sync::protocol::UploadRequest {
+            device_id: dev.ledger.device_id().to_owned(),
+            records,
+        })
+        .send()
+        .await
+        .expect("post_records");
+    let status = resp.status().as_u16();
+    let v: serde_json::Value = resp.json().await.expect("post_records");
+    let v = match v.get("body").and_then(|b| b.as_str()) {
+        Some(b) => serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b)
+                .expect("post_records"),
+        )
+        .expect("post_records"),
+        None => v,
+    };
+    (status, v)
+}
+
+impl TestDevice {
+    /// The device's software key, unsealed from its store (tests sign forks and hand-made records
+    /// with it, as a rooted phone could).
+    pub fn software_key(&self) -> siap_core::ledger::SoftwareSigner {
+        let sealed: Vec<u8> = self
+            .store
+            .with_conn(|c| Ok(c.query_row("SELECT sealed_key FROM device", [], |r| r.get(0))?))
+            .unwrap_or_default();
+        siap_core::ledger::SoftwareSigner::unseal(
+            &test_master_key().sealing_key("device-key"),
+            &sealed,
+        )
+        .unwrap_or_else(|_| panic!("the test device has no software key"))
+    }
+}

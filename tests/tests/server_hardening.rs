@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use reqwest::Method;
 use siap_core::ledger::{Record, Signer, SoftwareSigner, record_hash};
-use siap_core::sync::protocol::{DEVICE_ID_HEADER, RegisterRequest, UploadRequest};
-use siap_tests::sync_support::{Admin, Backend, TestDevice, TestServer, backends};
+use siap_core::sync::protocol::{DEVICE_ID_HEADER, RegisterRequest};
+use siap_tests::sync_support::{Admin, Backend, TestDevice, TestServer, backends, post_records};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const EMPLOYEE: &str = "199001012020011001";
@@ -77,40 +76,6 @@ async fn device_row(admin: &Admin, device_id: &str) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-/// Sends records for `dev` with its own token; returns status and the ack (or error) JSON.
-async fn post_records(
-    server: &TestServer,
-    dev: &TestDevice,
-    records: Vec<Record>,
-) -> (u16, serde_json::Value) {
-    let token = dev
-        .store
-        .setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN)
-        .unwrap()
-        .unwrap();
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/records", server.url))
-        .bearer_auth(token)
-        .header(DEVICE_ID_HEADER, dev.ledger.device_id())
-        .json(&UploadRequest {
-            device_id: dev.ledger.device_id().to_owned(),
-            records,
-        })
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let v: serde_json::Value = resp.json().await.unwrap();
-    let v = match v.get("body").and_then(|b| b.as_str()) {
-        Some(b) => {
-            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(b).unwrap())
-                .unwrap()
-        }
-        None => v,
-    };
-    (status, v)
-}
-
 async fn registered(server: &TestServer, dir: &std::path::Path, employee: &str) -> TestDevice {
     let dev = TestDevice::open(dir, &server.url, &server.public_key).unwrap();
     let code = server.admin().code_for_employee(employee).await.unwrap();
@@ -118,22 +83,9 @@ async fn registered(server: &TestServer, dir: &std::path::Path, employee: &str) 
     dev
 }
 
-/// The device's own software key (tests sign forks and hand-made records with it).
-fn key_of(dev: &TestDevice) -> SoftwareSigner {
-    let sealed: Vec<u8> = dev
-        .store
-        .with_conn(|c| Ok(c.query_row("SELECT sealed_key FROM device", [], |r| r.get(0))?))
-        .unwrap();
-    SoftwareSigner::unseal(
-        &siap_tests::sync_support::test_master_key().sealing_key("device-key"),
-        &sealed,
-    )
-    .unwrap()
-}
-
 /// A validly signed record `seq` of `dev`'s key after `prev` (what a rooted phone can produce).
 fn forge(dev: &TestDevice, seq: u64, prev: [u8; 32], kind: &str, payload: &[u8]) -> Record {
-    let key = key_of(dev);
+    let key = dev.software_key();
     let hash = record_hash(dev.ledger.device_id(), seq, &prev, kind, payload);
     Record {
         device_id: dev.ledger.device_id().to_owned(),
@@ -191,7 +143,7 @@ async fn possession(backend: Backend) {
     assert_eq!(s, 403);
 
     // Even with the victim's own key (a colleague who copied it), a second code cannot re-bind it.
-    let thief = key_of(&victim);
+    let thief = victim.software_key();
     let (s, body) = register_raw(
         &server.url,
         &c,
@@ -713,6 +665,7 @@ async fn forks(backend: Backend) {
     let (s, ack) = post_records(
         &server,
         &dev,
+        &dev,
         vec![recs[0].clone(), recs[0].clone(), recs[1].clone()],
     )
     .await;
@@ -734,7 +687,7 @@ async fn forks(backend: Backend) {
         "attendance.check_in",
         b"{\"rewritten\":true}",
     );
-    let (s, ack) = post_records(&server, &dev, vec![recs[2].clone(), fork3.clone()]).await;
+    let (s, ack) = post_records(&server, &dev, &dev, vec![recs[2].clone(), fork3.clone()]).await;
     assert_eq!((s, ack["status"].as_str()), (200, Some("fork")), "{ack}");
     assert_eq!(
         ack["acked_seq"].as_u64(),
@@ -761,7 +714,7 @@ async fn forks(backend: Backend) {
         b"{\"other\":1}",
     );
     for _ in 0..3 {
-        let (s, ack) = post_records(&server, &dev, vec![fork3.clone(), fork2.clone()]).await;
+        let (s, ack) = post_records(&server, &dev, &dev, vec![fork3.clone(), fork2.clone()]).await;
         assert_eq!((s, ack["status"].as_str()), (200, Some("fork")));
     }
     let all: serde_json::Value = admin
@@ -783,7 +736,7 @@ async fn forks(backend: Backend) {
 
     // A record that breaks the record rules (kind character set) is refused by the server too.
     let bad = forge(&dev, 4, recs[2].hash, "Attendance CheckIn", b"{}");
-    let (s, err) = post_records(&server, &dev, vec![bad]).await;
+    let (s, err) = post_records(&server, &dev, &dev, vec![bad]).await;
     assert_eq!(s, 422, "{err}");
     let too_big = forge(
         &dev,
@@ -792,7 +745,7 @@ async fn forks(backend: Backend) {
         "attendance.check_in",
         &vec![b' '; 70 * 1024],
     );
-    let (s, _) = post_records(&server, &dev, vec![too_big]).await;
+    let (s, _) = post_records(&server, &dev, &dev, vec![too_big]).await;
     assert_eq!(s, 422);
 
     // Every reason is recorded, not only the first.

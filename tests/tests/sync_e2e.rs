@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use reqwest::Method;
-use siap_core::ledger::{Record, SoftwareSigner, record_hash};
+use siap_core::ledger::{SoftwareSigner, record_hash};
 use siap_core::permit::PermitCache;
 use siap_core::sync::Outbox;
-use siap_core::sync::protocol::{DEVICE_ID_HEADER, UploadRequest};
-use siap_tests::sync_support::{Backend, Proxy, TestDevice, TestServer, backends};
+use siap_tests::sync_support::{Backend, Proxy, TestDevice, TestServer, backends, post_records};
 
 const DAY0: i64 = 20_394; // 2025-11-03, days since epoch
 fn wib_ms(day: i64, hour: i64) -> i64 {
@@ -144,41 +143,6 @@ async fn devices_offline_for_a_week_sync_concurrently() {
     }
 }
 
-async fn post_records(
-    server: &TestServer,
-    dev: &TestDevice,
-    token_of: &TestDevice,
-    records: Vec<Record>,
-) -> (u16, serde_json::Value) {
-    let token = token_of
-        .store
-        .setting(siap_core::sync::outbox::SETTING_DEVICE_TOKEN)
-        .unwrap()
-        .unwrap();
-    siap_core::sync::client::install_crypto_provider();
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/records", server.url))
-        .bearer_auth(token)
-        .header(DEVICE_ID_HEADER, token_of.ledger.device_id())
-        .json(&UploadRequest {
-            device_id: dev.ledger.device_id().to_owned(),
-            records,
-        })
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let v: serde_json::Value = resp.json().await.unwrap();
-    let v = match v.get("body").and_then(|b| b.as_str()) {
-        Some(b) => {
-            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(b).unwrap())
-                .unwrap()
-        }
-        None => v,
-    };
-    (status, v)
-}
-
 async fn adversarial(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let server = TestServer::start(backend, &tmp.path().join("server"))
@@ -241,7 +205,7 @@ async fn adversarial(backend: Backend) {
     );
 
     // Fork: a validly signed different record 2 (the device rewrote its history).
-    let key = a_key(&a);
+    let key = a.software_key();
     let mut fork = recs[1].clone();
     fork.payload = b"{\"employee_id\":\"ea\",\"rewritten\":true}".to_vec();
     fork.hash = record_hash(
@@ -285,18 +249,6 @@ async fn adversarial(backend: Backend) {
         serde_json::from_slice::<serde_json::Value>(&body).unwrap()["error"],
         "bad_request"
     );
-}
-
-fn a_key(dev: &TestDevice) -> SoftwareSigner {
-    let sealed: Vec<u8> = dev
-        .store
-        .with_conn(|c| Ok(c.query_row("SELECT sealed_key FROM device", [], |r| r.get(0))?))
-        .unwrap();
-    SoftwareSigner::unseal(
-        &siap_tests::sync_support::test_master_key().sealing_key("device-key"),
-        &sealed,
-    )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,7 +54,13 @@ want=$(sha256sum "$reqs" | cut -d' ' -f1)
 if [ ! -x "$venv/bin/st" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing schemathesis and cryptography into $venv"
   rm -rf "$venv"
-  python3 -m venv "$venv"
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    # Debian ships venv's pip bootstrap separately (python3-venv); install it like the other test tools.
+    log "python3 -m venv failed; installing python3-venv"
+    rm -rf "$venv"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+    python3 -m venv "$venv"
+  fi
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$reqs"
   echo "$want" > "$stamp"
 fi

@@ -98,8 +98,8 @@ pub struct Chunk {
     pub total: u64,
     /// Declared type.
     pub mime: String,
-    /// The bytes.
-    pub data: Vec<u8>,
+    /// The bytes (as read from the request, not copied).
+    pub data: axum::body::Bytes,
 }
 
 /// Writes `chunk` for `device_id`.

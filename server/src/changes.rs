@@ -37,15 +37,6 @@ fn add_change(
     Ok(next as u64)
 }
 
-fn check_id(id: &str) -> Result<(), ServerError> {
-    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
-        return Err(ServerError::BadRequest(
-            "ids must be 1..=128 printable characters".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Publishes reference data (site, employee, asset, schedule). Returns its cursor.
 pub async fn publish(db: &Db, change: Change, now: i64) -> Result<u64, ServerError> {
     let (entity, id) = match &change {
@@ -78,7 +69,7 @@ pub async fn publish(db: &Db, change: Change, now: i64) -> Result<u64, ServerErr
             ));
         }
     };
-    check_id(&id)?;
+    crate::devices::check_binding_id(&id)?;
     // The same rules the device applies when it parses the change: what a device would refuse is never
     // stored (a deeply nested schedule once made every pull from cursor 0 fail).
     siap_core::sync::validate::validate_change(&change)
@@ -117,7 +108,7 @@ pub async fn update_permit(
     u: PermitUpdate,
     now: i64,
 ) -> Result<SignedBlob, ServerError> {
-    check_id(&permit_id)?;
+    crate::devices::check_binding_id(&permit_id)?;
     db.tx(move |tx| {
         let current = tx.one("SELECT document FROM permits WHERE permit_id = $1", &[V::T(permit_id.clone())])?;
         let mut doc = if let Some(r) = current { serde_json::from_slice::<PermitDocument>(&r[0].b()?).map_err(|_| ServerError::Internal("stored permit unreadable".into()))? } else {

@@ -67,14 +67,11 @@ pub(crate) fn binding_from(ty: &str, id: String) -> Result<Binding, ServerError>
     }
 }
 
-/// Checks an id an administrator gives (employee, permit, device): 1..=128 printable characters.
+/// Checks an id an administrator gives (employee, permit, device) with the device's own rule
+/// ([`siap_core::sync::validate::check_id`]).
 pub fn check_binding_id(id: &str) -> Result<(), ServerError> {
-    if id.trim().is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
-        return Err(ServerError::BadRequest(
-            "ids must be 1..=128 printable characters".into(),
-        ));
-    }
-    Ok(())
+    siap_core::sync::validate::check_id("id", id)
+        .map_err(|e| ServerError::BadRequest(e.to_string()))
 }
 
 /// Stores a new enrollment code; returns the code (shown once to the administrator). With

@@ -397,7 +397,7 @@ async fn blob_put(
         offset: q.offset,
         total: q.total,
         mime,
-        data: data.to_vec(),
+        data,
     };
     Ok(json(
         StatusCode::OK,

@@ -107,7 +107,6 @@ fn classify(
     head: Option<ChainHead>,
     records: &[Record],
 ) -> Plan {
-    let head_seq = head.map_or(0, |h| h.seq);
     let mut plan = Plan::default();
     let mut cur = head;
     let mut accepted: HashMap<u64, [u8; 32]> = HashMap::new();
@@ -128,9 +127,9 @@ fn classify(
             match accepted.get(&r.seq) {
                 Some(h) if *h == r.hash => plan.batch_duplicates += 1,
                 Some(h) => plan.batch_forks.push((r.clone(), *h)),
-                None if r.seq <= head_seq => plan.old.push(r.clone()),
-                // Below the batch's head but neither stored nor in the batch cannot happen.
-                None => plan.batch_duplicates += 1,
+                // Not accepted in this batch, so at or below the stored head: decided against the
+                // stored hash.
+                None => plan.old.push(r.clone()),
             }
             continue;
         }

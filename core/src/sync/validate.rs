@@ -156,7 +156,9 @@ pub(crate) fn site_from_change(id: &str, name: &str, fence: &serde_json::Value) 
     Ok(site)
 }
 
-fn check_id(field: &'static str, id: &str) -> Result<()> {
+/// An id as the device accepts it: not blank, at most [`MAX_ID_BYTES`] bytes, no control characters
+/// (the server checks every id an administrator gives with this same rule).
+pub fn check_id(field: &'static str, id: &str) -> Result<()> {
     if id.trim().is_empty() {
         return Err(Error::invalid(field, "id is empty"));
     }

@@ -125,18 +125,23 @@ async fn device(s: &Server, http: &reqwest::Client, employee: &str) -> anyhow::R
     })
 }
 
-async fn upload(
-    s: &Server,
-    http: &reqwest::Client,
-    d: &Dev,
-    records: Vec<Record>,
-) -> anyhow::Result<u16> {
-    let body = serde_json::to_vec(&UploadRequest {
+/// The JSON body of `d`'s upload of `records`.
+fn batch_body(d: &Dev, records: Vec<Record>) -> anyhow::Result<Vec<u8>> {
+    Ok(serde_json::to_vec(&UploadRequest {
         device_id: d.ledger.device_id().to_owned(),
         records,
-    })?;
+    })?)
+}
+
+/// Posts an already serialised batch as `d`; returns the status.
+async fn post_batch(
+    url: &str,
+    http: &reqwest::Client,
+    d: &Dev,
+    body: Vec<u8>,
+) -> anyhow::Result<u16> {
     Ok(http
-        .post(format!("{}/v1/records", s.url))
+        .post(format!("{url}/v1/records"))
         .bearer_auth(&d.token)
         .header(DEVICE_ID_HEADER, d.ledger.device_id())
         .header("content-type", "application/json")
@@ -146,6 +151,15 @@ async fn upload(
         .await?
         .status()
         .as_u16())
+}
+
+async fn upload(
+    s: &Server,
+    http: &reqwest::Client,
+    d: &Dev,
+    records: Vec<Record>,
+) -> anyhow::Result<u16> {
+    post_batch(&s.url, http, d, batch_body(d, records)?).await
 }
 
 /// 60 clients sending headers at one byte a second for `secs`: how many the server still holds.
@@ -252,30 +266,15 @@ async fn concurrent_uploads(s: &Server, pid: u32) -> anyhow::Result<serde_json::
     let bodies: Vec<Vec<u8>> = devs
         .iter()
         .zip(batches)
-        .map(|(d, records)| {
-            serde_json::to_vec(&UploadRequest {
-                device_id: d.ledger.device_id().to_owned(),
-                records,
-            })
-        })
-        .collect::<Result<_, _>>()?;
+        .map(|(d, records)| batch_body(d, records))
+        .collect::<anyhow::Result<_>>()?;
     let t = Instant::now();
     let devs = Arc::new(devs);
     let mut tasks = Vec::new();
     for (i, body) in bodies.into_iter().enumerate() {
         let (http, devs, url) = (http.clone(), devs.clone(), s.url.clone());
         tasks.push(tokio::spawn(async move {
-            let d = &devs[i];
-            let r = http
-                .post(format!("{url}/v1/records"))
-                .bearer_auth(&d.token)
-                .header(DEVICE_ID_HEADER, d.ledger.device_id())
-                .header("content-type", "application/json")
-                .body(body)
-                .timeout(Duration::from_mins(5))
-                .send()
-                .await?;
-            anyhow::Ok(r.status().as_u16())
+            post_batch(&url, &http, &devs[i], body).await
         }));
     }
     let mut codes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();

@@ -63,6 +63,16 @@ pub enum Error {
     #[error("signer failed: {0}")]
     Signer(String),
 
+    /// The platform clock could not be read (the shell's clock callback failed). Nothing was recorded:
+    /// an event without a reading of the monotonic clock could not be placed in time.
+    #[error("platform clock failed: {0}")]
+    Clock(String),
+
+    /// The caller cancelled the operation before it wrote anything (the app's coroutine or task was
+    /// cancelled). Nothing was recorded.
+    #[error("cancelled")]
+    Cancelled,
+
     /// A ledger chain did not verify.
     #[error("ledger chain invalid: {0}")]
     Chain(#[from] ChainError),

@@ -7,6 +7,8 @@
 //! - [`ledger`]: device keys, signed hash-chained records and their verification (reused by the server);
 //! - [`sealed`]: encryption at rest for the device key and face templates;
 //! - [`geo`]: fences, fix plausibility and the inside / outside / undecidable decision;
+//! - [`device`]: the app on one phone ([`Device`]), composing all of the above for the shells, the demo
+//!   and the test harness;
 //!
 //! The crate has no FFI types; `siap-ffi` wraps it.
 
@@ -30,4 +32,5 @@ pub mod store;
 pub mod sync;
 pub mod time;
 
+pub use device::Device;
 pub use error::{Error, Result};

@@ -1,376 +1,192 @@
-//! The `SiapCore` object: one per app process, opened with the app's configuration.
+//! The `SiapCore` object: one per app process, a thin shell over `siap_core::Device`. Each method
+//! converts its arguments, calls the device, and converts the answer; slow ones are `async` (Kotlin
+//! `suspend`, Swift `async throws`) and run off the executor (see `run.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use siap_core::attendance::{self, AttendancePolicy, CheckRequest, Direction};
-use siap_core::device::{KeySource, open_ledger};
-use siap_core::face::{FaceConfig, FaceEngine, LivenessAttempt, template_store};
-use siap_core::geo::GeoPolicy;
-use siap_core::inspection::{self, Condition, InspectionRequest, Photo};
-use siap_core::ledger::Ledger;
-use siap_core::liveness::{Challenge, ChallengeConfig};
-use siap_core::permit::PermitCache;
+use siap_core::Device;
+use siap_core::device::{Check, DeviceConfig, ImageInput, Inspection};
 use siap_core::sealed::MasterKey;
-use siap_core::store::Store;
-use siap_core::sync::client::{ClientConfig, SyncClient};
+use siap_core::sync::client::ClientConfig;
 
 use crate::error::{SiapError, guard};
-use crate::liveness::{LivenessSession, live_config};
-use crate::signer::{ForeignClock, ForeignSigner, PlatformClock, PlatformSigner};
-use crate::types::{
-    AssetCondition, CameraImage, CheckDirection, CheckResult, ClockReading, CoreConfig,
-    DeviceStatus, IdentifiedPerson, LocationFix, PermitInfo, SyncSummary, decode,
+use crate::input::{
+    AssetCondition, CameraImage, CheckDirection, CoreConfig, FaceInput, LocationFix, Photo,
 };
+use crate::liveness::LivenessSession;
+use crate::output::{
+    CheckResult, DeviceStatus, IdentifiedPerson, InspectionResult, PermitInfo, SyncSummary,
+};
+use crate::platform::{ForeignClock, ForeignSigner, PlatformClock, PlatformSigner};
+use crate::run::{blocking, task};
 
 /// The SIAP core for one app install.
-#[derive(uniffi::Object)]
+#[derive(Debug, uniffi::Object)]
 pub struct SiapCore {
-    ledger: Ledger,
-    store: Arc<Store>,
-    master: MasterKey,
-    face: Option<Arc<FaceEngine>>,
-    sync: Option<Arc<SyncClient>>,
-    config: CoreConfig,
-    policy: AttendancePolicy,
+    inner: Arc<Device>,
 }
 
-impl SiapCore {
-    fn engine(&self) -> Result<&Arc<FaceEngine>, SiapError> {
-        self.face
-            .as_ref()
-            .ok_or_else(|| SiapError::NotReady("no models directory configured".into()))
-    }
+impl TryFrom<CoreConfig> for DeviceConfig {
+    type Error = SiapError;
 
-    fn client(&self) -> Result<Arc<SyncClient>, SiapError> {
-        self.sync
-            .clone()
-            .ok_or_else(|| SiapError::NotReady("no server configured".into()))
-    }
-
-    fn server_key(&self) -> Result<&[u8], SiapError> {
-        self.config
-            .server_public_key
-            .as_deref()
-            .ok_or_else(|| SiapError::NotReady("no server public key configured".into()))
+    fn try_from(c: CoreConfig) -> Result<Self, SiapError> {
+        let mut cfg = DeviceConfig::new(
+            PathBuf::from(c.data_dir),
+            MasterKey::from_bytes(&c.master_key)?,
+        );
+        cfg.models_dir = c.models_dir.map(PathBuf::from);
+        cfg.server_public_key.clone_from(&c.server_public_key);
+        cfg.sync = match (c.server_url, c.server_public_key) {
+            (Some(url), Some(key)) => Some(ClientConfig::new(url, key)),
+            (Some(_), None) => {
+                return Err(SiapError::BadInput {
+                    reason: "server_url needs server_public_key".into(),
+                });
+            }
+            _ => None,
+        };
+        cfg.policy.require_liveness = c.require_liveness;
+        Ok(cfg)
     }
 }
 
-#[uniffi::export]
+#[uniffi::export(async_runtime = "tokio")]
 impl SiapCore {
-    /// Opens (creating on first use) the device database and key. `signer`: a platform key to sign with;
-    /// `None` keeps a software key sealed under the master key.
+    /// Opens (creating on first use) the device database and key. `signer`: a platform key to sign
+    /// with; `None` keeps a software key sealed under the master key. `clock`: the platform's clocks,
+    /// read by the core for every event and to anchor server time.
     #[uniffi::constructor]
-    /// `clock` reads the platform's monotonic clock (the same one the app puts in every
-    /// [`ClockReading`]), so that server time anchors and check-ins share one timebase.
     pub fn open(
         config: CoreConfig,
         signer: Option<Arc<dyn PlatformSigner>>,
         clock: Arc<dyn PlatformClock>,
     ) -> Result<Arc<Self>, SiapError> {
         guard(|| {
-            let master = MasterKey::from_bytes(&config.master_key)?;
-            if config.data_dir.trim().is_empty() {
-                return Err(SiapError::BadInput("data_dir is empty".into()));
-            }
-            let store = Arc::new(Store::open_dir(&PathBuf::from(&config.data_dir))?);
-            let source = match signer {
-                Some(s) => KeySource::Platform(Arc::new(ForeignSigner(s))),
-                None => KeySource::Software,
-            };
-            let ledger = open_ledger(store.clone(), &master, source)?;
-            let face = match &config.models_dir {
-                Some(dir) => Some(Arc::new(FaceEngine::open(
-                    &PathBuf::from(dir),
-                    FaceConfig::default(),
-                )?)),
-                None => None,
-            };
-            let policy = AttendancePolicy {
-                require_face: face.is_some(),
-                require_liveness: face.is_some() && config.require_liveness,
-                ..AttendancePolicy::default()
-            };
-            let sync = match (&config.server_url, &config.server_public_key) {
-                (Some(url), Some(key)) => Some(Arc::new(SyncClient::new(
-                    ClientConfig::new(url.clone(), key.clone()),
-                    ledger.clone(),
-                    Arc::new(ForeignClock(clock)),
-                )?)),
-                _ => None,
-            };
+            let signer =
+                signer.map(|s| Arc::new(ForeignSigner(s)) as Arc<dyn siap_core::ledger::Signer>);
+            let device = Device::open(config.try_into()?, signer, Arc::new(ForeignClock(clock)))?;
             Ok(Arc::new(SiapCore {
-                ledger,
-                store,
-                master,
-                face,
-                sync,
-                config,
-                policy,
+                inner: Arc::new(device),
             }))
         })
     }
 
     /// Identity and counters for a status screen.
     pub fn status(&self) -> Result<DeviceStatus, SiapError> {
+        guard(|| Ok(self.inner.status()?.into()))
+    }
+
+    /// Starts a liveness check for `employee_id`: the core draws the challenge; the app shows it, feeds
+    /// frames to the session, then checks in with `FaceInput.Liveness`. An employee without an enrolled
+    /// face gets `NotEnrolled` here, before any frame is captured.
+    pub fn start_liveness(&self, employee_id: String) -> Result<Arc<LivenessSession>, SiapError> {
         guard(|| {
-            let head = self.ledger.head()?.map_or(0, |h| h.seq);
-            let acked: i64 = self.store.with_conn(|c| {
-                Ok(
-                    c.query_row("SELECT acked_seq FROM outbox WHERE id = 1", [], |r| {
-                        r.get(0)
-                    })?,
-                )
-            })?;
-            Ok(DeviceStatus {
-                device_id: self.ledger.device_id().to_owned(),
-                public_key: self.ledger.public_key().to_vec(),
-                records: head,
-                pending_records: head.saturating_sub(acked as u64),
-                face_ready: self.face.is_some(),
-            })
+            Ok(Arc::new(LivenessSession {
+                inner: self.inner.start_liveness(&employee_id)?,
+            }))
         })
     }
 
-    /// Starts a liveness check for `employee_id` at `clock`: the core draws the challenge; the app shows
-    /// it, feeds frames to the session, then passes the session to [`Self::check`]. An employee without
-    /// an enrolled face gets [`SiapError::NotEnrolled`] here, before any frame is captured.
-    pub fn start_liveness(
-        &self,
-        employee_id: String,
-        clock: ClockReading,
-    ) -> Result<Arc<LivenessSession>, SiapError> {
-        guard(|| {
-            let engine = self.engine()?.clone();
-            if !template_store::list(&self.store)?.contains(&employee_id) {
-                return Err(SiapError::NotEnrolled);
-            }
-            let challenge = Challenge::issue(&clock.monotonic(), &ChallengeConfig::default())?;
-            let attempt = LivenessAttempt::new(challenge, live_config())?;
-            Ok(Arc::new(LivenessSession::new(
-                engine,
-                self.policy.liveness.clone(),
-                employee_id,
-                attempt,
-            )))
-        })
-    }
-
-    /// Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is bad.
-    ///
-    /// The face comes either from a finished liveness session (the identity is verified on the
-    /// session's own frames; the session is used up) or, where the city's policy allows it, from one
-    /// still `selfie`. Giving both is bad input.
-    pub fn check(
+    /// Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is
+    /// bad or the call is cancelled before the write. `face`: `None` when no face was captured (the
+    /// city's policy then decides, by default: rejected).
+    pub async fn check(
         &self,
         employee_id: String,
         direction: CheckDirection,
-        selfie: Option<CameraImage>,
-        liveness: Option<Arc<LivenessSession>>,
+        face: Option<FaceInput>,
         fix: LocationFix,
-        clock: ClockReading,
     ) -> Result<CheckResult, SiapError> {
-        guard(|| {
-            let face = match (selfie, liveness) {
-                (Some(_), Some(_)) => {
-                    return Err(SiapError::BadInput(
-                        "give a selfie or a liveness session, not both".into(),
-                    ));
-                }
-                (Some(img), None) => Some(attendance::verify_face(
-                    self.engine()?,
-                    &self.store,
-                    &self.master,
-                    &employee_id,
-                    &decode(img)?,
-                )?),
-                (None, Some(session)) => {
-                    let attempt = session.take(&employee_id)?;
-                    Some(attendance::verify_live(
-                        self.engine()?,
-                        &self.store,
-                        &self.master,
-                        &employee_id,
-                        &attempt,
-                        None,
-                        &self.policy.liveness,
-                        &clock.monotonic(),
-                    )?)
-                }
-                (None, None) => None,
-            };
-            let req = CheckRequest {
+        let device = self.inner.clone();
+        blocking(move |cancel| {
+            let check = Check {
                 employee_id,
-                direction: match direction {
-                    CheckDirection::In => Direction::In,
-                    CheckDirection::Out => Direction::Out,
-                },
+                direction: direction.into(),
+                face: face.map(Into::into),
                 fix: fix.into(),
-                now: clock.monotonic(),
-                device_wall_ms: clock.wall_ms,
-                face,
             };
-            Ok(CheckResult::from(&attendance::check(
-                &self.ledger,
-                &self.policy,
-                &req,
-            )?))
+            Ok(CheckResult::from(&device.check(check, cancel)?))
         })
+        .await
     }
 
-    /// Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device.
-    /// A face below the threshold, or failing the quality gate, comes back with no employee id. This
-    /// identifies only; attendance is still recorded through [`Self::check`].
-    pub fn identify(&self, photo: CameraImage) -> Result<Vec<IdentifiedPerson>, SiapError> {
-        guard(|| {
-            let engine = self.engine()?;
-            let key = template_store::sealing_key(&self.master);
-            let gallery = template_store::load_all(&self.store, &key)?;
-            let outcome = engine.identify(&gallery, &decode(photo)?)?;
-            Ok(outcome
-                .faces
-                .into_iter()
-                .map(|f| IdentifiedPerson {
-                    employee_id: f.id,
-                    similarity: f.similarity,
-                    face_box: f.detection.bbox.to_vec(),
-                    quality_passed: f.quality.passed,
-                })
-                .collect())
+    /// Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device. A
+    /// face below the threshold, or failing the quality gate, has no employee id. Identifies only.
+    pub async fn identify(&self, photo: CameraImage) -> Result<Vec<IdentifiedPerson>, SiapError> {
+        let device = self.inner.clone();
+        blocking(move |cancel| {
+            let outcome = device.identify(&ImageInput::from(photo), cancel)?;
+            Ok(outcome.faces.into_iter().map(Into::into).collect())
         })
+        .await
     }
 
-    /// Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate). Replaces any
-    /// earlier enrollment. The template is sealed at rest.
-    pub fn enroll_face(
+    /// Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate), replacing an
+    /// earlier enrollment. The template is sealed at rest. Cancelled before the save, nothing changes.
+    pub async fn enroll_face(
         &self,
         employee_id: String,
         photos: Vec<CameraImage>,
     ) -> Result<(), SiapError> {
-        guard(|| {
-            let engine = self.engine()?;
-            let imgs = photos
-                .into_iter()
-                .map(decode)
-                .collect::<Result<Vec<_>, _>>()?;
-            let template = engine.enroll(&imgs)?;
-            let key = template_store::sealing_key(&self.master);
-            template_store::save(
-                &self.store,
-                &key,
-                &employee_id,
-                &template,
-                siap_core::time::wall_now_ms(),
-            )?;
-            Ok(())
+        let device = self.inner.clone();
+        blocking(move |cancel| {
+            let photos: Vec<ImageInput> = photos.into_iter().map(Into::into).collect();
+            Ok(device.enroll(&employee_id, &photos, cancel)?)
         })
+        .await
     }
 
     /// Deletes an employee's face data (the right to erasure). Returns whether there was any.
     pub fn delete_face(&self, employee_id: String) -> Result<bool, SiapError> {
-        guard(|| Ok(template_store::delete(&self.store, &employee_id)?))
+        guard(|| Ok(self.inner.delete_face(&employee_id)?))
     }
 
-    /// Records an asset inspection with photos (JPEG/PNG bytes). Returns the ledger seq.
-    pub fn inspect(
+    /// Records an asset inspection with up to 10 photos (JPEG/PNG, bytes or files).
+    pub async fn inspect(
         &self,
         asset_id: String,
         condition: AssetCondition,
         notes: String,
-        photos: Vec<Vec<u8>>,
+        photos: Vec<Photo>,
         fix: LocationFix,
-        clock: ClockReading,
-    ) -> Result<u64, SiapError> {
-        guard(|| {
-            let photos = photos
-                .into_iter()
-                .map(|bytes| Photo {
-                    mime: if bytes.starts_with(b"\x89PNG") {
-                        "image/png"
-                    } else {
-                        "image/jpeg"
-                    }
-                    .into(),
-                    bytes,
-                })
-                .collect();
-            let req = InspectionRequest {
+    ) -> Result<InspectionResult, SiapError> {
+        let device = self.inner.clone();
+        blocking(move |cancel| {
+            let inspection = Inspection {
                 asset_id,
-                condition: match condition {
-                    AssetCondition::Good => Condition::Good,
-                    AssetCondition::MinorDamage => Condition::MinorDamage,
-                    AssetCondition::MajorDamage => Condition::MajorDamage,
-                    AssetCondition::Lost => Condition::Lost,
-                },
+                condition: condition.into(),
                 notes,
-                photos,
+                photos: photos.into_iter().map(Into::into).collect(),
                 fix: fix.into(),
-                now: clock.monotonic(),
-                device_wall_ms: clock.wall_ms,
             };
-            Ok(inspection::record(&self.ledger, &GeoPolicy::default(), &req)?.seq)
+            Ok(InspectionResult::from(&device.inspect(inspection, cancel)?))
         })
+        .await
     }
 
-    /// Every cached permit, re-verified against the city's key.
-    pub fn permits(&self, now_ms: i64) -> Result<Vec<PermitInfo>, SiapError> {
-        guard(|| {
-            Ok(PermitCache::new(&self.store, self.server_key()?)
-                .list(now_ms)?
-                .into_iter()
-                .map(PermitInfo::from)
-                .collect())
-        })
+    /// Every cached permit, re-verified against the city's key; overdue at trusted time.
+    pub fn permits(&self) -> Result<Vec<PermitInfo>, SiapError> {
+        guard(|| Ok(self.inner.permits()?.into_iter().map(Into::into).collect()))
     }
 
     /// One cached permit.
-    pub fn permit(&self, permit_id: String, now_ms: i64) -> Result<PermitInfo, SiapError> {
-        guard(|| {
-            Ok(PermitCache::new(&self.store, self.server_key()?)
-                .get(&permit_id, now_ms)?
-                .into())
-        })
+    pub fn permit(&self, permit_id: String) -> Result<PermitInfo, SiapError> {
+        guard(|| Ok(self.inner.permit(&permit_id)?.into()))
     }
-}
 
-#[uniffi::export(async_runtime = "tokio")]
-impl SiapCore {
     /// Registers this device with a one-time enrollment code from the city's administrator. Returns
-    /// the device id the server confirmed.
+    /// the device id the server confirmed. Safe to retry with the same code after a lost answer.
     pub async fn register(&self, enrollment_code: String) -> Result<String, SiapError> {
-        let client = self.client()?;
-        // Run on a task: a panic inside becomes a JoinError, mapped to an error, never a crash.
-        let task = tokio::spawn(async move { client.register(&enrollment_code).await });
-        Ok(task.await.map_err(join_error)??.device_id)
+        let device = self.inner.clone();
+        task(async move { Ok(device.register(&enrollment_code).await?) }).await
     }
 
     /// Uploads pending records and photos, pulls signed changes (sites, employees, assets, permits),
-    /// and stores server time anchors. Safe to call at any time and to retry: nothing is lost or
-    /// duplicated by a timeout, a dropped connection or a killed app.
+    /// and stores server time anchors. Safe to call at any time, to retry and to cancel: nothing is
+    /// lost or duplicated by a timeout, a dropped connection, a cancelled call or a killed app.
     pub async fn sync(&self) -> Result<SyncSummary, SiapError> {
-        let client = self.client()?;
-        let task = tokio::spawn(async move { client.sync().await });
-        let report = task.await.map_err(join_error)??;
-        Ok(SyncSummary {
-            sent: report.sent,
-            acknowledged: report.acknowledged,
-            pending: report.pending,
-            blobs_uploaded: report.blobs_uploaded,
-            pulled: report.pulled,
-            complete: report.is_complete(),
-            errors: report
-                .errors
-                .iter()
-                .map(|(phase, e)| format!("{phase:?}: {e}"))
-                .collect(),
-        })
+        let device = self.inner.clone();
+        task(async move { Ok(device.sync().await?.into()) }).await
     }
-}
-
-fn join_error(e: tokio::task::JoinError) -> SiapError {
-    SiapError::Internal(if e.is_panic() {
-        "panic caught in a sync task".into()
-    } else {
-        "sync task cancelled".into()
-    })
 }

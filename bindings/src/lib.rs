@@ -1,14 +1,17 @@
 //! `siap-ffi`: the UniFFI facade the Android and iOS shells call.
 //!
-//! Small Rust wrappers around `siap-core` (which knows nothing of UniFFI): one [`SiapCore`] object with
-//! a few coarse methods, plain records for frames, fixes and results, one error enum an app can act on,
-//! and a foreign [`PlatformSigner`] trait for hardware-held keys. CPU work (faces) is a blocking call
-//! the shell runs off the UI thread; sync is async on tokio. Every call is guarded: a panic becomes
-//! [`SiapError::Internal`], never a crash.
+//! A mechanical translation of `siap_core::Device`: every exported function converts its arguments,
+//! calls the device and converts the answer; no SQL, policy or clock reading lives here. Slow calls
+//! (check, enrollment, identification, inspection, registration, sync) are `async` (Kotlin `suspend`,
+//! Swift `async throws`), run off the executor, and stop when the caller cancels. Errors are one rich
+//! enum the platform callbacks can throw too. Every call is guarded: a panic becomes
+//! `SiapError::Internal`, never a crash.
 //!
 //! - `error.rs`: the public error and the one mapping from core errors;
-//! - `signer.rs`: the platform signer seam;
-//! - `types.rs`: records crossing the boundary;
+//! - `platform.rs`: the platform signer and clock seams;
+//! - `input.rs` / `output.rs`: what crosses the boundary, and its conversions;
+//! - `time.rs`: timestamps as `SystemTime`;
+//! - `run.rs`: how async calls run (blocking pool, tasks, cancellation);
 //! - `liveness.rs`: the liveness session (challenge, frames, guidance);
 //! - `core.rs`: the `SiapCore` object.
 
@@ -17,14 +20,25 @@
 
 mod core;
 mod error;
+mod input;
 mod liveness;
-mod signer;
-mod types;
+mod output;
+mod platform;
+mod run;
+mod time;
 
 pub use crate::core::SiapCore;
 pub use error::SiapError;
+pub use input::{
+    AssetCondition, CameraImage, CheckDirection, CoreConfig, FaceInput, LocationFix, Photo,
+    PixelFormat,
+};
 pub use liveness::{HeadMovement, LivenessChallenge, LivenessFeedback, LivenessSession};
-pub use signer::{PlatformClock, PlatformSigner};
-pub use types::*;
+pub use output::{
+    CheckReason, CheckResult, DeviceStatus, FaceBox, IdentifiedPerson, InspectionResult,
+    LivenessFailure, LocationFlag, PermitInfo, PermitStatus, PermitStep, SyncPhase, SyncProblem,
+    SyncSummary,
+};
+pub use platform::{ClockReading, PlatformClock, PlatformSigner};
 
 uniffi::setup_scaffolding!();

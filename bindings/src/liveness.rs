@@ -1,18 +1,14 @@
 //! The liveness session an app runs before a check-in: the core issues the challenge, the app shows it
-//! and streams camera frames, the core answers each frame with guidance, and the finished session is
-//! handed to `SiapCore::check`, which decides and records.
-//!
-//! The challenge is drawn by the core (the app cannot choose an easy one), a session is bound to one
-//! employee and can be used for one check only, and everything heavy (detection per frame) runs in the
-//! core: the shell only moves pixels.
+//! and streams camera frames, the core answers each frame with guidance, and the session is handed to
+//! `SiapCore.check` as `FaceInput.Liveness`. Per-frame calls are synchronous: one detection, ~5-30 ms
+//! on a phone core (see `core/benches/liveness_frames.rs`), inside a 100 ms frame budget.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use siap_core::face::{FaceEngine, LiveConfig, LivenessAttempt};
-use siap_core::liveness::{LivenessPolicy, Movement};
+use siap_core::liveness::Movement;
 
 use crate::error::{SiapError, guard};
-use crate::types::{CameraImage, decode};
+use crate::input::CameraImage;
 
 /// A head movement the person is asked to make (their own left and right).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -58,87 +54,41 @@ pub struct LivenessFeedback {
     pub faces: u32,
     /// Movements completed so far.
     pub steps_completed: u32,
-    /// The movement to make now; `None` when all are done (the app can call `check`).
+    /// The movement to make now; `None` when all are done (the app can check in).
     pub next: Option<HeadMovement>,
     /// The attempt cannot pass any more (wrong movement, another face, too slow): start a new session.
     pub failed: bool,
 }
 
-/// One liveness attempt for one employee, created by `SiapCore::start_liveness`.
-#[derive(uniffi::Object)]
+/// One liveness attempt for one employee, from `SiapCore.startLiveness`.
+#[derive(Debug, uniffi::Object)]
 pub struct LivenessSession {
-    engine: Arc<FaceEngine>,
-    policy: LivenessPolicy,
-    employee_id: String,
-    challenge: LivenessChallenge,
-    /// `None` once a check has used the session.
-    attempt: Mutex<Option<LivenessAttempt>>,
-}
-
-impl LivenessSession {
-    pub(crate) fn new(
-        engine: Arc<FaceEngine>,
-        policy: LivenessPolicy,
-        employee_id: String,
-        attempt: LivenessAttempt,
-    ) -> Self {
-        let c = attempt.challenge();
-        let challenge = LivenessChallenge {
-            nonce: c.nonce.clone(),
-            steps: c.steps.iter().map(|m| (*m).into()).collect(),
-            step_timeout_ms: c.step_timeout_ms,
-            total_timeout_ms: c.total_timeout_ms,
-        };
-        LivenessSession {
-            engine,
-            policy,
-            employee_id,
-            challenge,
-            attempt: Mutex::new(Some(attempt)),
-        }
-    }
-
-    /// Takes the attempt out for a check (once), if it belongs to `employee_id`.
-    pub(crate) fn take(&self, employee_id: &str) -> Result<LivenessAttempt, SiapError> {
-        if self.employee_id != employee_id {
-            return Err(SiapError::BadInput(
-                "liveness session belongs to another employee".into(),
-            ));
-        }
-        self.attempt
-            .lock()
-            .map_err(|_| SiapError::Internal("liveness session lock poisoned".into()))?
-            .take()
-            .ok_or_else(|| SiapError::BadInput("liveness session already used".into()))
-    }
+    pub(crate) inner: Arc<siap_core::device::LivenessSession>,
 }
 
 #[uniffi::export]
 impl LivenessSession {
     /// The challenge to show the person.
     pub fn challenge(&self) -> LivenessChallenge {
-        self.challenge.clone()
+        let c = self.inner.challenge();
+        LivenessChallenge {
+            nonce: c.nonce.clone(),
+            steps: c.steps.iter().map(|m| (*m).into()).collect(),
+            step_timeout_ms: c.step_timeout_ms,
+            total_timeout_ms: c.total_timeout_ms,
+        }
     }
 
-    /// Adds one camera frame, captured at `monotonic_ms` (the same clock as `ClockReading`), and says
-    /// how far the challenge has got. CPU work: call it off the UI thread, at about 10 frames a second.
+    /// Adds one camera frame captured at `monotonic_ms` (the platform clock's monotonic timebase) and
+    /// says how far the challenge has got. Call it off the UI thread, at about 10 frames a second.
     pub fn push_frame(
         &self,
         frame: CameraImage,
         monotonic_ms: i64,
     ) -> Result<LivenessFeedback, SiapError> {
         guard(|| {
-            let img = decode(frame)?;
-            let mut slot = self
-                .attempt
-                .lock()
-                .map_err(|_| SiapError::Internal("liveness session lock poisoned".into()))?;
-            let attempt = slot
-                .as_mut()
-                .ok_or_else(|| SiapError::BadInput("liveness session already used".into()))?;
-            let f = self
-                .engine
-                .observe(attempt, &img, monotonic_ms, &self.policy)?;
+            let img = siap_core::device::ImageInput::from(frame).decode()?;
+            let f = self.inner.push_frame(&img, monotonic_ms)?;
             Ok(LivenessFeedback {
                 faces: f.faces,
                 steps_completed: f.steps_completed as u32,
@@ -147,9 +97,4 @@ impl LivenessSession {
             })
         })
     }
-}
-
-/// The attempt settings the bindings use (the core's defaults).
-pub(crate) fn live_config() -> LiveConfig {
-    LiveConfig::default()
 }

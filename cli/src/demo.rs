@@ -6,27 +6,30 @@
 //! verifies the device's chain and exports it. With the labelled photos of `../shared/faces` (or
 //! `SIAP_FACES_DIR`) it enrolls two employees and every check-in carries a real face verification,
 //! including an impostor's; without them it says so and runs without the face step.
-//! Every number printed comes from the real core.
+//! Every number printed comes from the real core, driven through `siap_core::Device`, the same type
+//! the phone apps call through the FFI; only the phone's clock and camera are simulated.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use anyhow::Context;
 use clap::Args;
-use siap_core::attendance::{
-    self, AttendancePolicy, CheckOutcome, CheckRequest, Direction, FaceEvidence,
-};
+use siap_core::Device;
+use siap_core::attendance::{CheckOutcome, Direction};
 use siap_core::clock::{ClockStore, MonotonicReading, TrustedTime};
-use siap_core::device::{KeySource, open_ledger};
-use siap_core::face::{FaceConfig, FaceEngine, FaceImage, default_models_dir, template_store};
-use siap_core::geo::{Fence, Fix, GeoPolicy, LatLon, Site};
-use siap_core::inspection::{self, Condition, InspectionRequest, Photo};
+use siap_core::device::{
+    Cancel, Check, ClockNow, DeviceClock, DeviceConfig, FaceInput, ImageInput, Inspection,
+    PhotoInput,
+};
+use siap_core::face::{FaceImage, default_models_dir};
+use siap_core::geo::{Fence, Fix, LatLon, Site};
+use siap_core::inspection::Condition;
 use siap_core::ledger::{Ledger, Signer, SoftwareSigner};
 use siap_core::permit::{PermitCache, PermitDocument, PermitEvent, PermitStatus};
 use siap_core::reference::{Asset, Employee, Reference};
 use siap_core::sealed::MasterKey;
 use siap_core::signed::{PERMIT_DOMAIN, SignedBlob};
-use siap_core::store::Store;
 
 /// Options of `siap demo`.
 #[derive(Args)]
@@ -41,21 +44,31 @@ const MARIA: &str = "198503122010011001";
 const YOHANES: &str = "199001012015031002";
 const BOOT: &str = "demo-boot-1";
 
-/// A simulated phone: its monotonic clock and its wall clock, both in ms.
-struct Phone {
-    boot_ms: i64,
+/// The simulated phone's clocks: the demo sets the time since boot; the wall clock runs with it.
+struct PhoneClock {
+    since_boot_ms: AtomicI64,
     wall_at_boot: i64,
 }
 
-impl Phone {
-    fn at(&self, since_boot_ms: i64) -> (MonotonicReading, i64) {
-        (
-            MonotonicReading {
+impl PhoneClock {
+    fn set(&self, since_boot_ms: i64) {
+        self.since_boot_ms.store(since_boot_ms, Ordering::SeqCst);
+    }
+
+    fn at(&self, since_boot_ms: i64) -> ClockNow {
+        ClockNow {
+            monotonic: MonotonicReading {
                 monotonic_ms: since_boot_ms,
                 boot_id: BOOT.into(),
             },
-            self.wall_at_boot + since_boot_ms - self.boot_ms,
-        )
+            wall_ms: self.wall_at_boot + since_boot_ms,
+        }
+    }
+}
+
+impl DeviceClock for PhoneClock {
+    fn now(&self) -> siap_core::Result<ClockNow> {
+        Ok(self.at(self.since_boot_ms.load(Ordering::SeqCst)))
     }
 }
 
@@ -82,10 +95,36 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     };
     println!("SIAP demo — data directory {}", dir.display());
 
-    // The device: one SQLite file, a P-256 key sealed under the app's master key.
-    let store = Arc::new(Store::open_dir(&dir)?);
-    let master = MasterKey::generate()?;
-    let ledger = open_ledger(store.clone(), &master, KeySource::Software)?;
+    // The city's server, on loopback, so that the device is configured as a phone is: with the
+    // server's address and signing key.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let server_cfg = siap_server::ServerConfig::in_dir(&dir.join("server"), "demo-admin-token");
+    let server = rt.block_on(siap_server::spawn(&server_cfg, ([127, 0, 0, 1], 0).into()))?;
+
+    // Trusted time: one anchor from the server at 07:00 local (WITA, UTC+8) on 2026-11-30.
+    let server_now = 1_796_000_400_000; // 2026-11-30T23:00:00Z = 07:00 WITA next day; fixed for a reproducible demo
+    let phone = Arc::new(PhoneClock {
+        since_boot_ms: AtomicI64::new(0),
+        wall_at_boot: server_now,
+    });
+
+    // The device: one SQLite file, a P-256 key sealed under the app's master key. On phones a
+    // check-in needs a face and a liveness challenge answered on camera (the default policy). There is
+    // no camera video here, so this demo city accepts still photos for the check-ins below, and shows
+    // the liveness challenge on a photo held up to the camera at the end.
+    let faces_dir = faces_dir();
+    let mut config = DeviceConfig::new(&dir, MasterKey::generate()?)
+        .with_server(format!("http://{}", server.addr), server.public_key.clone());
+    config.models_dir = faces_dir.as_ref().map(|_| default_models_dir());
+    config.policy.require_face = faces_dir.is_some();
+    config.policy.require_liveness = false;
+    let started = std::time::Instant::now();
+    let device = Device::open(config, None, phone.clone())?;
+    let store = device.store().clone();
+    let ledger = device.ledger();
     println!(
         "device {}  public key {}",
         ledger.device_id(),
@@ -160,40 +199,33 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
     // Trusted time: one anchor from the server at 07:00 local (WITA, UTC+8) on 2026-11-30.
     let server_now = 1_796_000_400_000; // 2026-11-30T23:00:00Z = 07:00 WITA next day; fixed for a reproducible demo
-    let phone = Phone {
-        boot_ms: 0,
-        wall_at_boot: server_now,
-    };
-    let (sent, _) = phone.at(10_000);
-    let (recv, _) = phone.at(10_180);
-    ClockStore(&store).record(server_now + 10_090, &sent, &recv)?;
+    ClockStore(&store).record(
+        server_now + 10_090,
+        &phone.at(10_000).monotonic,
+        &phone.at(10_180).monotonic,
+    )?;
 
-    let faces = Faces::open(&store, &master)?;
-    // On phones a check-in needs a liveness challenge answered on camera (the default). There is no
-    // camera video here, so this demo city accepts still photos for the check-ins below, and shows the
-    // liveness challenge on a photo held up to the camera at the end.
-    let policy = AttendancePolicy {
-        require_face: faces.is_some(),
-        require_liveness: false,
-        ..AttendancePolicy::default()
-    };
+    let faces = Faces::open(&device, faces_dir, started)?;
     let check_face = |employee: &str, at_ms: i64, place: (f64, f64, f64), mock: bool, face| {
-        let (now, wall) = phone.at(at_ms);
-        let request = CheckRequest {
+        phone.set(at_ms);
+        let check = Check {
             employee_id: employee.into(),
             direction: Direction::In,
-            fix: fix(place.0, place.1, place.2, wall - 1_000, mock),
-            now,
-            device_wall_ms: wall,
             face,
+            fix: fix(
+                place.0,
+                place.1,
+                place.2,
+                phone.at(at_ms).wall_ms - 1_000,
+                mock,
+            ),
         };
-        anyhow::Ok(attendance::check(&ledger, &policy, &request)?)
+        anyhow::Ok(device.check(check, &Cancel::never())?)
     };
     let check = |employee: &str, at_ms: i64, place: (f64, f64, f64), mock: bool, photo: &str| {
-        let face = match &faces {
-            Some(f) => Some(f.verify(&store, &master, employee, photo)?),
-            None => None,
-        };
+        let face = faces
+            .as_ref()
+            .map(|f| FaceInput::Selfie(ImageInput::File(f.dir.join(photo))));
         check_face(employee, at_ms, place, mock, face)
     };
 
@@ -246,9 +278,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     // The same colleague holds a photo of Maria up to the camera and tilts it through the challenge.
     let photo_attack = match &faces {
         Some(f) => {
-            let (issued, _) = phone.at(32 * 60_000);
-            let (evidence, steps) =
-                f.photo_attack(&store, &master, MARIA, "obama/4.jpg", &issued, &policy)?;
+            phone.set(32 * 60_000);
+            let (session, steps) = f.photo_attack(&device, MARIA, "obama/4.jpg", 32 * 60_000)?;
             println!(
                 "  liveness challenge {steps}: a photo of Maria is held up and tilted in time"
             );
@@ -257,7 +288,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
                 32 * 60_000 + 4_000,
                 (-10.16345, 123.58955, 9.0),
                 false,
-                Some(evidence),
+                Some(FaceInput::Liveness(session)),
             )?;
             report("a photo of Maria held up to the camera", &o);
             Some(o)
@@ -266,22 +297,22 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     };
 
     println!("\n-- inspection --");
-    let (now, wall) = phone.at(3 * HOUR);
-    let insp = inspection::record(
-        &ledger,
-        &GeoPolicy::default(),
-        &InspectionRequest {
+    phone.set(3 * HOUR);
+    let insp = device.inspect(
+        Inspection {
             asset_id: "JBT-017".into(),
             condition: Condition::MinorDamage,
             notes: "Retak pada sambungan ekspansi sisi timur.".into(),
-            photos: vec![Photo {
-                mime: "image/png".into(),
-                bytes: demo_photo(),
-            }],
-            fix: fix(-10.15610, 123.63190, 6.0, wall - 1_000, false),
-            now,
-            device_wall_ms: wall,
+            photos: vec![PhotoInput::Bytes(demo_photo())],
+            fix: fix(
+                -10.15610,
+                123.63190,
+                6.0,
+                phone.at(3 * HOUR).wall_ms - 1_000,
+                false,
+            ),
         },
+        &Cancel::never(),
     )?;
     println!(
         "  record #{}: bridge JBT-017 {:?}, {} photo(s) {}…, {:?} the asset's radius ({:.0} m from its edge)",
@@ -298,6 +329,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
 
     println!("\n-- permit --");
+    // Signed here with a key standing in for the city's (the server signs permits in production; the
+    // device below is configured with the server's key, so this cache is given the stand-in's).
     let city = SoftwareSigner::generate()?;
     let city_pk = city.public_key()?;
     let doc = PermitDocument {
@@ -351,10 +384,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
 
     println!("\n-- ledger --");
-    finish(&ledger, &dir)?;
+    finish(ledger, &dir)?;
 
     println!("\n-- sync --");
-    sync_to_embedded_server(&ledger, &dir)?;
+    rt.block_on(sync_to_embedded_server(&device, server, &server_cfg, &dir))?;
     anyhow::ensure!(
         ok.accepted()
             && !outside.accepted()
@@ -367,87 +400,108 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the reference server on loopback, registers the device with a one-time code and syncs:
-/// the server verifies every signature and the chain before it stores and acknowledges anything.
-fn sync_to_embedded_server(ledger: &Ledger, dir: &std::path::Path) -> anyhow::Result<()> {
-    use siap_core::sync::client::{ClientConfig, SyncClient, SystemMonotonic};
+/// Registers the device with the server on loopback with a one-time code and syncs: the server
+/// verifies every signature and the chain before it stores and acknowledges anything.
+async fn sync_to_embedded_server(
+    device: &Device,
+    running: siap_server::Running,
+    cfg: &siap_server::ServerConfig,
+    dir: &Path,
+) -> anyhow::Result<()> {
     use siap_core::sync::protocol::Binding;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let cfg = siap_server::ServerConfig::in_dir(&dir.join("server"), "demo-admin-token");
-        let running = siap_server::spawn(&cfg, ([127, 0, 0, 1], 0).into()).await?;
-        let admin = siap_server::state(&cfg).await?;
-        let now = siap_core::time::wall_now_ms();
-        let code = siap_server::devices::issue_code(&admin.db, Binding::Employee(MARIA.into()), None, HOUR, now).await?;
-        println!("  server on http://{} (SQLite in {}), enrollment code issued", running.addr, dir.join("server").display());
-        let client = SyncClient::new(
-            ClientConfig::new(format!("http://{}", running.addr), running.public_key.clone()),
-            ledger.clone(),
-            Arc::new(SystemMonotonic::new("demo-sync")),
-        )?;
-        client.register(&code).await?;
-        let report = client.sync().await?;
+    let admin = siap_server::state(cfg).await?;
+    let now = siap_core::time::wall_now_ms();
+    let code = siap_server::devices::issue_code(
+        &admin.db,
+        Binding::Employee(MARIA.into()),
+        None,
+        HOUR,
+        now,
+    )
+    .await?;
+    println!(
+        "  server on http://{} (SQLite in {}), enrollment code issued",
+        running.addr,
+        dir.join("server").display()
+    );
+    device.register(&code).await?;
+    let report = device.sync().await?;
+    println!(
+        "  sync: sent {}, acknowledged {}, pending {}, photos uploaded {}, changes pulled {}, complete: {}",
+        report.sent,
+        report.acknowledged,
+        report.pending,
+        report.blobs_uploaded,
+        report.pulled,
+        report.is_complete()
+    );
+    for (phase, e) in &report.errors {
+        println!("  sync problem in {phase:?}: {e}");
+    }
+    let again = device.sync().await?;
+    println!(
+        "  sync again: acknowledged {} (nothing is sent twice)",
+        again.acknowledged
+    );
+    let rows = siap_server::report::attendance(&admin.db, "2026-11-30", 8 * 60).await?;
+    let forks = siap_server::report::forks(&admin.db, 0, 1000).await?;
+    println!(
+        "  server attendance report for 2026-11-30 (WITA): {} check-ins, {} forks",
+        rows.len(),
+        forks.len()
+    );
+    for r in &rows {
         println!(
-            "  sync: sent {}, acknowledged {}, pending {}, photos uploaded {}, changes pulled {}, complete: {}",
-            report.sent,
-            report.acknowledged,
-            report.pending,
-            report.blobs_uploaded,
-            report.pulled,
-            report.is_complete()
+            "    {} at {} #{}: {} {:?}",
+            r.employee_id, r.site_id, r.seq, r.decision, r.flags
         );
-        for (phase, e) in &report.errors {
-            println!("  sync problem in {phase:?}: {e}");
-        }
-        let again = client.sync().await?;
-        println!("  sync again: acknowledged {} (nothing is sent twice)", again.acknowledged);
-        let rows = siap_server::report::attendance(&admin.db, "2026-11-30", 8 * 60).await?;
-        let forks = siap_server::report::forks(&admin.db, 0, 1000).await?;
-        println!("  server attendance report for 2026-11-30 (WITA): {} check-ins, {} forks", rows.len(), forks.len());
-        for r in &rows {
-            println!("    {} at {} #{}: {} {:?}", r.employee_id, r.site_id, r.seq, r.decision, r.flags);
-        }
-        let _ = running.shutdown.send(());
-        let _ = running.task.await;
-        anyhow::ensure!(report.is_complete() && report.pending == 0, "the demo's sync did not complete");
-        Ok(())
-    })
+    }
+    let _ = running.shutdown.send(());
+    let _ = running.task.await;
+    anyhow::ensure!(
+        report.is_complete() && report.pending == 0,
+        "the demo's sync did not complete"
+    );
+    Ok(())
 }
 
-/// The face step: the engine, and the labelled photos standing in for the phone's camera.
+/// Where the labelled photos standing in for the phone's camera are, if anywhere.
+fn faces_dir() -> Option<PathBuf> {
+    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("SIAP_FACES_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| ws.join("../shared/faces"), PathBuf::from);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!(
+            "\n-- faces --\n  no labelled photos at {} (set SIAP_FACES_DIR): running without the face step",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The labelled photos standing in for the phone's camera.
 struct Faces {
-    engine: FaceEngine,
     dir: PathBuf,
 }
 
 impl Faces {
-    /// Loads the models and enrolls both employees, or says why the face step is skipped.
-    fn open(store: &Store, master: &MasterKey) -> anyhow::Result<Option<Faces>> {
-        let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let dir = std::env::var_os("SIAP_FACES_DIR")
-            .filter(|d| !d.is_empty())
-            .map_or_else(|| ws.join("../shared/faces"), PathBuf::from);
+    /// Enrolls both employees on the device from their photos (the models were loaded when the device
+    /// opened, `started` ago).
+    fn open(
+        device: &Device,
+        dir: Option<PathBuf>,
+        started: std::time::Instant,
+    ) -> anyhow::Result<Option<Faces>> {
+        let Some(dir) = dir else { return Ok(None) };
         println!("\n-- faces --");
-        if !dir.is_dir() {
-            println!(
-                "  no labelled photos at {} (set SIAP_FACES_DIR): running without the face step",
-                dir.display()
-            );
-            return Ok(None);
-        }
-        let started = std::time::Instant::now();
-        let engine = FaceEngine::open(&default_models_dir(), FaceConfig::default())
-            .context("loading the face models")?;
         println!(
-            "  models loaded, hash-checked and optimised in {} ms",
+            "  device opened, models loaded, hash-checked and optimised in {} ms",
             started.elapsed().as_millis()
         );
-        let faces = Faces { engine, dir };
-        let key = template_store::sealing_key(master);
         let enrollments = [
             (MARIA, ["obama/1.jpg", "obama/2.jpg", "obama/3.jpg"]),
             (
@@ -460,74 +514,46 @@ impl Faces {
             ),
         ];
         for (employee, photos) in enrollments {
-            let imgs = photos
+            let imgs: Vec<ImageInput> = photos
                 .iter()
-                .map(|p| faces.image(p))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let template = faces.engine.enroll(&imgs)?;
-            template_store::save(
-                store,
-                &key,
-                employee,
-                &template,
-                siap_core::time::wall_now_ms(),
-            )?;
+                .map(|p| ImageInput::File(dir.join(p)))
+                .collect();
+            device
+                .enroll(employee, &imgs, &Cancel::never())
+                .with_context(|| format!("enrolling from {photos:?}"))?;
             println!(
                 "  employee {employee} enrolled from {} photos, template sealed at rest",
                 photos.len()
             );
         }
-        Ok(Some(faces))
+        Ok(Some(Faces { dir }))
     }
 
-    fn image(&self, rel: &str) -> anyhow::Result<FaceImage> {
-        let bytes = std::fs::read(self.dir.join(rel)).with_context(|| format!("reading {rel}"))?;
-        Ok(FaceImage::decode(&bytes)?)
-    }
-
-    fn verify(
-        &self,
-        store: &Store,
-        master: &MasterKey,
-        employee: &str,
-        photo: &str,
-    ) -> anyhow::Result<FaceEvidence> {
-        let selfie = self.image(photo)?;
-        Ok(attendance::verify_face(
-            &self.engine,
-            store,
-            master,
-            employee,
-            &selfie,
-        )?)
-    }
-}
-
-impl Faces {
-    /// A photo of `employee` held up to the camera and tilted to imitate a fresh challenge: the frames
-    /// go through the face engine and the liveness check as a phone's would.
+    /// A photo of `employee` held up to the camera and tilted to imitate the challenge of a liveness
+    /// session started at `issued_ms` since boot: the frames go through the device's liveness session
+    /// as a phone's camera frames would.
     fn photo_attack(
         &self,
-        store: &Store,
-        master: &MasterKey,
+        device: &Device,
         employee: &str,
         photo: &str,
-        issued: &MonotonicReading,
-        policy: &AttendancePolicy,
-    ) -> anyhow::Result<(FaceEvidence, String)> {
-        use siap_core::face::{LiveConfig, LivenessAttempt};
+        issued_ms: i64,
+    ) -> anyhow::Result<(Arc<siap_core::device::LivenessSession>, String)> {
         use siap_core::liveness::attack::{HeldPicture, Rgb, held_picture_frames};
-        use siap_core::liveness::{Challenge, ChallengeConfig, synth::Rng};
+        use siap_core::liveness::synth::Rng;
 
-        let img = self.image(photo)?;
-        let face = self
-            .engine
-            .detect(&img)?
+        let file = ImageInput::File(self.dir.join(photo));
+        let img = file.decode()?;
+        // The kiosk's identification finds the face to hold up.
+        let face = device
+            .identify(&file, &Cancel::never())?
+            .faces
             .first()
-            .map(|d| d.bbox)
+            .map(|f| f.detection.bbox)
             .context("no face in the photo")?;
         let picture = Rgb::new(img.width(), img.height(), img.rgb().to_vec())?;
-        let challenge = Challenge::issue(issued, &ChallengeConfig::default())?;
+        let session = device.start_liveness(employee)?;
+        let challenge = session.challenge();
         let steps = challenge
             .steps
             .iter()
@@ -542,30 +568,11 @@ impl Faces {
             10.0,
             &mut Rng::new(2026),
         )?;
-        let mut attempt = LivenessAttempt::new(challenge, LiveConfig::default())?;
         for (t, frame) in frames {
             let frame = FaceImage::from_rgb8(frame.width, frame.height, frame.data)?;
-            self.engine.observe(
-                &mut attempt,
-                &frame,
-                issued.monotonic_ms + 300 + t,
-                &policy.liveness,
-            )?;
+            session.push_frame(&frame, issued_ms + 300 + t)?;
         }
-        let evidence = attendance::verify_live(
-            &self.engine,
-            store,
-            master,
-            employee,
-            &attempt,
-            None,
-            &policy.liveness,
-            &MonotonicReading {
-                monotonic_ms: issued.monotonic_ms + 4_000,
-                boot_id: issued.boot_id.clone(),
-            },
-        )?;
-        Ok((evidence, format!("[{steps}]")))
+        Ok((session, format!("[{steps}]")))
     }
 }
 
@@ -579,10 +586,11 @@ fn report(what: &str, o: &CheckOutcome) {
     };
     let face = p.face.as_ref().map_or_else(String::new, |f| {
         let live = f.liveness.as_ref().map_or_else(String::new, |l| {
-            let reasons: Vec<&str> = l.details["reasons"]
-                .as_array()
-                .map(|rs| rs.iter().filter_map(|r| r["reason"].as_str()).collect())
-                .unwrap_or_default();
+            let reasons: Vec<&str> = l
+                .reasons()
+                .into_iter()
+                .map(siap_core::liveness::LivenessReasonKind::as_str)
+                .collect();
             let passive = l.passive_score.map_or_else(String::new, |p| {
                 format!(" (passive anti-spoof score {p:.2})")
             });

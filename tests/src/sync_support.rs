@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
+use siap_core::Device;
 use siap_core::clock::MonotonicReading;
-use siap_core::device::{KeySource, open_ledger};
+use siap_core::device::{ClockNow, DeviceClock, DeviceConfig};
 use siap_core::ledger::Ledger;
 use siap_core::sealed::MasterKey;
 use siap_core::store::Store;
-use siap_core::sync::{ClientConfig, MonotonicClock, SyncClient};
+use siap_core::sync::ClientConfig;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Environment variable with an admin URL of a PostgreSQL server the tests may create databases on.
@@ -220,29 +221,34 @@ impl Admin {
     }
 }
 
-/// A monotonic clock tests can move (a simulated week offline).
+/// A device clock for tests: the monotonic clock advances 1 ms per reading in boot "boot-1"; the
+/// wall clock is the host's.
 #[derive(Debug, Default)]
 pub struct FakeMonotonic(pub std::sync::atomic::AtomicI64);
 
-impl MonotonicClock for FakeMonotonic {
-    fn now(&self) -> MonotonicReading {
-        MonotonicReading {
-            monotonic_ms: self.0.fetch_add(1, Ordering::SeqCst),
-            boot_id: "boot-1".into(),
-        }
+impl DeviceClock for FakeMonotonic {
+    fn now(&self) -> siap_core::Result<ClockNow> {
+        Ok(ClockNow {
+            monotonic: MonotonicReading {
+                monotonic_ms: self.0.fetch_add(1, Ordering::SeqCst),
+                boot_id: "boot-1".into(),
+            },
+            wall_ms: siap_core::time::wall_now_ms(),
+        })
     }
 }
 
-/// A simulated device: a real store file, a software key, a sync client.
+/// A simulated phone: the core's [`Device`] over a real store file, a software key and a sync client,
+/// as the app opens it.
 pub struct TestDevice {
     /// Its data directory.
     pub dir: PathBuf,
-    /// Its store.
+    /// The device (register, sync, check, inspect...).
+    pub device: Arc<Device>,
+    /// Its store (the device's own).
     pub store: Arc<Store>,
-    /// Its ledger.
+    /// Its ledger (the device's own).
     pub ledger: Ledger,
-    /// Its sync client.
-    pub client: SyncClient,
 }
 
 /// The fixed master key of test devices (so child processes can reopen the same device).
@@ -269,14 +275,15 @@ impl TestDevice {
 
     /// Same, with explicit client settings.
     pub fn open_with(dir: &Path, cfg: ClientConfig) -> anyhow::Result<Self> {
-        let store = Arc::new(Store::open_dir(dir)?);
-        let ledger = open_ledger(store.clone(), &test_master_key(), KeySource::Software)?;
-        let client = SyncClient::new(cfg, ledger.clone(), Arc::new(FakeMonotonic::default()))?;
+        let mut config = DeviceConfig::new(dir, test_master_key());
+        config.server_public_key = Some(cfg.server_public_key.clone());
+        config.sync = Some(cfg);
+        let device = Device::open(config, None, Arc::new(FakeMonotonic::default()))?;
         Ok(TestDevice {
             dir: dir.to_path_buf(),
-            store,
-            ledger,
-            client,
+            store: device.store().clone(),
+            ledger: device.ledger().clone(),
+            device: Arc::new(device),
         })
     }
 

@@ -12,7 +12,7 @@ const EMPLOYEE: &str = "199001012020011001";
 async fn registered(server: &TestServer, dir: &std::path::Path, employee: &str) -> TestDevice {
     let dev = TestDevice::open(dir, &server.url, &server.public_key).unwrap();
     let code = server.admin().code_for_employee(employee).await.unwrap();
-    dev.client.register(&code).await.unwrap();
+    dev.device.register(&code).await.unwrap();
     dev
 }
 
@@ -50,7 +50,7 @@ async fn postgres_restart_fails_fast_then_recovers() {
         dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
             .unwrap();
     }
-    dev.client.sync().await.unwrap();
+    dev.device.sync().await.unwrap();
     pg("stop");
     for _ in 0..3 {
         dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
@@ -74,7 +74,7 @@ async fn postgres_restart_fails_fast_then_recovers() {
     assert!(waited < Duration::from_secs(15), "failing took {waited:?}");
     let mut ok = false;
     for _ in 0..20 {
-        if dev.client.sync().await.is_ok() {
+        if dev.device.sync().await.is_ok() {
             ok = true;
             break;
         }

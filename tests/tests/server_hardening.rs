@@ -79,7 +79,7 @@ async fn device_row(admin: &Admin, device_id: &str) -> serde_json::Value {
 async fn registered(server: &TestServer, dir: &std::path::Path, employee: &str) -> TestDevice {
     let dev = TestDevice::open(dir, &server.url, &server.public_key).unwrap();
     let code = server.admin().code_for_employee(employee).await.unwrap();
-    dev.client.register(&code).await.unwrap();
+    dev.device.register(&code).await.unwrap();
     dev
 }
 
@@ -157,7 +157,7 @@ async fn possession(backend: Backend) {
     victim
         .check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
         .unwrap();
-    let report = victim.client.sync().await.unwrap();
+    let report = victim.device.sync().await.unwrap();
     assert_eq!(report.acknowledged, 1);
     assert_eq!(
         device_row(&admin, victim.ledger.device_id()).await["binding_id"],
@@ -187,7 +187,7 @@ async fn possession(backend: Backend) {
     )
     .await;
     assert_eq!(s, 403, "a re-bind code works for its device only");
-    victim.client.register(&rebind).await.unwrap();
+    victim.device.register(&rebind).await.unwrap();
     let row = device_row(&admin, victim.ledger.device_id()).await;
     assert_eq!(row["binding_id"], "E-NEW");
     assert!(
@@ -201,7 +201,7 @@ async fn possession(backend: Backend) {
     victim
         .check_in("E-NEW", "s1", siap_core::time::wall_now_ms(), true, &[])
         .unwrap();
-    assert_eq!(victim.client.sync().await.unwrap().acknowledged, 1);
+    assert_eq!(victim.device.sync().await.unwrap().acknowledged, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,7 +404,7 @@ async fn postgres_pool_heals_after_connections_are_killed() {
         let started = std::time::Instant::now();
         let mut synced = None;
         for _ in 0..5 {
-            let attempt = tokio::time::timeout(Duration::from_secs(30), dev.client.sync())
+            let attempt = tokio::time::timeout(Duration::from_secs(30), dev.device.sync())
                 .await
                 .expect("sync hung after the connections were terminated");
             match attempt {
@@ -857,7 +857,7 @@ async fn publishing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(s, 400, "an empty binding id is refused");
-    let report = dev.client.sync().await.unwrap();
+    let report = dev.device.sync().await.unwrap();
     assert_eq!(report.pulled, 1);
 }
 
@@ -894,7 +894,7 @@ async fn an_unreadable_stored_change_is_skipped_by_pulls() {
         .await
         .unwrap();
     let dev = TestDevice::open(&dev.dir, &server.url, &server.public_key).unwrap();
-    let report = dev.client.sync().await.unwrap();
+    let report = dev.device.sync().await.unwrap();
     assert_eq!(
         report.pulled, 1,
         "the good site arrives, the unreadable change is skipped"
@@ -929,7 +929,7 @@ async fn times(backend: Backend) {
         &[],
     )
     .unwrap();
-    let report = dev.client.sync().await.unwrap();
+    let report = dev.device.sync().await.unwrap();
     assert_eq!(report.acknowledged, 4);
     let flagged: serde_json::Value = admin
         .json(Method::GET, "/v1/admin/reports/flagged", None)
@@ -1056,11 +1056,11 @@ async fn a_lost_registration_answer_is_retried_safely() {
             TestDevice::open(&tmp.path().join("d"), &proxy.url(), &server.public_key).unwrap();
         let c = server.admin().code_for_employee(EMPLOYEE).await.unwrap();
         proxy.drop_next(1);
-        dev.client.register(&c).await.unwrap();
+        dev.device.register(&c).await.unwrap();
         assert_eq!(proxy.dropped.load(std::sync::atomic::Ordering::SeqCst), 1);
         dev.check_in(EMPLOYEE, "s1", siap_core::time::wall_now_ms(), true, &[])
             .unwrap();
-        assert_eq!(dev.client.sync().await.unwrap().acknowledged, 1);
+        assert_eq!(dev.device.sync().await.unwrap().acknowledged, 1);
         // The used code still gives nothing to another key.
         let other = new_key();
         let (s, _) = register_raw(

@@ -44,13 +44,13 @@ async fn server_killed(backend: Backend) {
     cfg.max_attempts = 1;
     let dev = TestDevice::open_with(&tmp.path().join("d"), cfg).unwrap();
     let code = Admin::at(&url).code_for_employee("e1").await.unwrap();
-    dev.client.register(&code).await.unwrap();
+    dev.device.register(&code).await.unwrap();
     let payload = vec![b'x'; 20_000];
     for _ in 0..400 {
         dev.ledger.append("inspection.report", &payload).unwrap();
     }
     let store = dev.store.clone();
-    let sync = tokio::spawn(async move { dev.client.sync().await.unwrap() });
+    let sync = tokio::spawn(async move { dev.device.sync().await.unwrap() });
     while Outbox(&store).acked_seq().unwrap() == 0 {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
@@ -63,7 +63,7 @@ async fn server_killed(backend: Backend) {
     );
     let (mut srv, _, _) = serve(&tmp.path().join("s"), &addr, db.as_deref());
     let dev = TestDevice::open(&tmp.path().join("d"), &url, &pk).unwrap();
-    let r = dev.client.sync().await.unwrap();
+    let r = dev.device.sync().await.unwrap();
     assert!(r.is_complete(), "{:?}", r.errors);
     assert_eq!(
         Admin::at(&url)
@@ -92,7 +92,7 @@ async fn device_killed(backend: Backend) {
     let device_id = {
         let dev = TestDevice::open(&dir, &url, &pk).unwrap();
         let code = Admin::at(&url).code_for_employee("e1").await.unwrap();
-        dev.client.register(&code).await.unwrap();
+        dev.device.register(&code).await.unwrap();
         let payload = vec![b'y'; 20_000];
         for _ in 0..400 {
             dev.ledger.append("inspection.report", &payload).unwrap();
@@ -125,7 +125,7 @@ async fn device_killed(backend: Backend) {
         Outbox(&dev.store).pending_records().unwrap() > 0,
         "killed mid-sync"
     );
-    let r = dev.client.sync().await.unwrap();
+    let r = dev.device.sync().await.unwrap();
     assert!(r.is_complete(), "{:?}", r.errors);
     assert_eq!(
         admin.verified_records(&device_id).await.unwrap(),

@@ -23,7 +23,7 @@ async fn registered(
 ) -> TestDevice {
     let dev = TestDevice::open(dir, url, &server.public_key).unwrap();
     let code = server.admin().code_for_employee(employee).await.unwrap();
-    dev.client.register(&code).await.unwrap();
+    dev.device.register(&code).await.unwrap();
     dev
 }
 
@@ -85,7 +85,7 @@ async fn week_offline(backend: Backend) {
         );
     }
     // Syncing again sends nothing new.
-    let again = devices[0].client.sync().await.unwrap();
+    let again = devices[0].device.sync().await.unwrap();
     assert_eq!(again.sent, 0);
     let day = admin
         .json(
@@ -100,7 +100,7 @@ async fn week_offline(backend: Backend) {
 
 async fn futures_join(devices: &[TestDevice]) -> Vec<siap_core::sync::SyncReport> {
     let mut out = Vec::new();
-    let futs: Vec<_> = devices.iter().map(|d| d.client.sync()).collect();
+    let futs: Vec<_> = devices.iter().map(|d| d.device.sync()).collect();
     let mut set = Vec::new();
     for f in futs {
         set.push(f);
@@ -271,7 +271,7 @@ async fn dropped_ack(backend: Backend) {
     }
     // The server commits the first upload; its answer never reaches the device; the retry is a no-op.
     proxy.drop_next(1);
-    let r = dev.client.sync().await.unwrap();
+    let r = dev.device.sync().await.unwrap();
     assert!(r.is_complete(), "{:?}", r.errors);
     assert!(r.retries >= 1);
     assert_eq!(proxy.dropped.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -302,8 +302,8 @@ async fn mitm_permit(backend: Backend) {
     admin.json(Method::PUT, "/v1/admin/permits/P-1", Some(serde_json::json!({"permit_type": "PBG", "status": "submitted", "official_fee_idr": 150_000, "deadline_ms": siap_core::time::wall_now_ms() + 14 * 86_400_000, "office": "DPMPTSP"}))).await.unwrap();
     let dev = TestDevice::open(&tmp.path().join("c"), &proxy.url(), &server.public_key).unwrap();
     let code = admin.code_for_permit("P-1").await.unwrap();
-    dev.client.register(&code).await.unwrap();
-    let r = dev.client.sync().await.unwrap();
+    dev.device.register(&code).await.unwrap();
+    let r = dev.device.sync().await.unwrap();
     assert!(r.is_complete(), "{:?}", r.errors);
     let cache = PermitCache::new(&dev.store, &server.public_key);
     assert_eq!(cache.get("P-1", 0).unwrap().document.version, 1);
@@ -326,7 +326,7 @@ async fn mitm_permit(backend: Backend) {
         proxy.set_rewrite(Some(Arc::new(move |body: &[u8]| {
             tamper_page(body, resign.then_some(k.as_ref()))
         })));
-        let r = dev.client.sync().await.unwrap();
+        let r = dev.device.sync().await.unwrap();
         assert!(
             r.errors
                 .iter()
@@ -342,7 +342,7 @@ async fn mitm_permit(backend: Backend) {
         );
     }
     proxy.set_rewrite(None);
-    let r = dev.client.sync().await.unwrap();
+    let r = dev.device.sync().await.unwrap();
     assert!(r.is_complete(), "{:?}", r.errors);
     assert_eq!(cache.get("P-1", 0).unwrap().document.version, 2);
 }

@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
             cfg.batch_size = 50;
             let dev = TestDevice::open_with(&dir, cfg)?;
             loop {
-                let r = dev.client.sync().await?;
+                let r = dev.device.sync().await?;
                 println!(
                     "synced acked={} pending={} errors={}",
                     r.acked_seq,

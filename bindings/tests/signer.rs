@@ -124,8 +124,7 @@ impl PlatformSigner for Flaky {
 fn a_panicking_signer_becomes_an_error() {
     let (_d, cfg) = config();
     let err = SiapCore::open(cfg, Some(Arc::new(Panicking)), Arc::new(Clock::default()))
-        .err()
-        .expect("open must fail");
+        .expect_err("open must fail");
     assert!(
         matches!(err, SiapError::Signer { ref reason } if reason.contains("panic")),
         "{err:?}"

@@ -62,7 +62,9 @@ private func hexBytes(_ hex: String) -> Data {
     return data
 }
 
-/// Runs a blocking core call (face work, disk) off the main thread.
+/// Runs a blocking (non-`async`) core call off the main thread: `status`, `permits`, `permit`,
+/// `deleteFace`, `startLiveness`, `pushFrame`. The slow calls are `async` in the generated API and need
+/// no wrapper.
 func offMain<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await Task.detached(priority: .userInitiated) { try work() }.value
 }
@@ -71,11 +73,22 @@ func offMain<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thro
 func describe(_ error: Error) -> String {
     switch error {
     case SiapError.NotEnrolled: return "Wajah belum didaftarkan"
-    case let SiapError.NotReady(message): return "Belum siap: \(message)"
-    case let SiapError.ModelMissing(message): return "Model wajah tidak ada: \(message)"
-    case let SiapError.BadInput(message): return "Masukan ditolak: \(message)"
-    case let SiapError.Network(message): return "Tidak terhubung ke server: \(message)"
-    case let SiapError.ServerRejected(message): return "Server menolak: \(message)"
+    case let SiapError.NotReady(reason): return "Belum siap: \(reason)"
+    case let SiapError.ModelMissing(reason): return "Model wajah tidak ada: \(reason)"
+    case let SiapError.BadInput(reason): return "Masukan ditolak: \(reason)"
+    case let SiapError.NotFound(what): return "Tidak ditemukan: \(what)"
+    case let SiapError.Network(reason): return "Tidak terhubung ke server: \(reason)"
+    case let SiapError.ServerRejected(status, reason):
+        let http = status.map { " (HTTP \($0))" } ?? ""
+        return "Server menolak\(http): \(reason)"
+    case let SiapError.Storage(reason): return "Penyimpanan gagal: \(reason)"
+    case let SiapError.Signer(reason): return "Kunci perangkat tidak dapat menandatangani: \(reason)"
+    case let SiapError.Clock(reason): return "Jam perangkat tidak terbaca: \(reason)"
+    case let SiapError.Crypto(reason): return "Data tersegel tidak dapat dibuka: \(reason)"
+    case SiapError.Cancelled: return "Dibatalkan"
+    case let SiapError.Internal(reason): return "Kesalahan internal: \(reason)"
+    // SiapError is non-exhaustive in Rust: a case added later still shows itself.
+    case let other as SiapError: return "\(other)"
     case FrameGrabber.FrameError.timeout: return "Kamera tidak memberi gambar"
     default: return error.localizedDescription
     }

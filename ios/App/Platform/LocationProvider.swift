@@ -44,7 +44,7 @@ final class LocationProvider: NSObject, CLLocationManagerDelegate {
             latitude: location.coordinate.latitude,
             longitude: location.coordinate.longitude,
             accuracyM: location.horizontalAccuracy >= 0 ? location.horizontalAccuracy : nil,
-            timeMs: Int64(location.timestamp.timeIntervalSince1970 * 1000),
+            time: location.timestamp, // the fix's own time, not when it was delivered
             provider: "corelocation",
             isMock: location.sourceInformation?.isSimulatedBySoftware ?? false
         )

@@ -15,21 +15,32 @@ final class SecureEnclaveSigner: PlatformSigner, @unchecked Sendable {
 
     /// `SecKeyCopyExternalRepresentation` of a P-256 public key is the 65-byte `04 ‖ X ‖ Y` point.
     func publicKey() throws -> Data {
+        guard let pub = SecKeyCopyPublicKey(key) else {
+            throw SiapError.Signer(reason: "secure enclave: no public key for the device key")
+        }
         var error: Unmanaged<CFError>?
-        guard let pub = SecKeyCopyPublicKey(key),
-              let data = SecKeyCopyExternalRepresentation(pub, &error) as Data? else {
-            throw SiapError.Signer(message: "secure enclave: public key unavailable")
+        guard let data = SecKeyCopyExternalRepresentation(pub, &error) as Data? else {
+            throw SiapError.Signer(reason: Self.reason("public key export failed", error))
         }
         return data
     }
 
-    /// ECDSA over SHA-256 of `message`, DER encoded — what the core verifies.
+    /// ECDSA over SHA-256 of `message`, DER encoded — what the core verifies. Called on a core worker
+    /// thread. A failure (device locked, key gone, authentication needed) throws `SiapError.Signer` with
+    /// the Security framework's own reason, which the core returns unchanged to the call that needed it.
     func sign(message: Data) throws -> Data {
         var error: Unmanaged<CFError>?
         guard let signature = SecKeyCreateSignature(key, .ecdsaSignatureMessageX962SHA256, message as CFData, &error) as Data? else {
-            throw SiapError.Signer(message: "secure enclave: signing failed")
+            throw SiapError.Signer(reason: Self.reason("signing failed", error))
         }
         return signature
+    }
+
+    /// The platform's reason: the CFError's description, domain and code (no key material).
+    private static func reason(_ what: String, _ error: Unmanaged<CFError>?) -> String {
+        guard let error = error?.takeRetainedValue() else { return "secure enclave: \(what)" }
+        let e = error as Error as NSError
+        return "secure enclave: \(what): \(e.localizedDescription) (\(e.domain) \(e.code))"
     }
 
     private static func load(tag: Data) -> SecKey? {
@@ -48,7 +59,7 @@ final class SecureEnclaveSigner: PlatformSigner, @unchecked Sendable {
         var error: Unmanaged<CFError>?
         guard let access = SecAccessControlCreateWithFlags(
             nil, kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly, .privateKeyUsage, &error
-        ) else { throw SiapError.Signer(message: "secure enclave: access control") }
+        ) else { throw SiapError.Signer(reason: reason("access control", error)) }
         var attributes: [String: Any] = [
             kSecAttrKeyType as String: kSecAttrKeyTypeECSECPrimeRandom,
             kSecAttrKeySizeInBits as String: 256,
@@ -62,7 +73,7 @@ final class SecureEnclaveSigner: PlatformSigner, @unchecked Sendable {
         attributes[kSecAttrTokenID as String] = kSecAttrTokenIDSecureEnclave
         #endif
         guard let key = SecKeyCreateRandomKey(attributes as CFDictionary, &error) else {
-            throw SiapError.Signer(message: "secure enclave: key creation failed")
+            throw SiapError.Signer(reason: reason("key creation failed", error))
         }
         return key
     }

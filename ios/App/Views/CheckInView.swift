@@ -1,8 +1,9 @@
 import SiapFFI
 import SwiftUI
 
-/// An employee's own phone: the core's liveness challenge + location fix + clock reading go to `check`; the screen shows
-/// what the core decided. Also face enrollment (3 frames) and deletion.
+/// An employee's own phone: the core's liveness challenge and a location fix go to `check` (the core reads
+/// the clock itself); the screen shows what the core decided. Also face enrollment (3 frames) and deletion.
+/// Leaving the screen cancels the running action (see `Action`).
 struct CheckInView: View {
     let core: SiapCore
     @EnvironmentObject var model: AppModel
@@ -29,8 +30,8 @@ struct CheckInView: View {
                     let (id, dir) = (employeeId.trimmingCharacters(in: .whitespaces), direction)
                     // The core's head-movement challenge, then the check on the session's own frames.
                     let session = try await runLiveness(core: core, camera: camera, clock: model.clock, employeeId: id) { prompt = $0 }
-                    let clock = model.clock.now()
-                    result = try await offMain { try core.check(employeeId: id, direction: dir, selfie: nil, liveness: session, fix: fix, clock: clock) }
+                    try Task.checkCancellation() // not cancellable once under way: do not start it after the view left
+                    result = try await core.check(employeeId: id, direction: dir, face: .liveness(session: session), fix: fix)
                     return "Tersimpan"
                 }
             }
@@ -41,8 +42,8 @@ struct CheckInView: View {
                         frames.append(try await camera.next())
                         try await Task.sleep(nanoseconds: 400_000_000)
                     }
-                    let (id, photos) = (employeeId.trimmingCharacters(in: .whitespaces), frames)
-                    try await offMain { try core.enrollFace(employeeId: id, photos: photos) }
+                    try Task.checkCancellation()
+                    try await core.enrollFace(employeeId: employeeId.trimmingCharacters(in: .whitespaces), photos: frames)
                     return "Wajah terdaftar"
                 }
             }
@@ -57,6 +58,9 @@ struct CheckInView: View {
         }
         .disabled(action.busy)
         .onAppear { camera.start() }
-        .onDisappear { camera.stop() }
+        .onDisappear {
+            action.cancel()
+            camera.stop()
+        }
     }
 }

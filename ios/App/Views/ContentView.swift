@@ -29,17 +29,19 @@ struct DeviceBar: View {
 
     var body: some View {
         VStack(alignment: .leading, spacing: 4) {
-            if let status {
-                Text("Perangkat \(String(status.deviceId.prefix(12))) · \(status.pendingRecords) belum terkirim")
-                    .font(.caption)
-            }
+            if let status { Text(Self.summary(status)).font(.caption) }
             HStack {
                 // SiapCore.sync(): async, runs on the core's tokio runtime; safe to retry at any time.
                 Button("Sinkron") {
                     action.run {
                         let s = try await core.sync()
-                        return "Terkirim \(s.acknowledged), diterima \(s.pulled), sisa \(s.pending)"
-                            + (s.complete ? "" : " (belum lengkap: \(s.errors.joined(separator: ", ")))")
+                        var text = "Terkirim \(s.acknowledged), diterima \(s.pulled), sisa \(s.pending)"
+                        if s.skipped > 0 { text += ", \(s.skipped) data tidak dapat dipakai" }
+                        if !s.complete {
+                            let problems = s.problems.map { "\($0.phase.label): \(describe($0.error))" }
+                            text += " (belum lengkap: \(problems.joined(separator: ", ")))"
+                        }
+                        return text
                     }
                 }
                 TextField("Kode pendaftaran", text: $code).textFieldStyle(.roundedBorder)
@@ -55,6 +57,15 @@ struct DeviceBar: View {
             if let message = action.message { Text(message).font(.caption) }
         }
         .padding(.horizontal)
+        // Refreshed on appear and after each action; cancelled when the bar disappears.
         .task(id: action.busy) { if !action.busy { status = try? await offMain { try core.status() } } }
+        .onDisappear { action.cancel() }
+    }
+
+    private static func summary(_ status: DeviceStatus) -> String {
+        var text = "Perangkat \(status.deviceId.prefix(12)) · \(status.pendingRecords) belum terkirim"
+        if !status.registered { text += " · belum terdaftar" }
+        if !status.faceReady { text += " · model wajah tidak ada" }
+        return text
     }
 }

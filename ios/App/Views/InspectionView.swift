@@ -2,7 +2,10 @@ import SiapFFI
 import SwiftUI
 import UIKit
 
-/// Asset inspection: asset id, condition, notes and photos (JPEG), recorded by the core with fix and clock.
+/// Asset inspection: asset id, condition, notes and photos. Each photo is written as a JPEG file in the
+/// app's caches (`Caches/inspection/`); the core gets the paths (`Photo.file`) and reads the files itself,
+/// so no photo is copied through the FFI or held in memory. It records them with the fix and its own
+/// clock; the files are deleted once the inspection is saved.
 struct InspectionView: View {
     let core: SiapCore
     @EnvironmentObject var model: AppModel
@@ -10,7 +13,7 @@ struct InspectionView: View {
     @State private var assetId = ""
     @State private var condition: AssetCondition = .good
     @State private var notes = ""
-    @State private var photos: [Data] = []
+    @State private var photos: [String] = [] // file paths
     @State private var showCamera = false
 
     var body: some View {
@@ -28,19 +31,44 @@ struct InspectionView: View {
             Button("Simpan inspeksi") {
                 action.run {
                     guard let fix = await model.location.current() else { return "Lokasi belum tersedia, coba lagi" }
-                    let clock = model.clock.now()
-                    let (id, c, n, p) = (assetId.trimmingCharacters(in: .whitespaces), condition, notes, photos)
-                    let seq = try await offMain { try core.inspect(assetId: id, condition: c, notes: n, photos: p, fix: fix, clock: clock) }
-                    photos = []
+                    let taken = photos
+                    try Task.checkCancellation()
+                    let r = try await core.inspect(
+                        assetId: assetId.trimmingCharacters(in: .whitespaces), condition: condition, notes: notes,
+                        photos: taken.map { Photo.file(path: $0) }, fix: fix
+                    )
+                    // Stored by the core: the camera files are no longer needed.
+                    taken.forEach { try? FileManager.default.removeItem(atPath: $0) }
+                    photos.removeAll { taken.contains($0) }
                     notes = ""
-                    return "Inspeksi tersimpan (#\(seq))"
+                    var text = "Inspeksi tersimpan (#\(r.seq))"
+                    if let d = r.distanceToEdgeM { text += " · \(distanceText(d))" }
+                    if !r.flags.isEmpty { text += " · tanda lokasi: \(r.flags.map(\.label).joined(separator: ", "))" }
+                    return text
                 }
             }.disabled(assetId.isEmpty)
             if let message = action.message { Text(message) }
         }
         .disabled(action.busy)
-        .sheet(isPresented: $showCamera) { PhotoCapture { photos.append($0) } }
+        .onDisappear { action.cancel() }
+        .sheet(isPresented: $showCamera) {
+            PhotoCapture { jpeg in
+                Task { @MainActor in
+                    do { photos.append(try await offMain { try savePhoto(jpeg) }) } catch { action.message = describe(error) }
+                }
+            }
+        }
     }
+}
+
+/// Writes one inspection photo to `Caches/inspection/<uuid>.jpg` and returns its path.
+private func savePhoto(_ jpeg: Data) throws -> String {
+    let dir = try FileManager.default.url(for: .cachesDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
+        .appendingPathComponent("inspection", isDirectory: true)
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let file = dir.appendingPathComponent("\(UUID().uuidString).jpg")
+    try jpeg.write(to: file, options: [.atomic, .completeFileProtectionUntilFirstUserAuthentication])
+    return file.path
 }
 
 /// The system camera; the photo is handed over as JPEG (UIKit gives a UIImage, so one encode is needed).

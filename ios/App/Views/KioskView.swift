@@ -33,7 +33,11 @@ struct KioskView: View {
         }
         .padding()
         .onAppear { camera.start(); UIApplication.shared.isIdleTimerDisabled = true }
-        .onDisappear { camera.stop(); UIApplication.shared.isIdleTimerDisabled = false }
+        .onDisappear {
+            action.cancel()
+            camera.stop()
+            UIApplication.shared.isIdleTimerDisabled = false
+        }
         .task(id: action.message) {
             guard action.message != nil else { return }
             try? await Task.sleep(nanoseconds: 5_000_000_000)
@@ -49,8 +53,8 @@ struct KioskView: View {
             guard let fix = await model.location.current() else { return "Lokasi belum tersedia" }
             let id = employeeId.trimmingCharacters(in: .whitespaces)
             let session = try await runLiveness(core: core, camera: camera, clock: model.clock, employeeId: id) { prompt = $0 }
-            let clock = model.clock.now()
-            result = try await offMain { try core.check(employeeId: id, direction: direction, selfie: nil, liveness: session, fix: fix, clock: clock) }
+            try Task.checkCancellation()
+            result = try await core.check(employeeId: id, direction: direction, face: .liveness(session: session), fix: fix)
             return ""
         }
     }
@@ -59,7 +63,8 @@ struct KioskView: View {
     private func recognise() {
         action.run {
             let frame = try await camera.next()
-            let known = try await offMain { try core.identify(photo: frame) }.compactMap(\.employeeId)
+            // Unknown faces (or ones failing the quality gate) come back without an employee id.
+            let known = try await core.identify(photo: frame).compactMap(\.employeeId)
             guard known.count == 1 else { return "Wajah tidak dikenali, ketik NIP" }
             employeeId = known[0]
             return ""

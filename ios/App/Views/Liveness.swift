@@ -15,7 +15,9 @@ extension HeadMovement {
 
 /// Runs the core's liveness challenge: shows each movement via `onPrompt` and streams camera frames to
 /// the session at about 10 per second until the core says the challenge is answered, has failed, or its
-/// time is up. Every decision is the core's; this only moves frames and text.
+/// time is up. Every decision is the core's; this only moves frames and text. The caller passes the
+/// session to `SiapCore.check` as `.liveness(session:)`. Cancelling the calling task (the view went away)
+/// ends the loop with `CancellationError` at the next frame.
 @MainActor
 func runLiveness(
     core: SiapCore,
@@ -24,14 +26,19 @@ func runLiveness(
     employeeId: String,
     onPrompt: @escaping (String?) -> Void
 ) async throws -> LivenessSession {
-    let start = clock.now()
-    let session = try await offMain { try core.startLiveness(employeeId: employeeId, clock: start) }
+    defer { onPrompt(nil) }
+    // The core reads its clock and draws the challenge (a database read: off the main thread).
+    let session = try await offMain { try core.startLiveness(employeeId: employeeId) }
     let challenge = session.challenge()
+    // Frames are timed on the monotonic clock of the same DeviceClock the core reads.
+    let start = clock.monotonicMs()
     onPrompt(challenge.steps.first?.prompt)
-    while clock.now().monotonicMs - start.monotonicMs < challenge.totalTimeoutMs {
+    while clock.monotonicMs() - start < challenge.totalTimeoutMs {
+        try Task.checkCancellation()
         let frame = try await camera.next()
         // The frame's arrival on the monotonic clock stands in for its capture time.
-        let at = clock.now().monotonicMs
+        let at = clock.monotonicMs()
+        // One face detection (~5-30 ms): CPU work, never on the main thread.
         let feedback = try await offMain { try session.pushFrame(frame: frame, monotonicMs: at) }
         if feedback.failed {
             onPrompt(nil)
@@ -43,9 +50,8 @@ func runLiveness(
             onPrompt(feedback.next?.prompt)
         }
         if feedback.failed || feedback.next == nil { break }
-        let spent = clock.now().monotonicMs - at
+        let spent = clock.monotonicMs() - at
         if spent < 100 { try await Task.sleep(nanoseconds: UInt64(100 - spent) * 1_000_000) }
     }
-    onPrompt(nil)
     return session
 }

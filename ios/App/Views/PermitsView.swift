@@ -12,12 +12,14 @@ func rupiah(_ amount: UInt64) -> String {
     return format.string(from: NSNumber(value: amount)) ?? "Rp \(amount)"
 }
 
-func date(_ ms: Int64) -> String {
-    Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.dateTime.locale(indonesia))
+/// A time from the core (a `Date`), in the phone's time zone.
+func date(_ at: Date) -> String {
+    at.formatted(.dateTime.locale(indonesia))
 }
 
 /// Permits cached on the phone (signed by the city, re-verified by the core): type, office, status, the
-/// official fee, the deadline and whether it is overdue (the core decides). Tap for the timeline.
+/// official fee, the deadline and whether it is overdue (the core decides, at its trusted time). Tap for the
+/// timeline. Loaded in `.task`, which SwiftUI cancels when the view disappears.
 struct PermitsView: View {
     let core: SiapCore
     @State private var permits: [PermitInfo] = []
@@ -33,9 +35,9 @@ struct PermitsView: View {
                             Spacer()
                             if permit.overdue { Text("TERLAMBAT").foregroundColor(.red) }
                         }
-                        Text("\(permit.office) · \(permit.status)")
+                        Text("\(permit.office) · \(permit.status.label)")
                         Text("Biaya resmi: \(rupiah(permit.officialFeeIdr))")
-                        Text("Batas waktu: \(date(permit.deadlineMs))")
+                        Text("Batas waktu: \(date(permit.deadline))")
                     }
                 }
             }
@@ -49,7 +51,7 @@ struct PermitsView: View {
 
     private func load() async {
         do {
-            permits = try await offMain { try core.permits(nowMs: Int64(Date().timeIntervalSince1970 * 1000)) }
+            permits = try await offMain { try core.permits() }
             error = nil
         } catch { self.error = describe(error) }
     }
@@ -67,14 +69,14 @@ struct PermitDetail: View {
             if let error { Text(error) }
             ForEach(Array((permit?.timeline ?? []).enumerated()), id: \.offset) { _, step in
                 VStack(alignment: .leading) {
-                    Text("\(date(step.atMs)) · \(step.status)").font(.headline)
+                    Text("\(date(step.at)) · \(step.status.label)").font(.headline)
                     Text(step.note)
                 }
             }
         }
         .navigationTitle(permit?.permitType ?? permitId)
         .task {
-            do { permit = try await offMain { try core.permit(permitId: permitId, nowMs: Int64(Date().timeIntervalSince1970 * 1000)) } }
+            do { permit = try await offMain { try core.permit(permitId: permitId) } }
             catch { self.error = describe(error) }
         }
     }

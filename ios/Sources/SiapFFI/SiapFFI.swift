@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -636,11 +652,54 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
+    typealias SwiftType = Date
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Date {
+        let seconds: Int64 = try readInt(&buf)
+        let nanoseconds: UInt32 = try readInt(&buf)
+        // Build the Date from whole seconds first, then add the nanoseconds as a
+        // separate TimeInterval.  Date stores CFAbsoluteTime (seconds since 2001),
+        // so adding a small fraction to the ~7.8e8 base is twice as precise as
+        // adding it to the ~1.76e9 Unix-epoch value, because the smaller magnitude
+        // leaves more mantissa bits for the sub-second part.
+        if seconds >= 0 {
+            return Date(timeIntervalSince1970: Double(seconds))
+                .addingTimeInterval(Double(nanoseconds) / 1.0e9)
+        } else {
+            return Date(timeIntervalSince1970: Double(seconds))
+                .addingTimeInterval(-Double(nanoseconds) / 1.0e9)
+        }
+    }
+
+    public static func write(_ value: Date, into buf: inout [UInt8]) {
+        var delta = value.timeIntervalSince1970
+        var sign: Int64 = 1
+        if delta < 0 {
+            // The nanoseconds portion of the epoch offset must always be
+            // positive, to simplify the calculation we will use the absolute
+            // value of the offset.
+            sign = -1
+            delta = -delta
+        }
+        if delta.rounded(.down) > Double(Int64.max) {
+            fatalError("Timestamp overflow, exceeds max bounds supported by Uniffi")
+        }
+        let seconds = Int64(delta)
+        let nanoseconds = UInt32((delta - Double(seconds)) * 1.0e9)
+        writeInt(&buf, sign * seconds)
+        writeInt(&buf, nanoseconds)
+    }
+}
+
 
 
 
 /**
- * One liveness attempt for one employee, created by `SiapCore::start_liveness`.
+ * One liveness attempt for one employee, from `SiapCore.startLiveness`.
  */
 public protocol LivenessSessionProtocol: AnyObject, Sendable {
     
@@ -650,14 +709,14 @@ public protocol LivenessSessionProtocol: AnyObject, Sendable {
     func challenge()  -> LivenessChallenge
     
     /**
-     * Adds one camera frame, captured at `monotonic_ms` (the same clock as `ClockReading`), and says
-     * how far the challenge has got. CPU work: call it off the UI thread, at about 10 frames a second.
+     * Adds one camera frame captured at `monotonic_ms` (the platform clock's monotonic timebase) and
+     * says how far the challenge has got. Call it off the UI thread, at about 10 frames a second.
      */
     func pushFrame(frame: CameraImage, monotonicMs: Int64) throws  -> LivenessFeedback
     
 }
 /**
- * One liveness attempt for one employee, created by `SiapCore::start_liveness`.
+ * One liveness attempt for one employee, from `SiapCore.startLiveness`.
  */
 open class LivenessSession: LivenessSessionProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -725,8 +784,8 @@ open func challenge() -> LivenessChallenge  {
 }
     
     /**
-     * Adds one camera frame, captured at `monotonic_ms` (the same clock as `ClockReading`), and says
-     * how far the challenge has got. CPU work: call it off the UI thread, at about 10 frames a second.
+     * Adds one camera frame captured at `monotonic_ms` (the platform clock's monotonic timebase) and
+     * says how far the challenge has got. Call it off the UI thread, at about 10 frames a second.
      */
 open func pushFrame(frame: CameraImage, monotonicMs: Int64)throws  -> LivenessFeedback  {
     return try  FfiConverterTypeLivenessFeedback_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
@@ -790,20 +849,19 @@ public func FfiConverterTypeLivenessSession_lower(_ value: LivenessSession) -> U
 
 
 /**
- * The platform's monotonic clock: Android `SystemClock.elapsedRealtime()` with the boot count, iOS
- * continuous time with the boot time. Must be the same clock the app puts into every `ClockReading`.
+ * The platform's clocks, read by the core at the moment of each event and to anchor server time.
  */
 public protocol PlatformClock: AnyObject, Sendable {
     
     /**
-     * A reading now (`wall_ms` is not used for anchors).
+     * Both clocks now. Throw `SiapError.Clock` when they cannot be read; the call that needed them
+     * fails with that error and records nothing.
      */
-    func now()  -> ClockReading
+    func now() throws  -> ClockReading
     
 }
 /**
- * The platform's monotonic clock: Android `SystemClock.elapsedRealtime()` with the boot count, iOS
- * continuous time with the boot time. Must be the same clock the app puts into every `ClockReading`.
+ * The platform's clocks, read by the core at the moment of each event and to anchor server time.
  */
 open class PlatformClockImpl: PlatformClock, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -859,10 +917,11 @@ open class PlatformClockImpl: PlatformClock, @unchecked Sendable {
 
     
     /**
-     * A reading now (`wall_ms` is not used for anchors).
+     * Both clocks now. Throw `SiapError.Clock` when they cannot be read; the call that needed them
+     * fails with that error and records nothing.
      */
-open func now() -> ClockReading  {
-    return try!  FfiConverterTypeClockReading_lift(try! rustCall() {
+open func now()throws  -> ClockReading  {
+    return try  FfiConverterTypeClockReading_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
         uniffiCallStatus in
     uniffi_siap_ffi_fn_method_platformclock_now(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -908,16 +967,17 @@ fileprivate struct UniffiCallbackInterfacePlatformClock {
                 guard let uniffiObj = try? FfiConverterTypePlatformClock.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.now(
+                return try uniffiObj.now(
                 )
             }
 
             
             let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeClockReading_lower($0) }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeSiapError_lower
             )
         }
     )
@@ -1000,7 +1060,8 @@ public func FfiConverterTypePlatformClock_lower(_ value: PlatformClock) -> UInt6
 
 
 /**
- * A P-256 key held by the platform. Called from a background thread; may be slow; may fail.
+ * A P-256 key held by the platform. Called from a worker thread, never while the core holds its
+ * database lock; may be slow (StrongBox: tens to hundreds of ms) and may block for user presence.
  */
 public protocol PlatformSigner: AnyObject, Sendable {
     
@@ -1012,12 +1073,14 @@ public protocol PlatformSigner: AnyObject, Sendable {
     
     /**
      * ECDSA with SHA-256 over `message`, DER encoded (`SHA256withECDSA` / `ecdsaSignatureMessageX962SHA256`).
+     * Throw `SiapError.Signer` with the platform's reason when the key cannot sign.
      */
     func sign(message: Data) throws  -> Data
     
 }
 /**
- * A P-256 key held by the platform. Called from a background thread; may be slow; may fail.
+ * A P-256 key held by the platform. Called from a worker thread, never while the core holds its
+ * database lock; may be slow (StrongBox: tens to hundreds of ms) and may block for user presence.
  */
 open class PlatformSignerImpl: PlatformSigner, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1087,6 +1150,7 @@ open func publicKey()throws  -> Data  {
     
     /**
      * ECDSA with SHA-256 over `message`, DER encoded (`SHA256withECDSA` / `ecdsaSignatureMessageX962SHA256`).
+     * Throw `SiapError.Signer` with the platform's reason when the key cannot sign.
      */
 open func sign(message: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
@@ -1259,13 +1323,11 @@ public func FfiConverterTypePlatformSigner_lower(_ value: PlatformSigner) -> UIn
 public protocol SiapCoreProtocol: AnyObject, Sendable {
     
     /**
-     * Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is bad.
-     *
-     * The face comes either from a finished liveness session (the identity is verified on the
-     * session's own frames; the session is used up) or, where the city's policy allows it, from one
-     * still `selfie`. Giving both is bad input.
+     * Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is
+     * bad or the call is cancelled before the write. `face`: `None` when no face was captured (the
+     * city's policy then decides, by default: rejected).
      */
-    func check(employeeId: String, direction: CheckDirection, selfie: CameraImage?, liveness: LivenessSession?, fix: LocationFix, clock: ClockReading) throws  -> CheckResult
+    func check(employeeId: String, direction: CheckDirection, face: FaceInput?, fix: LocationFix) async throws  -> CheckResult
     
     /**
      * Deletes an employee's face data (the right to erasure). Returns whether there was any.
@@ -1273,45 +1335,44 @@ public protocol SiapCoreProtocol: AnyObject, Sendable {
     func deleteFace(employeeId: String) throws  -> Bool
     
     /**
-     * Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate). Replaces any
-     * earlier enrollment. The template is sealed at rest.
+     * Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate), replacing an
+     * earlier enrollment. The template is sealed at rest. Cancelled before the save, nothing changes.
      */
-    func enrollFace(employeeId: String, photos: [CameraImage]) throws 
+    func enrollFace(employeeId: String, photos: [CameraImage]) async throws 
     
     /**
-     * Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device.
-     * A face below the threshold, or failing the quality gate, comes back with no employee id. This
-     * identifies only; attendance is still recorded through [`Self::check`].
+     * Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device. A
+     * face below the threshold, or failing the quality gate, has no employee id. Identifies only.
      */
-    func identify(photo: CameraImage) throws  -> [IdentifiedPerson]
+    func identify(photo: CameraImage) async throws  -> [IdentifiedPerson]
     
     /**
-     * Records an asset inspection with photos (JPEG/PNG bytes). Returns the ledger seq.
+     * Records an asset inspection with up to 10 photos (JPEG/PNG, bytes or files).
      */
-    func inspect(assetId: String, condition: AssetCondition, notes: String, photos: [Data], fix: LocationFix, clock: ClockReading) throws  -> UInt64
+    func inspect(assetId: String, condition: AssetCondition, notes: String, photos: [Photo], fix: LocationFix) async throws  -> InspectionResult
     
     /**
      * One cached permit.
      */
-    func permit(permitId: String, nowMs: Int64) throws  -> PermitInfo
+    func permit(permitId: String) throws  -> PermitInfo
     
     /**
-     * Every cached permit, re-verified against the city's key.
+     * Every cached permit, re-verified against the city's key; overdue at trusted time.
      */
-    func permits(nowMs: Int64) throws  -> [PermitInfo]
+    func permits() throws  -> [PermitInfo]
     
     /**
      * Registers this device with a one-time enrollment code from the city's administrator. Returns
-     * the device id the server confirmed.
+     * the device id the server confirmed. Safe to retry with the same code after a lost answer.
      */
     func register(enrollmentCode: String) async throws  -> String
     
     /**
-     * Starts a liveness check for `employee_id` at `clock`: the core draws the challenge; the app shows
-     * it, feeds frames to the session, then passes the session to [`Self::check`]. An employee without
-     * an enrolled face gets [`SiapError::NotEnrolled`] here, before any frame is captured.
+     * Starts a liveness check for `employee_id`: the core draws the challenge; the app shows it, feeds
+     * frames to the session, then checks in with `FaceInput.Liveness`. An employee without an enrolled
+     * face gets `NotEnrolled` here, before any frame is captured.
      */
-    func startLiveness(employeeId: String, clock: ClockReading) throws  -> LivenessSession
+    func startLiveness(employeeId: String) throws  -> LivenessSession
     
     /**
      * Identity and counters for a status screen.
@@ -1320,8 +1381,8 @@ public protocol SiapCoreProtocol: AnyObject, Sendable {
     
     /**
      * Uploads pending records and photos, pulls signed changes (sites, employees, assets, permits),
-     * and stores server time anchors. Safe to call at any time and to retry: nothing is lost or
-     * duplicated by a timeout, a dropped connection or a killed app.
+     * and stores server time anchors. Safe to call at any time, to retry and to cancel: nothing is
+     * lost or duplicated by a timeout, a dropped connection, a cancelled call or a killed app.
      */
     func sync() async throws  -> SyncSummary
     
@@ -1381,10 +1442,9 @@ open class SiapCore: SiapCoreProtocol, @unchecked Sendable {
 
     
     /**
-     * Opens (creating on first use) the device database and key. `signer`: a platform key to sign with;
-     * `None` keeps a software key sealed under the master key.
-     * `clock` reads the platform's monotonic clock (the same one the app puts in every
-     * [`ClockReading`]), so that server time anchors and check-ins share one timebase.
+     * Opens (creating on first use) the device database and key. `signer`: a platform key to sign
+     * with; `None` keeps a software key sealed under the master key. `clock`: the platform's clocks,
+     * read by the core for every event and to anchor server time.
      */
 public static func `open`(config: CoreConfig, signer: PlatformSigner?, clock: PlatformClock)throws  -> SiapCore  {
     return try  FfiConverterTypeSiapCore_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
@@ -1400,25 +1460,24 @@ public static func `open`(config: CoreConfig, signer: PlatformSigner?, clock: Pl
 
     
     /**
-     * Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is bad.
-     *
-     * The face comes either from a finished liveness session (the identity is verified on the
-     * session's own frames; the session is used up) or, where the city's policy allows it, from one
-     * still `selfie`. Giving both is bad input.
+     * Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is
+     * bad or the call is cancelled before the write. `face`: `None` when no face was captured (the
+     * city's policy then decides, by default: rejected).
      */
-open func check(employeeId: String, direction: CheckDirection, selfie: CameraImage?, liveness: LivenessSession?, fix: LocationFix, clock: ClockReading)throws  -> CheckResult  {
-    return try  FfiConverterTypeCheckResult_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
-        uniffiCallStatus in
-    uniffi_siap_ffi_fn_method_siapcore_check(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(employeeId),
-        FfiConverterTypeCheckDirection_lower(direction),
-        FfiConverterOptionTypeCameraImage.lower(selfie),
-        FfiConverterOptionTypeLivenessSession.lower(liveness),
-        FfiConverterTypeLocationFix_lower(fix),
-        FfiConverterTypeClockReading_lower(clock),uniffiCallStatus
-    )
-})
+open func check(employeeId: String, direction: CheckDirection, face: FaceInput?, fix: LocationFix)async throws  -> CheckResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_siap_ffi_fn_method_siapcore_check(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(employeeId),FfiConverterTypeCheckDirection_lower(direction),FfiConverterOptionTypeFaceInput.lower(face),FfiConverterTypeLocationFix_lower(fix)
+                )
+            },
+            pollFunc: ffi_siap_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_siap_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_siap_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeCheckResult_lift,
+            errorHandler: FfiConverterTypeSiapError_lift
+        )
 }
     
     /**
@@ -1435,82 +1494,92 @@ open func deleteFace(employeeId: String)throws  -> Bool  {
 }
     
     /**
-     * Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate). Replaces any
-     * earlier enrollment. The template is sealed at rest.
+     * Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate), replacing an
+     * earlier enrollment. The template is sealed at rest. Cancelled before the save, nothing changes.
      */
-open func enrollFace(employeeId: String, photos: [CameraImage])throws   {try rustCallWithError(FfiConverterTypeSiapError_lift) {
-        uniffiCallStatus in
-    uniffi_siap_ffi_fn_method_siapcore_enroll_face(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(employeeId),
-        FfiConverterSequenceTypeCameraImage.lower(photos),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device.
-     * A face below the threshold, or failing the quality gate, comes back with no employee id. This
-     * identifies only; attendance is still recorded through [`Self::check`].
-     */
-open func identify(photo: CameraImage)throws  -> [IdentifiedPerson]  {
-    return try  FfiConverterSequenceTypeIdentifiedPerson.lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
-        uniffiCallStatus in
-    uniffi_siap_ffi_fn_method_siapcore_identify(
-            self.uniffiCloneHandle(),
-        FfiConverterTypeCameraImage_lower(photo),uniffiCallStatus
-    )
-})
+open func enrollFace(employeeId: String, photos: [CameraImage])async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_siap_ffi_fn_method_siapcore_enroll_face(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(employeeId),FfiConverterSequenceTypeCameraImage.lower(photos)
+                )
+            },
+            pollFunc: ffi_siap_ffi_rust_future_poll_void,
+            completeFunc: ffi_siap_ffi_rust_future_complete_void,
+            freeFunc: ffi_siap_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeSiapError_lift
+        )
 }
     
     /**
-     * Records an asset inspection with photos (JPEG/PNG bytes). Returns the ledger seq.
+     * Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device. A
+     * face below the threshold, or failing the quality gate, has no employee id. Identifies only.
      */
-open func inspect(assetId: String, condition: AssetCondition, notes: String, photos: [Data], fix: LocationFix, clock: ClockReading)throws  -> UInt64  {
-    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
-        uniffiCallStatus in
-    uniffi_siap_ffi_fn_method_siapcore_inspect(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(assetId),
-        FfiConverterTypeAssetCondition_lower(condition),
-        FfiConverterString.lower(notes),
-        FfiConverterSequenceData.lower(photos),
-        FfiConverterTypeLocationFix_lower(fix),
-        FfiConverterTypeClockReading_lower(clock),uniffiCallStatus
-    )
-})
+open func identify(photo: CameraImage)async throws  -> [IdentifiedPerson]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_siap_ffi_fn_method_siapcore_identify(
+                        self.uniffiCloneHandle(),FfiConverterTypeCameraImage_lower(photo)
+                )
+            },
+            pollFunc: ffi_siap_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_siap_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_siap_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeIdentifiedPerson.lift,
+            errorHandler: FfiConverterTypeSiapError_lift
+        )
+}
+    
+    /**
+     * Records an asset inspection with up to 10 photos (JPEG/PNG, bytes or files).
+     */
+open func inspect(assetId: String, condition: AssetCondition, notes: String, photos: [Photo], fix: LocationFix)async throws  -> InspectionResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_siap_ffi_fn_method_siapcore_inspect(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(assetId),FfiConverterTypeAssetCondition_lower(condition),FfiConverterString.lower(notes),FfiConverterSequenceTypePhoto.lower(photos),FfiConverterTypeLocationFix_lower(fix)
+                )
+            },
+            pollFunc: ffi_siap_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_siap_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_siap_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeInspectionResult_lift,
+            errorHandler: FfiConverterTypeSiapError_lift
+        )
 }
     
     /**
      * One cached permit.
      */
-open func permit(permitId: String, nowMs: Int64)throws  -> PermitInfo  {
+open func permit(permitId: String)throws  -> PermitInfo  {
     return try  FfiConverterTypePermitInfo_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
         uniffiCallStatus in
     uniffi_siap_ffi_fn_method_siapcore_permit(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(permitId),
-        FfiConverterInt64.lower(nowMs),uniffiCallStatus
+        FfiConverterString.lower(permitId),uniffiCallStatus
     )
 })
 }
     
     /**
-     * Every cached permit, re-verified against the city's key.
+     * Every cached permit, re-verified against the city's key; overdue at trusted time.
      */
-open func permits(nowMs: Int64)throws  -> [PermitInfo]  {
+open func permits()throws  -> [PermitInfo]  {
     return try  FfiConverterSequenceTypePermitInfo.lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
         uniffiCallStatus in
     uniffi_siap_ffi_fn_method_siapcore_permits(
-            self.uniffiCloneHandle(),
-        FfiConverterInt64.lower(nowMs),uniffiCallStatus
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
     
     /**
      * Registers this device with a one-time enrollment code from the city's administrator. Returns
-     * the device id the server confirmed.
+     * the device id the server confirmed. Safe to retry with the same code after a lost answer.
      */
 open func register(enrollmentCode: String)async throws  -> String  {
     return
@@ -1529,17 +1598,16 @@ open func register(enrollmentCode: String)async throws  -> String  {
 }
     
     /**
-     * Starts a liveness check for `employee_id` at `clock`: the core draws the challenge; the app shows
-     * it, feeds frames to the session, then passes the session to [`Self::check`]. An employee without
-     * an enrolled face gets [`SiapError::NotEnrolled`] here, before any frame is captured.
+     * Starts a liveness check for `employee_id`: the core draws the challenge; the app shows it, feeds
+     * frames to the session, then checks in with `FaceInput.Liveness`. An employee without an enrolled
+     * face gets `NotEnrolled` here, before any frame is captured.
      */
-open func startLiveness(employeeId: String, clock: ClockReading)throws  -> LivenessSession  {
+open func startLiveness(employeeId: String)throws  -> LivenessSession  {
     return try  FfiConverterTypeLivenessSession_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
         uniffiCallStatus in
     uniffi_siap_ffi_fn_method_siapcore_start_liveness(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(employeeId),
-        FfiConverterTypeClockReading_lower(clock),uniffiCallStatus
+        FfiConverterString.lower(employeeId),uniffiCallStatus
     )
 })
 }
@@ -1558,8 +1626,8 @@ open func status()throws  -> DeviceStatus  {
     
     /**
      * Uploads pending records and photos, pulls signed changes (sites, employees, assets, permits),
-     * and stores server time anchors. Safe to call at any time and to retry: nothing is lost or
-     * duplicated by a timeout, a dropped connection or a killed app.
+     * and stores server time anchors. Safe to call at any time, to retry and to cancel: nothing is
+     * lost or duplicated by a timeout, a dropped connection, a cancelled call or a killed app.
      */
 open func sync()async throws  -> SyncSummary  {
     return
@@ -1634,13 +1702,13 @@ public struct CheckResult: Equatable, Hashable {
      */
     public var seq: UInt64
     /**
-     * Counted as attendance.
+     * Counted as attendance by this device. The server re-checks the evidence.
      */
     public var accepted: Bool
     /**
-     * Why not (snake_case codes such as `outside_fence`, `mock_location`, `face_mismatch`).
+     * Why not.
      */
-    public var reasons: [String]
+    public var reasons: [CheckReason]
     /**
      * The nearest assigned site.
      */
@@ -1650,9 +1718,9 @@ public struct CheckResult: Equatable, Hashable {
      */
     public var distanceToEdgeM: Double?
     /**
-     * Plausibility flags (snake_case).
+     * Plausibility flags of the fix.
      */
-    public var flags: [String]
+    public var flags: [LocationFlag]
     /**
      * Face similarity, when a face was checked.
      */
@@ -1666,9 +1734,9 @@ public struct CheckResult: Equatable, Hashable {
      */
     public var livenessPassed: Bool?
     /**
-     * Why liveness failed (snake_case codes such as `planar_motion`, `step_not_completed`).
+     * Why liveness failed.
      */
-    public var livenessReasons: [String]
+    public var livenessFailures: [LivenessFailure]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1677,11 +1745,11 @@ public struct CheckResult: Equatable, Hashable {
          * Ledger seq of the record written (rejected attempts are recorded too).
          */seq: UInt64, 
         /**
-         * Counted as attendance.
+         * Counted as attendance by this device. The server re-checks the evidence.
          */accepted: Bool, 
         /**
-         * Why not (snake_case codes such as `outside_fence`, `mock_location`, `face_mismatch`).
-         */reasons: [String], 
+         * Why not.
+         */reasons: [CheckReason], 
         /**
          * The nearest assigned site.
          */siteId: String?, 
@@ -1689,8 +1757,8 @@ public struct CheckResult: Equatable, Hashable {
          * Signed distance to the fence edge in metres (negative: inside).
          */distanceToEdgeM: Double?, 
         /**
-         * Plausibility flags (snake_case).
-         */flags: [String], 
+         * Plausibility flags of the fix.
+         */flags: [LocationFlag], 
         /**
          * Face similarity, when a face was checked.
          */similarity: Float?, 
@@ -1701,8 +1769,8 @@ public struct CheckResult: Equatable, Hashable {
          * Liveness verdict, when a liveness session was used.
          */livenessPassed: Bool?, 
         /**
-         * Why liveness failed (snake_case codes such as `planar_motion`, `step_not_completed`).
-         */livenessReasons: [String]) {
+         * Why liveness failed.
+         */livenessFailures: [LivenessFailure]) {
         self.seq = seq
         self.accepted = accepted
         self.reasons = reasons
@@ -1712,7 +1780,7 @@ public struct CheckResult: Equatable, Hashable {
         self.similarity = similarity
         self.clockSkew = clockSkew
         self.livenessPassed = livenessPassed
-        self.livenessReasons = livenessReasons
+        self.livenessFailures = livenessFailures
     }
 
     
@@ -1733,28 +1801,28 @@ public struct FfiConverterTypeCheckResult: FfiConverterRustBuffer {
             try CheckResult(
                 seq: FfiConverterUInt64.read(from: &buf), 
                 accepted: FfiConverterBool.read(from: &buf), 
-                reasons: FfiConverterSequenceString.read(from: &buf), 
+                reasons: FfiConverterSequenceTypeCheckReason.read(from: &buf), 
                 siteId: FfiConverterOptionString.read(from: &buf), 
                 distanceToEdgeM: FfiConverterOptionDouble.read(from: &buf), 
-                flags: FfiConverterSequenceString.read(from: &buf), 
+                flags: FfiConverterSequenceTypeLocationFlag.read(from: &buf), 
                 similarity: FfiConverterOptionFloat.read(from: &buf), 
                 clockSkew: FfiConverterBool.read(from: &buf), 
                 livenessPassed: FfiConverterOptionBool.read(from: &buf), 
-                livenessReasons: FfiConverterSequenceString.read(from: &buf)
+                livenessFailures: FfiConverterSequenceTypeLivenessFailure.read(from: &buf)
         )
     }
 
     public static func write(_ value: CheckResult, into buf: inout [UInt8]) {
         FfiConverterUInt64.write(value.seq, into: &buf)
         FfiConverterBool.write(value.accepted, into: &buf)
-        FfiConverterSequenceString.write(value.reasons, into: &buf)
+        FfiConverterSequenceTypeCheckReason.write(value.reasons, into: &buf)
         FfiConverterOptionString.write(value.siteId, into: &buf)
         FfiConverterOptionDouble.write(value.distanceToEdgeM, into: &buf)
-        FfiConverterSequenceString.write(value.flags, into: &buf)
+        FfiConverterSequenceTypeLocationFlag.write(value.flags, into: &buf)
         FfiConverterOptionFloat.write(value.similarity, into: &buf)
         FfiConverterBool.write(value.clockSkew, into: &buf)
         FfiConverterOptionBool.write(value.livenessPassed, into: &buf)
-        FfiConverterSequenceString.write(value.livenessReasons, into: &buf)
+        FfiConverterSequenceTypeLivenessFailure.write(value.livenessFailures, into: &buf)
     }
 }
 
@@ -1775,37 +1843,37 @@ public func FfiConverterTypeCheckResult_lower(_ value: CheckResult) -> RustBuffe
 
 
 /**
- * The two clocks at the moment of an event.
+ * The two clocks at one moment, as the platform reads them.
  */
 public struct ClockReading: Equatable, Hashable {
     /**
-     * Monotonic ms since boot including sleep (`SystemClock.elapsedRealtime()`).
+     * Monotonic ms since boot including sleep (`SystemClock.elapsedRealtime()`, iOS continuous time).
      */
     public var monotonicMs: Int64
     /**
-     * Boot session id (`Settings.Global.BOOT_COUNT`, or the kernel boot id).
+     * Boot session id (`Settings.Global.BOOT_COUNT`, or the kernel boot id; iOS: the boot time).
      */
     public var bootId: String
     /**
-     * The phone's wall clock, ms since the Unix epoch.
+     * The phone's wall clock.
      */
-    public var wallMs: Int64
+    public var wall: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
-         * Monotonic ms since boot including sleep (`SystemClock.elapsedRealtime()`).
+         * Monotonic ms since boot including sleep (`SystemClock.elapsedRealtime()`, iOS continuous time).
          */monotonicMs: Int64, 
         /**
-         * Boot session id (`Settings.Global.BOOT_COUNT`, or the kernel boot id).
+         * Boot session id (`Settings.Global.BOOT_COUNT`, or the kernel boot id; iOS: the boot time).
          */bootId: String, 
         /**
-         * The phone's wall clock, ms since the Unix epoch.
-         */wallMs: Int64) {
+         * The phone's wall clock.
+         */wall: Date) {
         self.monotonicMs = monotonicMs
         self.bootId = bootId
-        self.wallMs = wallMs
+        self.wall = wall
     }
 
     
@@ -1826,14 +1894,14 @@ public struct FfiConverterTypeClockReading: FfiConverterRustBuffer {
             try ClockReading(
                 monotonicMs: FfiConverterInt64.read(from: &buf), 
                 bootId: FfiConverterString.read(from: &buf), 
-                wallMs: FfiConverterInt64.read(from: &buf)
+                wall: FfiConverterTimestamp.read(from: &buf)
         )
     }
 
     public static func write(_ value: ClockReading, into buf: inout [UInt8]) {
         FfiConverterInt64.write(value.monotonicMs, into: &buf)
         FfiConverterString.write(value.bootId, into: &buf)
-        FfiConverterInt64.write(value.wallMs, into: &buf)
+        FfiConverterTimestamp.write(value.wall, into: &buf)
     }
 }
 
@@ -1862,7 +1930,8 @@ public struct CoreConfig: Equatable, Hashable {
      */
     public var dataDir: String
     /**
-     * Directory holding the ONNX models (shipped as app assets, copied to storage). `None`: no face step.
+     * Directory holding the face models (shipped as app assets, copied to storage). `None`: no face
+     * engine (a citizen's permit app); check-ins are then recorded as rejected (`FaceMissing`).
      */
     public var modelsDir: String?
     /**
@@ -1891,7 +1960,8 @@ public struct CoreConfig: Equatable, Hashable {
          * App-private directory for the database.
          */dataDir: String, 
         /**
-         * Directory holding the ONNX models (shipped as app assets, copied to storage). `None`: no face step.
+         * Directory holding the face models (shipped as app assets, copied to storage). `None`: no face
+         * engine (a citizen's permit app); check-ins are then recorded as rejected (`FaceMissing`).
          */modelsDir: String?, 
         /**
          * Sync server base URL, e.g. `https://siap.kupangkota.go.id`.
@@ -1975,7 +2045,7 @@ public struct DeviceStatus: Equatable, Hashable {
      */
     public var deviceId: String
     /**
-     * Public key (uncompressed P-256), to register with the server.
+     * Public key (uncompressed P-256).
      */
     public var publicKey: Data
     /**
@@ -1990,6 +2060,10 @@ public struct DeviceStatus: Equatable, Hashable {
      * Face models loaded.
      */
     public var faceReady: Bool
+    /**
+     * Registered with the server.
+     */
+    public var registered: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1998,7 +2072,7 @@ public struct DeviceStatus: Equatable, Hashable {
          * Device id (derived from its key).
          */deviceId: String, 
         /**
-         * Public key (uncompressed P-256), to register with the server.
+         * Public key (uncompressed P-256).
          */publicKey: Data, 
         /**
          * Records written so far.
@@ -2008,12 +2082,16 @@ public struct DeviceStatus: Equatable, Hashable {
          */pendingRecords: UInt64, 
         /**
          * Face models loaded.
-         */faceReady: Bool) {
+         */faceReady: Bool, 
+        /**
+         * Registered with the server.
+         */registered: Bool) {
         self.deviceId = deviceId
         self.publicKey = publicKey
         self.records = records
         self.pendingRecords = pendingRecords
         self.faceReady = faceReady
+        self.registered = registered
     }
 
     
@@ -2036,7 +2114,8 @@ public struct FfiConverterTypeDeviceStatus: FfiConverterRustBuffer {
                 publicKey: FfiConverterData.read(from: &buf), 
                 records: FfiConverterUInt64.read(from: &buf), 
                 pendingRecords: FfiConverterUInt64.read(from: &buf), 
-                faceReady: FfiConverterBool.read(from: &buf)
+                faceReady: FfiConverterBool.read(from: &buf), 
+                registered: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2046,6 +2125,7 @@ public struct FfiConverterTypeDeviceStatus: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.records, into: &buf)
         FfiConverterUInt64.write(value.pendingRecords, into: &buf)
         FfiConverterBool.write(value.faceReady, into: &buf)
+        FfiConverterBool.write(value.registered, into: &buf)
     }
 }
 
@@ -2066,6 +2146,95 @@ public func FfiConverterTypeDeviceStatus_lower(_ value: DeviceStatus) -> RustBuf
 
 
 /**
+ * A face's box in pixels of the upright image.
+ */
+public struct FaceBox: Equatable, Hashable {
+    /**
+     * Left edge.
+     */
+    public var left: Float
+    /**
+     * Top edge.
+     */
+    public var top: Float
+    /**
+     * Right edge.
+     */
+    public var right: Float
+    /**
+     * Bottom edge.
+     */
+    public var bottom: Float
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Left edge.
+         */left: Float, 
+        /**
+         * Top edge.
+         */top: Float, 
+        /**
+         * Right edge.
+         */right: Float, 
+        /**
+         * Bottom edge.
+         */bottom: Float) {
+        self.left = left
+        self.top = top
+        self.right = right
+        self.bottom = bottom
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FaceBox: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFaceBox: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FaceBox {
+        return
+            try FaceBox(
+                left: FfiConverterFloat.read(from: &buf), 
+                top: FfiConverterFloat.read(from: &buf), 
+                right: FfiConverterFloat.read(from: &buf), 
+                bottom: FfiConverterFloat.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FaceBox, into buf: inout [UInt8]) {
+        FfiConverterFloat.write(value.left, into: &buf)
+        FfiConverterFloat.write(value.top, into: &buf)
+        FfiConverterFloat.write(value.right, into: &buf)
+        FfiConverterFloat.write(value.bottom, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFaceBox_lift(_ buf: RustBuffer) throws -> FaceBox {
+    return try FfiConverterTypeFaceBox.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFaceBox_lower(_ value: FaceBox) -> RustBuffer {
+    return FfiConverterTypeFaceBox.lower(value)
+}
+
+
+/**
  * One face found in kiosk mode.
  */
 public struct IdentifiedPerson: Equatable, Hashable {
@@ -2078,9 +2247,9 @@ public struct IdentifiedPerson: Equatable, Hashable {
      */
     public var similarity: Float
     /**
-     * The face's box `[x1, y1, x2, y2]` in pixels of the upright image.
+     * Where the face is.
      */
-    public var faceBox: [Float]
+    public var faceBox: FaceBox
     /**
      * The face passed the quality gate.
      */
@@ -2096,8 +2265,8 @@ public struct IdentifiedPerson: Equatable, Hashable {
          * Similarity with the closest enrolled employee.
          */similarity: Float, 
         /**
-         * The face's box `[x1, y1, x2, y2]` in pixels of the upright image.
-         */faceBox: [Float], 
+         * Where the face is.
+         */faceBox: FaceBox, 
         /**
          * The face passed the quality gate.
          */qualityPassed: Bool) {
@@ -2125,7 +2294,7 @@ public struct FfiConverterTypeIdentifiedPerson: FfiConverterRustBuffer {
             try IdentifiedPerson(
                 employeeId: FfiConverterOptionString.read(from: &buf), 
                 similarity: FfiConverterFloat.read(from: &buf), 
-                faceBox: FfiConverterSequenceFloat.read(from: &buf), 
+                faceBox: FfiConverterTypeFaceBox.read(from: &buf), 
                 qualityPassed: FfiConverterBool.read(from: &buf)
         )
     }
@@ -2133,7 +2302,7 @@ public struct FfiConverterTypeIdentifiedPerson: FfiConverterRustBuffer {
     public static func write(_ value: IdentifiedPerson, into buf: inout [UInt8]) {
         FfiConverterOptionString.write(value.employeeId, into: &buf)
         FfiConverterFloat.write(value.similarity, into: &buf)
-        FfiConverterSequenceFloat.write(value.faceBox, into: &buf)
+        FfiConverterTypeFaceBox.write(value.faceBox, into: &buf)
         FfiConverterBool.write(value.qualityPassed, into: &buf)
     }
 }
@@ -2151,6 +2320,85 @@ public func FfiConverterTypeIdentifiedPerson_lift(_ buf: RustBuffer) throws -> I
 #endif
 public func FfiConverterTypeIdentifiedPerson_lower(_ value: IdentifiedPerson) -> RustBuffer {
     return FfiConverterTypeIdentifiedPerson.lower(value)
+}
+
+
+/**
+ * The outcome of an inspection.
+ */
+public struct InspectionResult: Equatable, Hashable {
+    /**
+     * Ledger seq of the record written.
+     */
+    public var seq: UInt64
+    /**
+     * Signed distance to the asset's circle in metres (negative: at the asset).
+     */
+    public var distanceToEdgeM: Double?
+    /**
+     * Plausibility flags of the fix.
+     */
+    public var flags: [LocationFlag]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Ledger seq of the record written.
+         */seq: UInt64, 
+        /**
+         * Signed distance to the asset's circle in metres (negative: at the asset).
+         */distanceToEdgeM: Double?, 
+        /**
+         * Plausibility flags of the fix.
+         */flags: [LocationFlag]) {
+        self.seq = seq
+        self.distanceToEdgeM = distanceToEdgeM
+        self.flags = flags
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension InspectionResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInspectionResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InspectionResult {
+        return
+            try InspectionResult(
+                seq: FfiConverterUInt64.read(from: &buf), 
+                distanceToEdgeM: FfiConverterOptionDouble.read(from: &buf), 
+                flags: FfiConverterSequenceTypeLocationFlag.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: InspectionResult, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.seq, into: &buf)
+        FfiConverterOptionDouble.write(value.distanceToEdgeM, into: &buf)
+        FfiConverterSequenceTypeLocationFlag.write(value.flags, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInspectionResult_lift(_ buf: RustBuffer) throws -> InspectionResult {
+    return try FfiConverterTypeInspectionResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInspectionResult_lower(_ value: InspectionResult) -> RustBuffer {
+    return FfiConverterTypeInspectionResult.lower(value)
 }
 
 
@@ -2256,7 +2504,7 @@ public struct LivenessFeedback: Equatable, Hashable {
      */
     public var stepsCompleted: UInt32
     /**
-     * The movement to make now; `None` when all are done (the app can call `check`).
+     * The movement to make now; `None` when all are done (the app can check in).
      */
     public var next: HeadMovement?
     /**
@@ -2274,7 +2522,7 @@ public struct LivenessFeedback: Equatable, Hashable {
          * Movements completed so far.
          */stepsCompleted: UInt32, 
         /**
-         * The movement to make now; `None` when all are done (the app can call `check`).
+         * The movement to make now; `None` when all are done (the app can check in).
          */next: HeadMovement?, 
         /**
          * The attempt cannot pass any more (wrong movement, another face, too slow): start a new session.
@@ -2349,9 +2597,9 @@ public struct LocationFix: Equatable, Hashable {
      */
     public var accuracyM: Double?
     /**
-     * Fix time, ms since the Unix epoch (GNSS time where available).
+     * When the fix was taken (GNSS time where available).
      */
-    public var timeMs: Int64
+    public var time: Date
     /**
      * Provider name (`gps`, `fused`, `network`).
      */
@@ -2374,8 +2622,8 @@ public struct LocationFix: Equatable, Hashable {
          * Horizontal accuracy radius in metres (`None` if the platform gave none).
          */accuracyM: Double?, 
         /**
-         * Fix time, ms since the Unix epoch (GNSS time where available).
-         */timeMs: Int64, 
+         * When the fix was taken (GNSS time where available).
+         */time: Date, 
         /**
          * Provider name (`gps`, `fused`, `network`).
          */provider: String, 
@@ -2385,7 +2633,7 @@ public struct LocationFix: Equatable, Hashable {
         self.latitude = latitude
         self.longitude = longitude
         self.accuracyM = accuracyM
-        self.timeMs = timeMs
+        self.time = time
         self.provider = provider
         self.isMock = isMock
     }
@@ -2409,7 +2657,7 @@ public struct FfiConverterTypeLocationFix: FfiConverterRustBuffer {
                 latitude: FfiConverterDouble.read(from: &buf), 
                 longitude: FfiConverterDouble.read(from: &buf), 
                 accuracyM: FfiConverterOptionDouble.read(from: &buf), 
-                timeMs: FfiConverterInt64.read(from: &buf), 
+                time: FfiConverterTimestamp.read(from: &buf), 
                 provider: FfiConverterString.read(from: &buf), 
                 isMock: FfiConverterBool.read(from: &buf)
         )
@@ -2419,7 +2667,7 @@ public struct FfiConverterTypeLocationFix: FfiConverterRustBuffer {
         FfiConverterDouble.write(value.latitude, into: &buf)
         FfiConverterDouble.write(value.longitude, into: &buf)
         FfiConverterOptionDouble.write(value.accuracyM, into: &buf)
-        FfiConverterInt64.write(value.timeMs, into: &buf)
+        FfiConverterTimestamp.write(value.time, into: &buf)
         FfiConverterString.write(value.provider, into: &buf)
         FfiConverterBool.write(value.isMock, into: &buf)
     }
@@ -2454,19 +2702,19 @@ public struct PermitInfo: Equatable, Hashable {
      */
     public var permitType: String
     /**
-     * Status code (snake_case).
+     * Where it stands.
      */
-    public var status: String
+    public var status: PermitStatus
     /**
      * Official fee in rupiah.
      */
     public var officialFeeIdr: UInt64
     /**
-     * Service deadline, ms since epoch.
+     * Service deadline.
      */
-    public var deadlineMs: Int64
+    public var deadline: Date
     /**
-     * Past the deadline and not final.
+     * Past the deadline (at trusted time) and not final.
      */
     public var overdue: Bool
     /**
@@ -2488,16 +2736,16 @@ public struct PermitInfo: Equatable, Hashable {
          * Permit type.
          */permitType: String, 
         /**
-         * Status code (snake_case).
-         */status: String, 
+         * Where it stands.
+         */status: PermitStatus, 
         /**
          * Official fee in rupiah.
          */officialFeeIdr: UInt64, 
         /**
-         * Service deadline, ms since epoch.
-         */deadlineMs: Int64, 
+         * Service deadline.
+         */deadline: Date, 
         /**
-         * Past the deadline and not final.
+         * Past the deadline (at trusted time) and not final.
          */overdue: Bool, 
         /**
          * Issuing office.
@@ -2509,7 +2757,7 @@ public struct PermitInfo: Equatable, Hashable {
         self.permitType = permitType
         self.status = status
         self.officialFeeIdr = officialFeeIdr
-        self.deadlineMs = deadlineMs
+        self.deadline = deadline
         self.overdue = overdue
         self.office = office
         self.timeline = timeline
@@ -2533,9 +2781,9 @@ public struct FfiConverterTypePermitInfo: FfiConverterRustBuffer {
             try PermitInfo(
                 permitId: FfiConverterString.read(from: &buf), 
                 permitType: FfiConverterString.read(from: &buf), 
-                status: FfiConverterString.read(from: &buf), 
+                status: FfiConverterTypePermitStatus.read(from: &buf), 
                 officialFeeIdr: FfiConverterUInt64.read(from: &buf), 
-                deadlineMs: FfiConverterInt64.read(from: &buf), 
+                deadline: FfiConverterTimestamp.read(from: &buf), 
                 overdue: FfiConverterBool.read(from: &buf), 
                 office: FfiConverterString.read(from: &buf), 
                 timeline: FfiConverterSequenceTypePermitStep.read(from: &buf)
@@ -2545,9 +2793,9 @@ public struct FfiConverterTypePermitInfo: FfiConverterRustBuffer {
     public static func write(_ value: PermitInfo, into buf: inout [UInt8]) {
         FfiConverterString.write(value.permitId, into: &buf)
         FfiConverterString.write(value.permitType, into: &buf)
-        FfiConverterString.write(value.status, into: &buf)
+        FfiConverterTypePermitStatus.write(value.status, into: &buf)
         FfiConverterUInt64.write(value.officialFeeIdr, into: &buf)
-        FfiConverterInt64.write(value.deadlineMs, into: &buf)
+        FfiConverterTimestamp.write(value.deadline, into: &buf)
         FfiConverterBool.write(value.overdue, into: &buf)
         FfiConverterString.write(value.office, into: &buf)
         FfiConverterSequenceTypePermitStep.write(value.timeline, into: &buf)
@@ -2575,13 +2823,13 @@ public func FfiConverterTypePermitInfo_lower(_ value: PermitInfo) -> RustBuffer 
  */
 public struct PermitStep: Equatable, Hashable {
     /**
-     * When, ms since epoch.
+     * When.
      */
-    public var atMs: Int64
+    public var at: Date
     /**
-     * Status code (snake_case).
+     * The status it moved to.
      */
-    public var status: String
+    public var status: PermitStatus
     /**
      * Public note.
      */
@@ -2591,15 +2839,15 @@ public struct PermitStep: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * When, ms since epoch.
-         */atMs: Int64, 
+         * When.
+         */at: Date, 
         /**
-         * Status code (snake_case).
-         */status: String, 
+         * The status it moved to.
+         */status: PermitStatus, 
         /**
          * Public note.
          */note: String) {
-        self.atMs = atMs
+        self.at = at
         self.status = status
         self.note = note
     }
@@ -2620,15 +2868,15 @@ public struct FfiConverterTypePermitStep: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PermitStep {
         return
             try PermitStep(
-                atMs: FfiConverterInt64.read(from: &buf), 
-                status: FfiConverterString.read(from: &buf), 
+                at: FfiConverterTimestamp.read(from: &buf), 
+                status: FfiConverterTypePermitStatus.read(from: &buf), 
                 note: FfiConverterString.read(from: &buf)
         )
     }
 
     public static func write(_ value: PermitStep, into buf: inout [UInt8]) {
-        FfiConverterInt64.write(value.atMs, into: &buf)
-        FfiConverterString.write(value.status, into: &buf)
+        FfiConverterTimestamp.write(value.at, into: &buf)
+        FfiConverterTypePermitStatus.write(value.status, into: &buf)
         FfiConverterString.write(value.note, into: &buf)
     }
 }
@@ -2646,6 +2894,75 @@ public func FfiConverterTypePermitStep_lift(_ buf: RustBuffer) throws -> PermitS
 #endif
 public func FfiConverterTypePermitStep_lower(_ value: PermitStep) -> RustBuffer {
     return FfiConverterTypePermitStep.lower(value)
+}
+
+
+/**
+ * One problem of a sync (the rest of the sync went on; retry later).
+ */
+public struct SyncProblem: Equatable, Hashable {
+    /**
+     * Where.
+     */
+    public var phase: SyncPhase
+    /**
+     * What.
+     */
+    public var error: SiapError
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Where.
+         */phase: SyncPhase, 
+        /**
+         * What.
+         */error: SiapError) {
+        self.phase = phase
+        self.error = error
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncProblem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncProblem {
+        return
+            try SyncProblem(
+                phase: FfiConverterTypeSyncPhase.read(from: &buf), 
+                error: FfiConverterTypeSiapError.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncProblem, into buf: inout [UInt8]) {
+        FfiConverterTypeSyncPhase.write(value.phase, into: &buf)
+        FfiConverterTypeSiapError.write(value.error, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncProblem_lift(_ buf: RustBuffer) throws -> SyncProblem {
+    return try FfiConverterTypeSyncProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncProblem_lower(_ value: SyncProblem) -> RustBuffer {
+    return FfiConverterTypeSyncProblem.lower(value)
 }
 
 
@@ -2674,13 +2991,17 @@ public struct SyncSummary: Equatable, Hashable {
      */
     public var pulled: UInt32
     /**
+     * Pulled changes skipped as invalid (the server published data this device cannot use).
+     */
+    public var skipped: UInt32
+    /**
      * Everything uploaded and pulled.
      */
     public var complete: Bool
     /**
-     * Per-phase problems (retry later).
+     * Per-phase problems.
      */
-    public var errors: [String]
+    public var problems: [SyncProblem]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2701,18 +3022,22 @@ public struct SyncSummary: Equatable, Hashable {
          * Changes pulled and applied.
          */pulled: UInt32, 
         /**
+         * Pulled changes skipped as invalid (the server published data this device cannot use).
+         */skipped: UInt32, 
+        /**
          * Everything uploaded and pulled.
          */complete: Bool, 
         /**
-         * Per-phase problems (retry later).
-         */errors: [String]) {
+         * Per-phase problems.
+         */problems: [SyncProblem]) {
         self.sent = sent
         self.acknowledged = acknowledged
         self.pending = pending
         self.blobsUploaded = blobsUploaded
         self.pulled = pulled
+        self.skipped = skipped
         self.complete = complete
-        self.errors = errors
+        self.problems = problems
     }
 
     
@@ -2736,8 +3061,9 @@ public struct FfiConverterTypeSyncSummary: FfiConverterRustBuffer {
                 pending: FfiConverterUInt64.read(from: &buf), 
                 blobsUploaded: FfiConverterUInt32.read(from: &buf), 
                 pulled: FfiConverterUInt32.read(from: &buf), 
+                skipped: FfiConverterUInt32.read(from: &buf), 
                 complete: FfiConverterBool.read(from: &buf), 
-                errors: FfiConverterSequenceString.read(from: &buf)
+                problems: FfiConverterSequenceTypeSyncProblem.read(from: &buf)
         )
     }
 
@@ -2747,8 +3073,9 @@ public struct FfiConverterTypeSyncSummary: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.pending, into: &buf)
         FfiConverterUInt32.write(value.blobsUploaded, into: &buf)
         FfiConverterUInt32.write(value.pulled, into: &buf)
+        FfiConverterUInt32.write(value.skipped, into: &buf)
         FfiConverterBool.write(value.complete, into: &buf)
-        FfiConverterSequenceString.write(value.errors, into: &buf)
+        FfiConverterSequenceTypeSyncProblem.write(value.problems, into: &buf)
     }
 }
 
@@ -2864,7 +3191,7 @@ public func FfiConverterTypeAssetCondition_lower(_ value: AssetCondition) -> Rus
 
 
 /**
- * An image from the camera: encoded bytes, or a raw frame with its rotation.
+ * An image for the face pipeline.
  */
 
 public enum CameraImage: Equatable, Hashable {
@@ -2876,6 +3203,14 @@ public enum CameraImage: Equatable, Hashable {
         /**
          * The file bytes.
          */bytes: Data
+    )
+    /**
+     * A JPEG or PNG file the camera wrote (read by the core: no copy through the FFI).
+     */
+    case file(
+        /**
+         * Absolute path in the app's storage.
+         */path: String
     )
     /**
      * A raw frame, so the shell never re-encodes.
@@ -2921,7 +3256,10 @@ public struct FfiConverterTypeCameraImage: FfiConverterRustBuffer {
         case 1: return .encoded(bytes: try FfiConverterData.read(from: &buf)
         )
         
-        case 2: return .raw(format: try FfiConverterTypePixelFormat.read(from: &buf), width: try FfiConverterUInt32.read(from: &buf), height: try FfiConverterUInt32.read(from: &buf), rotationDegrees: try FfiConverterUInt32.read(from: &buf), data: try FfiConverterData.read(from: &buf)
+        case 2: return .file(path: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .raw(format: try FfiConverterTypePixelFormat.read(from: &buf), width: try FfiConverterUInt32.read(from: &buf), height: try FfiConverterUInt32.read(from: &buf), rotationDegrees: try FfiConverterUInt32.read(from: &buf), data: try FfiConverterData.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2937,8 +3275,13 @@ public struct FfiConverterTypeCameraImage: FfiConverterRustBuffer {
             FfiConverterData.write(bytes, into: &buf)
             
         
-        case let .raw(format,width,height,rotationDegrees,data):
+        case let .file(path):
             writeInt(&buf, Int32(2))
+            FfiConverterString.write(path, into: &buf)
+            
+        
+        case let .raw(format,width,height,rotationDegrees,data):
+            writeInt(&buf, Int32(3))
             FfiConverterTypePixelFormat.write(format, into: &buf)
             FfiConverterUInt32.write(width, into: &buf)
             FfiConverterUInt32.write(height, into: &buf)
@@ -3042,6 +3385,278 @@ public func FfiConverterTypeCheckDirection_lower(_ value: CheckDirection) -> Rus
 
 
 /**
+ * Why a check was rejected.
+ */
+
+public enum CheckReason: Equatable, Hashable {
+    
+    /**
+     * The employee has no assigned site on this device.
+     */
+    case noAssignedSite
+    /**
+     * The whole accuracy circle is outside every assigned fence.
+     */
+    case outsideFence
+    /**
+     * Inside or outside cannot be told (accuracy too poor or missing).
+     */
+    case locationUndecidable
+    /**
+     * The platform reported a mock location provider.
+     */
+    case mockLocation
+    /**
+     * The fix moved faster than possible since the previous one.
+     */
+    case impossibleSpeed
+    /**
+     * The exact same fix was used before.
+     */
+    case repeatedFix
+    /**
+     * The fix is too old or dated in the future.
+     */
+    case staleFix
+    /**
+     * The wall clock disagrees with trusted time.
+     */
+    case clockSkew
+    /**
+     * A face is required and none was given (or the device has no face models).
+     */
+    case faceMissing
+    /**
+     * The face did not pass the quality gate.
+     */
+    case faceQuality
+    /**
+     * The face did not match the enrolled template.
+     */
+    case faceMismatch
+    /**
+     * The liveness check failed.
+     */
+    case livenessFailed
+    /**
+     * Liveness is required and the face came without it (a still photo).
+     */
+    case livenessMissing
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CheckReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCheckReason: FfiConverterRustBuffer {
+    typealias SwiftType = CheckReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CheckReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .noAssignedSite
+        
+        case 2: return .outsideFence
+        
+        case 3: return .locationUndecidable
+        
+        case 4: return .mockLocation
+        
+        case 5: return .impossibleSpeed
+        
+        case 6: return .repeatedFix
+        
+        case 7: return .staleFix
+        
+        case 8: return .clockSkew
+        
+        case 9: return .faceMissing
+        
+        case 10: return .faceQuality
+        
+        case 11: return .faceMismatch
+        
+        case 12: return .livenessFailed
+        
+        case 13: return .livenessMissing
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CheckReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .noAssignedSite:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .outsideFence:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .locationUndecidable:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .mockLocation:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .impossibleSpeed:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .repeatedFix:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .staleFix:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .clockSkew:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .faceMissing:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .faceQuality:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .faceMismatch:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .livenessFailed:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .livenessMissing:
+            writeInt(&buf, Int32(13))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCheckReason_lift(_ buf: RustBuffer) throws -> CheckReason {
+    return try FfiConverterTypeCheckReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCheckReason_lower(_ value: CheckReason) -> RustBuffer {
+    return FfiConverterTypeCheckReason.lower(value)
+}
+
+
+
+/**
+ * The face of a check: one still selfie or a finished liveness session, never both.
+ */
+
+public enum FaceInput {
+    
+    /**
+     * One still photo (only where the city allows check-ins without liveness).
+     */
+    case selfie(
+        /**
+         * The photo.
+         */image: CameraImage
+    )
+    /**
+     * A liveness session whose challenge was answered (it is used up by the check).
+     */
+    case liveness(
+        /**
+         * The session from `SiapCore.startLiveness`.
+         */session: LivenessSession
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FaceInput: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFaceInput: FfiConverterRustBuffer {
+    typealias SwiftType = FaceInput
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FaceInput {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .selfie(image: try FfiConverterTypeCameraImage.read(from: &buf)
+        )
+        
+        case 2: return .liveness(session: try FfiConverterTypeLivenessSession.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FaceInput, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .selfie(image):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeCameraImage.write(image, into: &buf)
+            
+        
+        case let .liveness(session):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeLivenessSession.write(session, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFaceInput_lift(_ buf: RustBuffer) throws -> FaceInput {
+    return try FfiConverterTypeFaceInput.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFaceInput_lower(_ value: FaceInput) -> RustBuffer {
+    return FfiConverterTypeFaceInput.lower(value)
+}
+
+
+
+/**
  * A head movement the person is asked to make (their own left and right).
  */
 
@@ -3132,6 +3747,608 @@ public func FfiConverterTypeHeadMovement_lift(_ buf: RustBuffer) throws -> HeadM
 #endif
 public func FfiConverterTypeHeadMovement_lower(_ value: HeadMovement) -> RustBuffer {
     return FfiConverterTypeHeadMovement.lower(value)
+}
+
+
+
+/**
+ * Why a liveness attempt failed (what to tell the person: "turn further", "only you in the picture").
+ */
+
+public enum LivenessFailure: Equatable, Hashable {
+    
+    /**
+     * Too few frames.
+     */
+    case tooFewFrames
+    /**
+     * Frame timestamps went backwards.
+     */
+    case timestampsNotIncreasing
+    /**
+     * Frames from before the challenge (a replayed recording).
+     */
+    case framesBeforeChallenge
+    /**
+     * A long gap between frames.
+     */
+    case frameGap
+    /**
+     * More than one face.
+     */
+    case multipleFaces
+    /**
+     * Too many frames without a face.
+     */
+    case tooManyFramesWithoutFace
+    /**
+     * A face without usable landmarks.
+     */
+    case missingLandmarks
+    /**
+     * The face is too small in the frame.
+     */
+    case faceTooSmall
+    /**
+     * The same frame over and over (a still picture).
+     */
+    case staticSequence
+    /**
+     * Too few frames to verify the identity on.
+     */
+    case tooFewEmbeddings
+    /**
+     * Not the same person throughout.
+     */
+    case embeddingMismatch
+    /**
+     * A movement other than the one asked for.
+     */
+    case wrongMovement
+    /**
+     * A movement after the last one asked for.
+     */
+    case extraMovement
+    /**
+     * The session was used too late.
+     */
+    case sessionExpired
+    /**
+     * A requested movement was not made.
+     */
+    case stepNotCompleted
+    /**
+     * A movement came after its deadline.
+     */
+    case stepTooLate
+    /**
+     * The movement was that of a flat picture.
+     */
+    case planarMotion
+    /**
+     * Flat or not could not be told.
+     */
+    case planarityUndetermined
+    /**
+     * The anti-spoof model's score is above the city's cut.
+     */
+    case passiveSpoof
+    /**
+     * The frames are too blurry.
+     */
+    case tooBlurry
+    /**
+     * A reason this version of the app does not know (recorded by a newer core).
+     */
+    case unknown
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LivenessFailure: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLivenessFailure: FfiConverterRustBuffer {
+    typealias SwiftType = LivenessFailure
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LivenessFailure {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .tooFewFrames
+        
+        case 2: return .timestampsNotIncreasing
+        
+        case 3: return .framesBeforeChallenge
+        
+        case 4: return .frameGap
+        
+        case 5: return .multipleFaces
+        
+        case 6: return .tooManyFramesWithoutFace
+        
+        case 7: return .missingLandmarks
+        
+        case 8: return .faceTooSmall
+        
+        case 9: return .staticSequence
+        
+        case 10: return .tooFewEmbeddings
+        
+        case 11: return .embeddingMismatch
+        
+        case 12: return .wrongMovement
+        
+        case 13: return .extraMovement
+        
+        case 14: return .sessionExpired
+        
+        case 15: return .stepNotCompleted
+        
+        case 16: return .stepTooLate
+        
+        case 17: return .planarMotion
+        
+        case 18: return .planarityUndetermined
+        
+        case 19: return .passiveSpoof
+        
+        case 20: return .tooBlurry
+        
+        case 21: return .unknown
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LivenessFailure, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .tooFewFrames:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .timestampsNotIncreasing:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .framesBeforeChallenge:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .frameGap:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .multipleFaces:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .tooManyFramesWithoutFace:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .missingLandmarks:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .faceTooSmall:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .staticSequence:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .tooFewEmbeddings:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .embeddingMismatch:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .wrongMovement:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .extraMovement:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .sessionExpired:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .stepNotCompleted:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .stepTooLate:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .planarMotion:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .planarityUndetermined:
+            writeInt(&buf, Int32(18))
+        
+        
+        case .passiveSpoof:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .tooBlurry:
+            writeInt(&buf, Int32(20))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(21))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessFailure_lift(_ buf: RustBuffer) throws -> LivenessFailure {
+    return try FfiConverterTypeLivenessFailure.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessFailure_lower(_ value: LivenessFailure) -> RustBuffer {
+    return FfiConverterTypeLivenessFailure.lower(value)
+}
+
+
+
+/**
+ * A plausibility flag on a location fix (recorded whether or not it rejects).
+ */
+
+public enum LocationFlag: Equatable, Hashable {
+    
+    /**
+     * The platform reported a mock location provider.
+     */
+    case mockLocation
+    /**
+     * Faster than possible since the previous fix.
+     */
+    case impossibleSpeed
+    /**
+     * Older than allowed.
+     */
+    case staleFix
+    /**
+     * Dated in the future.
+     */
+    case futureFix
+    /**
+     * No accuracy given.
+     */
+    case missingAccuracy
+    /**
+     * An accuracy no real receiver reports.
+     */
+    case implausibleAccuracy
+    /**
+     * Exactly the same fix as before.
+     */
+    case repeatedFix
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LocationFlag: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLocationFlag: FfiConverterRustBuffer {
+    typealias SwiftType = LocationFlag
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LocationFlag {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .mockLocation
+        
+        case 2: return .impossibleSpeed
+        
+        case 3: return .staleFix
+        
+        case 4: return .futureFix
+        
+        case 5: return .missingAccuracy
+        
+        case 6: return .implausibleAccuracy
+        
+        case 7: return .repeatedFix
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LocationFlag, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .mockLocation:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .impossibleSpeed:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .staleFix:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .futureFix:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .missingAccuracy:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .implausibleAccuracy:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .repeatedFix:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLocationFlag_lift(_ buf: RustBuffer) throws -> LocationFlag {
+    return try FfiConverterTypeLocationFlag.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLocationFlag_lower(_ value: LocationFlag) -> RustBuffer {
+    return FfiConverterTypeLocationFlag.lower(value)
+}
+
+
+
+/**
+ * Where a permit application stands.
+ */
+
+public enum PermitStatus: Equatable, Hashable {
+    
+    /**
+     * Received.
+     */
+    case submitted
+    /**
+     * Being examined.
+     */
+    case inReview
+    /**
+     * The applicant must supply something.
+     */
+    case needsInfo
+    /**
+     * Waiting for the official fee to be paid.
+     */
+    case awaitingPayment
+    /**
+     * Granted.
+     */
+    case issued
+    /**
+     * Refused.
+     */
+    case rejected
+    /**
+     * Withdrawn by the applicant.
+     */
+    case withdrawn
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PermitStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePermitStatus: FfiConverterRustBuffer {
+    typealias SwiftType = PermitStatus
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PermitStatus {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .submitted
+        
+        case 2: return .inReview
+        
+        case 3: return .needsInfo
+        
+        case 4: return .awaitingPayment
+        
+        case 5: return .issued
+        
+        case 6: return .rejected
+        
+        case 7: return .withdrawn
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PermitStatus, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .submitted:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .inReview:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .needsInfo:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .awaitingPayment:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .issued:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .rejected:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .withdrawn:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePermitStatus_lift(_ buf: RustBuffer) throws -> PermitStatus {
+    return try FfiConverterTypePermitStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePermitStatus_lower(_ value: PermitStatus) -> RustBuffer {
+    return FfiConverterTypePermitStatus.lower(value)
+}
+
+
+
+/**
+ * An inspection photo (JPEG or PNG; the type is read from the bytes).
+ */
+
+public enum Photo: Equatable, Hashable {
+    
+    /**
+     * The file's bytes.
+     */
+    case bytes(
+        /**
+         * The bytes.
+         */bytes: Data
+    )
+    /**
+     * A file the camera wrote (read by the core).
+     */
+    case file(
+        /**
+         * Absolute path in the app's storage.
+         */path: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Photo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePhoto: FfiConverterRustBuffer {
+    typealias SwiftType = Photo
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Photo {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .bytes(bytes: try FfiConverterData.read(from: &buf)
+        )
+        
+        case 2: return .file(path: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Photo, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .bytes(bytes):
+            writeInt(&buf, Int32(1))
+            FfiConverterData.write(bytes, into: &buf)
+            
+        
+        case let .file(path):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(path, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePhoto_lift(_ buf: RustBuffer) throws -> Photo {
+    return try FfiConverterTypePhoto.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePhoto_lower(_ value: Photo) -> RustBuffer {
+    return FfiConverterTypePhoto.lower(value)
 }
 
 
@@ -3242,58 +4459,105 @@ enum SiapError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     /**
      * A parameter was rejected (empty id, NaN coordinate, oversized payload, undecodable image...).
      */
-    case BadInput(message: String)
-    
+    case BadInput(
+        /**
+         * Which input and why (never the value itself).
+         */reason: String
+    )
     /**
      * Something referenced does not exist on this device (site, employee, asset, permit).
      */
-    case NotFound(message: String)
-    
+    case NotFound(
+        /**
+         * The kind of thing looked up.
+         */what: String
+    )
     /**
      * The employee has no enrolled face on this device.
      */
-    case NotEnrolled(message: String)
-    
+    case NotEnrolled
     /**
-     * The device is not ready for this call (not registered, no server configured, key unavailable).
+     * The device is not ready for this call (not registered, no server or models configured).
      */
-    case NotReady(message: String)
-    
+    case NotReady(
+        /**
+         * What is missing.
+         */reason: String
+    )
     /**
      * A model file is missing or does not match its recorded SHA-256.
      */
-    case ModelMissing(message: String)
-    
+    case ModelMissing(
+        /**
+         * Which model and what is wrong.
+         */reason: String
+    )
     /**
      * The local database failed (disk full, newer schema, corrupt file). Nothing was deleted.
      */
-    case Storage(message: String)
-    
+    case Storage(
+        /**
+         * What failed.
+         */reason: String
+    )
     /**
-     * The platform signer failed (keystore locked or key invalidated).
+     * The platform signer failed (keystore locked, key invalidated, user not authenticated). Thrown
+     * by a [`crate::PlatformSigner`], its reason comes back unchanged.
      */
-    case Signer(message: String)
-    
+    case Signer(
+        /**
+         * The platform's reason.
+         */reason: String
+    )
+    /**
+     * The platform clock failed. Thrown by a [`crate::PlatformClock`], its reason comes back
+     * unchanged. Nothing was recorded.
+     */
+    case Clock(
+        /**
+         * The platform's reason.
+         */reason: String
+    )
     /**
      * A key or sealed blob did not open (wrong master key, altered data).
      */
-    case Crypto(message: String)
-    
+    case Crypto(
+        /**
+         * What did not open.
+         */reason: String
+    )
     /**
      * The network could not be reached; retry later. Nothing is lost.
      */
-    case Network(message: String)
-    
+    case Network(
+        /**
+         * What failed.
+         */reason: String
+    )
     /**
-     * The server refused the request, or sent data whose signature does not verify.
+     * The server refused the request (`status` is its HTTP status), or sent data whose signature
+     * does not verify (`status` is `None`).
      */
-    case ServerRejected(message: String)
-    
+    case ServerRejected(
+        /**
+         * HTTP status, when the server answered with an error.
+         */status: UInt16?, 
+        /**
+         * The server's error code, or what did not verify.
+         */reason: String
+    )
+    /**
+     * The call was cancelled before it wrote anything (the coroutine or task was cancelled).
+     */
+    case Cancelled
     /**
      * A bug: an unexpected failure inside the core (including a caught panic).
      */
-    case Internal(message: String)
-    
+    case Internal(
+        /**
+         * What failed.
+         */reason: String
+    )
 
     
 
@@ -3324,51 +4588,43 @@ public struct FfiConverterTypeSiapError: FfiConverterRustBuffer {
 
         
         case 1: return .BadInput(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            reason: try FfiConverterString.read(from: &buf)
+            )
         case 2: return .NotFound(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
-        case 3: return .NotEnrolled(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            what: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .NotEnrolled
         case 4: return .NotReady(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            reason: try FfiConverterString.read(from: &buf)
+            )
         case 5: return .ModelMissing(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            reason: try FfiConverterString.read(from: &buf)
+            )
         case 6: return .Storage(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            reason: try FfiConverterString.read(from: &buf)
+            )
         case 7: return .Signer(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
-        case 8: return .Crypto(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
-        case 9: return .Network(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
-        case 10: return .ServerRejected(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
-        case 11: return .Internal(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 8: return .Clock(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .Crypto(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .Network(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 11: return .ServerRejected(
+            status: try FfiConverterOptionUInt16.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 12: return .Cancelled
+        case 13: return .Internal(
+            reason: try FfiConverterString.read(from: &buf)
+            )
 
-        default: throw UniffiInternalError.unexpectedEnumCase
+         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
 
@@ -3378,30 +4634,70 @@ public struct FfiConverterTypeSiapError: FfiConverterRustBuffer {
         
 
         
-        case .BadInput(_ /* message is ignored*/):
-            writeInt(&buf, Int32(1))
-        case .NotFound(_ /* message is ignored*/):
-            writeInt(&buf, Int32(2))
-        case .NotEnrolled(_ /* message is ignored*/):
-            writeInt(&buf, Int32(3))
-        case .NotReady(_ /* message is ignored*/):
-            writeInt(&buf, Int32(4))
-        case .ModelMissing(_ /* message is ignored*/):
-            writeInt(&buf, Int32(5))
-        case .Storage(_ /* message is ignored*/):
-            writeInt(&buf, Int32(6))
-        case .Signer(_ /* message is ignored*/):
-            writeInt(&buf, Int32(7))
-        case .Crypto(_ /* message is ignored*/):
-            writeInt(&buf, Int32(8))
-        case .Network(_ /* message is ignored*/):
-            writeInt(&buf, Int32(9))
-        case .ServerRejected(_ /* message is ignored*/):
-            writeInt(&buf, Int32(10))
-        case .Internal(_ /* message is ignored*/):
-            writeInt(&buf, Int32(11))
-
         
+        case let .BadInput(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .NotFound(what):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(what, into: &buf)
+            
+        
+        case .NotEnrolled:
+            writeInt(&buf, Int32(3))
+        
+        
+        case let .NotReady(reason):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .ModelMissing(reason):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Storage(reason):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Signer(reason):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Clock(reason):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Crypto(reason):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Network(reason):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .ServerRejected(status,reason):
+            writeInt(&buf, Int32(11))
+            FfiConverterOptionUInt16.write(status, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .Cancelled:
+            writeInt(&buf, Int32(12))
+        
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(13))
+            FfiConverterString.write(reason, into: &buf)
+            
         }
     }
 }
@@ -3419,6 +4715,115 @@ public func FfiConverterTypeSiapError_lift(_ buf: RustBuffer) throws -> SiapErro
 #endif
 public func FfiConverterTypeSiapError_lower(_ value: SiapError) -> RustBuffer {
     return FfiConverterTypeSiapError.lower(value)
+}
+
+
+/**
+ * Which part of a sync a problem belongs to.
+ */
+
+public enum SyncPhase: Equatable, Hashable {
+    
+    /**
+     * Uploading ledger records.
+     */
+    case records
+    /**
+     * Uploading photos.
+     */
+    case blobs
+    /**
+     * Pulling changes.
+     */
+    case pull
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SyncPhase: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncPhase: FfiConverterRustBuffer {
+    typealias SwiftType = SyncPhase
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncPhase {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .records
+        
+        case 2: return .blobs
+        
+        case 3: return .pull
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SyncPhase, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .records:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .blobs:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .pull:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncPhase_lift(_ buf: RustBuffer) throws -> SyncPhase {
+    return try FfiConverterTypeSyncPhase.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncPhase_lower(_ value: SyncPhase) -> RustBuffer {
+    return FfiConverterTypeSyncPhase.lower(value)
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt16: FfiConverterRustBuffer {
+    typealias SwiftType = UInt16?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt16.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt16.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
 }
 
 #if swift(>=5.8)
@@ -3544,30 +4949,6 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeLivenessSession: FfiConverterRustBuffer {
-    typealias SwiftType = LivenessSession?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeLivenessSession.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeLivenessSession.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionTypePlatformSigner: FfiConverterRustBuffer {
     typealias SwiftType = PlatformSigner?
 
@@ -3592,8 +4973,8 @@ fileprivate struct FfiConverterOptionTypePlatformSigner: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeCameraImage: FfiConverterRustBuffer {
-    typealias SwiftType = CameraImage?
+fileprivate struct FfiConverterOptionTypeFaceInput: FfiConverterRustBuffer {
+    typealias SwiftType = FaceInput?
 
     public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         guard let value = value else {
@@ -3601,13 +4982,13 @@ fileprivate struct FfiConverterOptionTypeCameraImage: FfiConverterRustBuffer {
             return
         }
         writeInt(&buf, Int8(1))
-        FfiConverterTypeCameraImage.write(value, into: &buf)
+        FfiConverterTypeFaceInput.write(value, into: &buf)
     }
 
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
-        case 1: return try FfiConverterTypeCameraImage.read(from: &buf)
+        case 1: return try FfiConverterTypeFaceInput.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -3634,81 +5015,6 @@ fileprivate struct FfiConverterOptionTypeHeadMovement: FfiConverterRustBuffer {
         case 1: return try FfiConverterTypeHeadMovement.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceFloat: FfiConverterRustBuffer {
-    typealias SwiftType = [Float]
-
-    public static func write(_ value: [Float], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterFloat.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Float] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Float]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterFloat.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
-    typealias SwiftType = [String]
-
-    public static func write(_ value: [String], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterString.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [String]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterString.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
-    typealias SwiftType = [Data]
-
-    public static func write(_ value: [Data], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterData.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Data] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Data]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterData.read(from: &buf))
-        }
-        return seq
     }
 }
 
@@ -3790,6 +5096,31 @@ fileprivate struct FfiConverterSequenceTypePermitStep: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeSyncProblem: FfiConverterRustBuffer {
+    typealias SwiftType = [SyncProblem]
+
+    public static func write(_ value: [SyncProblem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSyncProblem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SyncProblem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SyncProblem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSyncProblem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeCameraImage: FfiConverterRustBuffer {
     typealias SwiftType = [CameraImage]
 
@@ -3815,6 +5146,31 @@ fileprivate struct FfiConverterSequenceTypeCameraImage: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeCheckReason: FfiConverterRustBuffer {
+    typealias SwiftType = [CheckReason]
+
+    public static func write(_ value: [CheckReason], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCheckReason.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CheckReason] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CheckReason]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCheckReason.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeHeadMovement: FfiConverterRustBuffer {
     typealias SwiftType = [HeadMovement]
 
@@ -3832,6 +5188,81 @@ fileprivate struct FfiConverterSequenceTypeHeadMovement: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeHeadMovement.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeLivenessFailure: FfiConverterRustBuffer {
+    typealias SwiftType = [LivenessFailure]
+
+    public static func write(_ value: [LivenessFailure], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeLivenessFailure.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [LivenessFailure] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [LivenessFailure]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeLivenessFailure.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeLocationFlag: FfiConverterRustBuffer {
+    typealias SwiftType = [LocationFlag]
+
+    public static func write(_ value: [LocationFlag], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeLocationFlag.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [LocationFlag] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [LocationFlag]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeLocationFlag.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePhoto: FfiConverterRustBuffer {
+    typealias SwiftType = [Photo]
+
+    public static func write(_ value: [Photo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePhoto.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Photo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Photo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePhoto.read(from: &buf))
         }
         return seq
     }
@@ -3900,55 +5331,55 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_check() != 52894) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_check() != 39608) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_siapcore_delete_face() != 12565) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_enroll_face() != 43474) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_enroll_face() != 64683) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_identify() != 64393) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_identify() != 19675) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_inspect() != 15296) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_inspect() != 60530) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_permit() != 32971) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_permit() != 35032) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_permits() != 59378) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_permits() != 60514) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_register() != 13286) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_register() != 8345) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_start_liveness() != 58685) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_start_liveness() != 48369) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_status() != 36998) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_status() != 13316) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_sync() != 47721) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_sync() != 18291) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_livenesssession_challenge() != 6847) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_livenesssession_push_frame() != 45489) {
+    if (uniffi_siap_ffi_checksum_method_livenesssession_push_frame() != 8267) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_platformclock_now() != 5712) {
+    if (uniffi_siap_ffi_checksum_method_platformclock_now() != 2747) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_platformsigner_public_key() != 39743) {
+    if (uniffi_siap_ffi_checksum_method_platformsigner_public_key() != 8240) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_platformsigner_sign() != 61079) {
+    if (uniffi_siap_ffi_checksum_method_platformsigner_sign() != 50905) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_constructor_siapcore_open() != 24179) {
+    if (uniffi_siap_ffi_checksum_constructor_siapcore_open() != 41364) {
         return InitializationResult.apiChecksumMismatch
     }
 

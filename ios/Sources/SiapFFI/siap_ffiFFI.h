@@ -300,7 +300,7 @@ uint64_t uniffi_siap_ffi_fn_constructor_siapcore_open(RustBuffer config, RustBuf
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_CHECK
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_CHECK
-RustBuffer uniffi_siap_ffi_fn_method_siapcore_check(uint64_t ptr, RustBuffer employee_id, RustBuffer direction, RustBuffer selfie, RustBuffer liveness, RustBuffer fix, RustBuffer clock, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_siap_ffi_fn_method_siapcore_check(uint64_t ptr, RustBuffer employee_id, RustBuffer direction, RustBuffer face, RustBuffer fix
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_DELETE_FACE
@@ -310,27 +310,27 @@ int8_t uniffi_siap_ffi_fn_method_siapcore_delete_face(uint64_t ptr, RustBuffer e
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_ENROLL_FACE
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_ENROLL_FACE
-void uniffi_siap_ffi_fn_method_siapcore_enroll_face(uint64_t ptr, RustBuffer employee_id, RustBuffer photos, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_siap_ffi_fn_method_siapcore_enroll_face(uint64_t ptr, RustBuffer employee_id, RustBuffer photos
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_IDENTIFY
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_IDENTIFY
-RustBuffer uniffi_siap_ffi_fn_method_siapcore_identify(uint64_t ptr, RustBuffer photo, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_siap_ffi_fn_method_siapcore_identify(uint64_t ptr, RustBuffer photo
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_INSPECT
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_INSPECT
-uint64_t uniffi_siap_ffi_fn_method_siapcore_inspect(uint64_t ptr, RustBuffer asset_id, RustBuffer condition, RustBuffer notes, RustBuffer photos, RustBuffer fix, RustBuffer clock, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_siap_ffi_fn_method_siapcore_inspect(uint64_t ptr, RustBuffer asset_id, RustBuffer condition, RustBuffer notes, RustBuffer photos, RustBuffer fix
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_PERMIT
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_PERMIT
-RustBuffer uniffi_siap_ffi_fn_method_siapcore_permit(uint64_t ptr, RustBuffer permit_id, int64_t now_ms, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_siap_ffi_fn_method_siapcore_permit(uint64_t ptr, RustBuffer permit_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_PERMITS
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_PERMITS
-RustBuffer uniffi_siap_ffi_fn_method_siapcore_permits(uint64_t ptr, int64_t now_ms, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_siap_ffi_fn_method_siapcore_permits(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_REGISTER
@@ -340,7 +340,7 @@ uint64_t uniffi_siap_ffi_fn_method_siapcore_register(uint64_t ptr, RustBuffer en
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_START_LIVENESS
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_START_LIVENESS
-uint64_t uniffi_siap_ffi_fn_method_siapcore_start_liveness(uint64_t ptr, RustBuffer employee_id, RustBuffer clock, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_siap_ffi_fn_method_siapcore_start_liveness(uint64_t ptr, RustBuffer employee_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_STATUS

@@ -49,14 +49,21 @@ class KeystoreSigner(context: Context, private val alias: String = "siap-device-
     }
 
     /** The uncompressed point: a P-256 X.509 SubjectPublicKeyInfo ends with the 65-byte `04 ‖ X ‖ Y`. */
-    override fun publicKey(): ByteArray = failAsSignerError {
-        val spki = keyStore.getCertificate(alias).publicKey.encoded
+    override fun publicKey(): ByteArray = keystoreCall {
+        val cert = keyStore.getCertificate(alias)
+            ?: throw SiapException.Signer("keystore: no key under alias $alias")
+        val spki = cert.publicKey.encoded
         spki.copyOfRange(spki.size - 65, spki.size)
     }
 
-    /** SHA256withECDSA, DER encoded, as the core expects. */
-    override fun sign(message: ByteArray): ByteArray = failAsSignerError {
-        val key = keyStore.getKey(alias, null) as PrivateKey
+    /**
+     * SHA256withECDSA, DER encoded, as the core expects. Called on a core worker thread, never the main
+     * thread; a key that needs the user (`UserNotAuthenticatedException`) or was invalidated
+     * (`KeyPermanentlyInvalidatedException`) fails the call with that reason rather than blocking.
+     */
+    override fun sign(message: ByteArray): ByteArray = keystoreCall {
+        val key = keyStore.getKey(alias, null) as? PrivateKey
+            ?: throw SiapException.Signer("keystore: no private key under alias $alias")
         Signature.getInstance("SHA256withECDSA").run {
             initSign(key)
             update(message)
@@ -64,14 +71,24 @@ class KeystoreSigner(context: Context, private val alias: String = "siap-device-
         }
     }
 
-    /** A typed error for the core (it records nothing unsigned); messages carry no key material. */
-    private inline fun <T> failAsSignerError(block: () -> T): T = try {
+    /**
+     * Any keystore failure as `SiapException.Signer` carrying the keystore's own reason (exception class
+     * and message, with its causes: e.g. `SignatureException` caused by `android.security.KeyStoreException`),
+     * which the core hands back unchanged in the error of the call that needed the signature. It records
+     * nothing unsigned. Keystore messages carry no key material.
+     */
+    private inline fun <T> keystoreCall(block: () -> T): T = try {
         block()
     } catch (e: SiapException) {
         throw e
     } catch (e: Exception) {
-        throw SiapException.Signer("keystore: ${e.javaClass.simpleName}")
+        throw SiapException.Signer(reason(e))
     }
+
+    private fun reason(e: Throwable): String =
+        generateSequence(e) { it.cause?.takeIf { c -> c !== it } }
+            .take(4)
+            .joinToString(" <- ") { t -> t.javaClass.simpleName + (t.message?.let { ": $it" } ?: "") }
 
     private companion object {
         const val ANDROID_KEYSTORE = "AndroidKeyStore"

@@ -8,6 +8,7 @@ import com.google.android.gms.location.LocationServices
 import com.google.android.gms.location.Priority
 import com.google.android.gms.tasks.CancellationTokenSource
 import id.go.siap.core.LocationFix
+import java.time.Instant
 import kotlinx.coroutines.tasks.await
 
 /** One fresh fused-location fix as the core's [LocationFix], mock flag included (the core decides). */
@@ -30,7 +31,7 @@ fun Location.toFix() = LocationFix(
     latitude = latitude,
     longitude = longitude,
     accuracyM = if (hasAccuracy()) accuracy.toDouble() else null,
-    timeMs = time,
+    time = Instant.ofEpochMilli(time), // the fix's own (GNSS) time, not the time it was delivered
     provider = provider ?: "fused",
     isMock = if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S) isMock else @Suppress("DEPRECATION") isFromMockProvider,
 )

@@ -26,14 +26,16 @@ import id.go.siap.app.platform.FrameGrabber
 import id.go.siap.core.CameraImage
 import id.go.siap.core.CheckDirection
 import id.go.siap.core.CheckResult
+import id.go.siap.core.FaceInput
 import id.go.siap.core.SiapCore
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.withContext
 
 /**
- * An employee's own phone: the core's liveness challenge (head movements on camera) + location fix +
- * clock reading go to `check`, and the screen shows what the core decided. Also face enrollment (3 frames) and deletion.
+ * An employee's own phone: the core's liveness challenge (head movements on camera) and a location fix go
+ * to `check` (the core reads the clock itself), and the screen shows what the core decided. Also face
+ * enrollment (3 frames) and deletion. Leaving the screen cancels whatever is running.
  */
 @Composable
 fun CheckInScreen(core: SiapCore, app: SiapApp) {
@@ -58,13 +60,12 @@ fun CheckInScreen(core: SiapCore, app: SiapApp) {
             onClick = {
                 action.launch {
                     result = null
+                    val (id, dir) = employeeId.trim() to direction
                     val fix = app.locations.current() ?: return@launch "Lokasi belum tersedia, coba lagi"
                     // The core's head-movement challenge, then the check on the session's own frames.
-                    val session = runLiveness(core, app, grabber, employeeId.trim()) { prompt = it }
-                    val clock = app.clock.now()
-                    // Face work is CPU work: never on the main thread.
-                    val r = withContext(Dispatchers.Default) { core.check(employeeId.trim(), direction, null, session, fix, clock) }
-                    result = r
+                    val session = runLiveness(core, app, grabber, id) { prompt = it }
+                    // suspend: the face work runs on the core's worker pool, not on this thread.
+                    result = session.use { core.check(id, dir, FaceInput.Liveness(it), fix) }
                     "Tersimpan"
                 }
             },
@@ -74,7 +75,7 @@ fun CheckInScreen(core: SiapCore, app: SiapApp) {
                 action.launch {
                     val frames = mutableListOf<CameraImage>()
                     repeat(3) { frames += grabber.next(); delay(400) }
-                    withContext(Dispatchers.Default) { core.enrollFace(employeeId.trim(), frames) }
+                    core.enrollFace(employeeId.trim(), frames) // suspend, off this thread
                     "Wajah terdaftar"
                 }
             }) { Text("Daftarkan wajah") }

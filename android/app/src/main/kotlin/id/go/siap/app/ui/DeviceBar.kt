@@ -39,17 +39,19 @@ fun DeviceBar(core: SiapCore) {
         status?.let {
             Text(
                 "Perangkat ${it.deviceId.take(12)} · ${it.pendingRecords} belum terkirim" +
-                    if (it.faceReady) "" else " · model wajah tidak ada",
+                    (if (it.registered) "" else " · belum terdaftar") +
+                    (if (it.faceReady) "" else " · model wajah tidak ada"),
                 style = MaterialTheme.typography.bodySmall,
             )
         }
         Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-            // SiapCore.sync(): suspend, runs on the core's tokio runtime; safe to retry at any time.
+            // SiapCore.sync(): suspend, runs on the core's tokio runtime; safe to retry and to cancel.
             Button(enabled = !action.busy, onClick = {
                 action.launch {
                     val s = core.sync()
                     "Terkirim ${s.acknowledged}, diterima ${s.pulled}, sisa ${s.pending}" +
-                        if (s.complete) "" else " (belum lengkap: ${s.errors.joinToString()})"
+                        (if (s.skipped > 0u) ", ${s.skipped} data tidak dapat dipakai" else "") +
+                        if (s.complete) "" else " (belum lengkap: ${s.problems.joinToString { "${it.phase.label()}: ${describe(it.error)}" }})"
                 }
             }) { Text("Sinkron") }
             OutlinedTextField(

@@ -15,19 +15,23 @@ import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateListOf
 import androidx.compose.runtime.mutableStateOf
-import androidx.compose.runtime.remember
 import androidx.compose.runtime.rememberCoroutineScope
+import androidx.compose.runtime.saveable.listSaver
 import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
+import androidx.compose.runtime.snapshots.SnapshotStateList
+import androidx.compose.runtime.toMutableStateList
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.unit.dp
 import androidx.core.content.FileProvider
 import id.go.siap.app.SiapApp
 import id.go.siap.core.AssetCondition
+import id.go.siap.core.Photo
 import id.go.siap.core.SiapCore
 import java.io.File
 import kotlinx.coroutines.Dispatchers
@@ -42,27 +46,45 @@ private val conditionLabels = mapOf(
 )
 
 /**
- * Asset inspection: asset id, condition, notes and photos. Photos are the camera app's JPEG bytes,
- * passed to the core unchanged; the core records them with the fix and clock.
+ * Asset inspection: asset id, condition, notes and photos. The camera app writes each photo to a file in
+ * the app's cache (`cache/inspection/`, shared through the FileProvider); the core gets the paths
+ * (`Photo.File`) and reads the files itself, so no photo is copied through the FFI. It records them with
+ * the fix and its own clock; the files are deleted once the inspection is saved. Leaving the screen
+ * cancels a save in progress.
  */
 @Composable
 fun InspectionScreen(core: SiapCore, app: SiapApp) {
     val context = LocalContext.current
     val scope = rememberCoroutineScope()
     val action = rememberAction()
+    val photoDir = File(context.cacheDir, "inspection")
     var assetId by rememberSaveable { mutableStateOf("") }
     var condition by rememberSaveable { mutableStateOf(AssetCondition.GOOD) }
     var notes by rememberSaveable { mutableStateOf("") }
-    val photos = remember { mutableStateListOf<ByteArray>() }
+    // Paths of the photos taken so far (kept across recreation: the camera app may outlive this activity).
+    val photos: SnapshotStateList<String> = rememberSaveable(
+        saver = listSaver<SnapshotStateList<String>, String>(save = { it.toList() }, restore = { it.toMutableStateList() }),
+    ) { mutableStateListOf() }
     var pendingPath by rememberSaveable { mutableStateOf<String?>(null) }
 
+    // Photos of an inspection abandoned an hour ago or more (screen left before saving) are not kept.
+    LaunchedEffect(Unit) {
+        val keep = photos.toSet() + listOfNotNull(pendingPath)
+        val before = System.currentTimeMillis() - 3_600_000
+        withContext(Dispatchers.IO) {
+            photoDir.listFiles()?.filter { it.path !in keep && it.lastModified() < before }?.forEach { it.delete() }
+        }
+    }
+
     val takePicture = rememberLauncherForActivityResult(ActivityResultContracts.TakePicture()) { saved ->
-        val file = pendingPath?.let(::File) ?: return@rememberLauncherForActivityResult
+        val path = pendingPath ?: return@rememberLauncherForActivityResult
         pendingPath = null
         scope.launch {
-            val bytes = withContext(Dispatchers.IO) { if (saved) file.readBytes() else null.also { file.delete() } }
-            if (bytes != null) photos += bytes
-            withContext(Dispatchers.IO) { file.delete() }
+            val ok = withContext(Dispatchers.IO) {
+                val file = File(path)
+                (saved && file.length() > 0).also { if (!it) file.delete() }
+            }
+            if (ok) photos += path
         }
     }
 
@@ -77,7 +99,7 @@ fun InspectionScreen(core: SiapCore, app: SiapApp) {
         OutlinedTextField(notes, { notes = it }, label = { Text("Catatan") }, minLines = 3, modifier = Modifier.fillMaxWidth())
         Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
             OutlinedButton(enabled = !action.busy, onClick = {
-                val file = File(context.cacheDir, "inspection/${System.nanoTime()}.jpg").apply { parentFile?.mkdirs() }
+                val file = File(photoDir, "${System.nanoTime()}.jpg").apply { parentFile?.mkdirs() }
                 pendingPath = file.path
                 takePicture.launch(FileProvider.getUriForFile(context, "${context.packageName}.photos", file))
             }) { Text("Ambil foto") }
@@ -86,13 +108,18 @@ fun InspectionScreen(core: SiapCore, app: SiapApp) {
         Button(enabled = !action.busy && assetId.isNotBlank(), modifier = Modifier.fillMaxWidth(), onClick = {
             action.launch {
                 val fix = app.locations.current() ?: return@launch "Lokasi belum tersedia, coba lagi"
-                val clock = app.clock.now()
-                val seq = withContext(Dispatchers.IO) {
-                    core.inspect(assetId.trim(), condition, notes, photos.toList(), fix, clock)
-                }
-                photos.clear()
+                val taken = photos.toList()
+                // suspend: the core reads and stores the photos on its worker pool.
+                val r = core.inspect(assetId.trim(), condition, notes, taken.map { Photo.File(it) }, fix)
+                // Stored by the core: the camera files are no longer needed.
+                withContext(Dispatchers.IO) { taken.forEach { File(it).delete() } }
+                photos.removeAll(taken)
                 notes = ""
-                "Inspeksi tersimpan (#$seq)"
+                buildString {
+                    append("Inspeksi tersimpan (#${r.seq})")
+                    r.distanceToEdgeM?.let { append(" · ${distanceText(it)}") }
+                    if (r.flags.isNotEmpty()) append(" · tanda lokasi: ${r.flags.joinToString { it.label() }}")
+                }
             }
         }) { Text("Simpan inspeksi") }
         action.message?.let { Text(it) }

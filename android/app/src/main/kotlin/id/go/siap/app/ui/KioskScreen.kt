@@ -25,10 +25,9 @@ import id.go.siap.app.SiapApp
 import id.go.siap.app.platform.FrameGrabber
 import id.go.siap.core.CheckDirection
 import id.go.siap.core.CheckResult
+import id.go.siap.core.FaceInput
 import id.go.siap.core.SiapCore
-import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
-import kotlinx.coroutines.withContext
 
 /**
  * A shared device at an office entrance: screen kept on, front camera always running, the screen
@@ -61,17 +60,17 @@ fun KioskScreen(core: SiapCore, app: SiapApp) {
     }
 
     fun check(direction: CheckDirection) = action.launch {
+        val id = employeeId.trim()
         val fix = app.locations.current() ?: return@launch "Lokasi belum tersedia"
-        val session = runLiveness(core, app, grabber, employeeId.trim()) { prompt = it }
-        val clock = app.clock.now()
-        result = withContext(Dispatchers.Default) { core.check(employeeId.trim(), direction, null, session, fix, clock) }
+        val session = runLiveness(core, app, grabber, id) { prompt = it }
+        result = session.use { core.check(id, direction, FaceInput.Liveness(it), fix) } // suspend
         ""
     }
 
     // 1:N: who is in front of the kiosk? Fills the NIP when exactly one enrolled face is recognised.
     fun recognise() = action.launch {
         val frame = grabber.next()
-        val known = withContext(Dispatchers.Default) { core.identify(frame) }.mapNotNull { it.employeeId }
+        val known = core.identify(frame).mapNotNull { it.employeeId } // suspend; unknown faces have no id
         if (known.size == 1) {
             employeeId = known[0]
             ""

@@ -20,8 +20,9 @@ fun HeadMovement.prompt(): String = when (this) {
 /**
  * Runs the core's liveness challenge: shows each movement via [onPrompt] and streams camera frames to
  * the session at about 10 per second until the core says the challenge is answered, has failed, or its
- * time is up. Every decision is the core's; this only moves frames and text. The session is then passed
- * to `SiapCore.check`.
+ * time is up. Every decision is the core's; this only moves frames and text. The caller passes the
+ * session to `SiapCore.check` as `FaceInput.Liveness` (and closes it). Cancelling the calling coroutine
+ * (leaving the screen) stops the loop at the next frame; the session is then closed here.
  */
 suspend fun runLiveness(
     core: SiapCore,
@@ -30,26 +31,35 @@ suspend fun runLiveness(
     employeeId: String,
     onPrompt: (String?) -> Unit,
 ): LivenessSession {
-    val session = withContext(Dispatchers.Default) { core.startLiveness(employeeId, app.clock.now()) }
-    val challenge = session.challenge()
-    val start = app.clock.now().monotonicMs
-    onPrompt(challenge.steps.firstOrNull()?.prompt())
-    while (app.clock.now().monotonicMs - start < challenge.totalTimeoutMs) {
-        val frame = grabber.next()
-        // The frame's arrival on the monotonic clock stands in for its capture time.
-        val at = app.clock.now().monotonicMs
-        val feedback = withContext(Dispatchers.Default) { session.pushFrame(frame, at) }
-        onPrompt(
-            when {
-                feedback.failed -> null
-                feedback.faces == 0u -> "Arahkan wajah ke kamera"
-                feedback.faces > 1u -> "Hanya satu orang di depan kamera"
-                else -> feedback.next?.prompt()
-            },
-        )
-        if (feedback.failed || feedback.next == null) break
-        delay(maxOf(0L, 100L - (app.clock.now().monotonicMs - at)))
+    // The core reads its clock and draws the challenge (a database read: off the main thread).
+    val session = withContext(Dispatchers.IO) { core.startLiveness(employeeId) }
+    try {
+        val challenge = session.challenge()
+        // Frames are timed on the monotonic clock of the same DeviceClock the core reads.
+        val start = app.clock.monotonicMs()
+        onPrompt(challenge.steps.firstOrNull()?.prompt())
+        while (app.clock.monotonicMs() - start < challenge.totalTimeoutMs) {
+            val frame = grabber.next()
+            // The frame's arrival on the monotonic clock stands in for its capture time.
+            val at = app.clock.monotonicMs()
+            // One face detection (~5-30 ms): CPU work, never on the main thread.
+            val feedback = withContext(Dispatchers.Default) { session.pushFrame(frame, at) }
+            onPrompt(
+                when {
+                    feedback.failed -> null
+                    feedback.faces == 0u -> "Arahkan wajah ke kamera"
+                    feedback.faces > 1u -> "Hanya satu orang di depan kamera"
+                    else -> feedback.next?.prompt()
+                },
+            )
+            if (feedback.failed || feedback.next == null) break
+            delay(maxOf(0L, 100L - (app.clock.monotonicMs() - at)))
+        }
+        return session
+    } catch (e: Throwable) {
+        session.close()
+        throw e
+    } finally {
+        onPrompt(null)
     }
-    onPrompt(null)
-    return session
 }

@@ -21,9 +21,11 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import id.go.siap.core.PermitInfo
 import id.go.siap.core.SiapCore
-import java.text.DateFormat
 import java.text.NumberFormat
-import java.util.Date
+import java.time.Instant
+import java.time.ZoneId
+import java.time.format.DateTimeFormatter
+import java.time.format.FormatStyle
 import java.util.Locale
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.withContext
@@ -34,16 +36,22 @@ private val indonesia: Locale = Locale.forLanguageTag("id-ID")
 fun rupiah(amount: ULong): String =
     NumberFormat.getCurrencyInstance(indonesia).apply { maximumFractionDigits = 0 }.format(amount.toLong())
 
-fun date(ms: Long): String = DateFormat.getDateTimeInstance(DateFormat.MEDIUM, DateFormat.SHORT, indonesia).format(Date(ms))
+/** A time from the core (an `Instant`), shown in the phone's time zone. */
+fun date(at: Instant): String =
+    DateTimeFormatter.ofLocalizedDateTime(FormatStyle.MEDIUM, FormatStyle.SHORT)
+        .withLocale(indonesia)
+        .withZone(ZoneId.systemDefault())
+        .format(at)
 
 /**
  * Permits cached on the phone (signed by the city, re-verified by the core): type, office, status,
- * the official fee, the deadline and whether it is overdue (the core decides). Tap for the timeline.
+ * the official fee, the deadline and whether it is overdue (the core decides, at its trusted time). Tap
+ * for the timeline. The reads run in `produceState`, cancelled when the screen leaves.
  */
 @Composable
 fun PermitsScreen(core: SiapCore) {
     val permits by produceState<Result<List<PermitInfo>>?>(null, core) {
-        value = withContext(Dispatchers.IO) { runCatching { core.permits(System.currentTimeMillis()) } }
+        value = withContext(Dispatchers.IO) { runCatching { core.permits() } }
     }
     var open by rememberSaveable { mutableStateOf<String?>(null) }
     when (val loaded = permits) {
@@ -72,9 +80,9 @@ private fun PermitRow(p: PermitInfo, modifier: Modifier) {
             Spacer(Modifier.weight(1f))
             if (p.overdue) Text("TERLAMBAT", color = MaterialTheme.colorScheme.error)
         }
-        Text("${p.office} · ${p.status}")
+        Text("${p.office} · ${p.status.label()}")
         Text("Biaya resmi: ${rupiah(p.officialFeeIdr)}")
-        Text("Batas waktu: ${date(p.deadlineMs)}")
+        Text("Batas waktu: ${date(p.deadline)}")
     }
 }
 
@@ -82,11 +90,11 @@ private fun PermitRow(p: PermitInfo, modifier: Modifier) {
 @Composable
 private fun PermitTimeline(core: SiapCore, id: String) {
     val detail by produceState<Result<PermitInfo>?>(null, id) {
-        value = withContext(Dispatchers.IO) { runCatching { core.permit(id, System.currentTimeMillis()) } }
+        value = withContext(Dispatchers.IO) { runCatching { core.permit(id) } }
     }
     Column(Modifier.padding(start = 24.dp, end = 12.dp, bottom = 8.dp)) {
         detail?.fold(
-            onSuccess = { p -> p.timeline.forEach { Text("${date(it.atMs)}  ${it.status}  ${it.note}") } },
+            onSuccess = { p -> p.timeline.forEach { Text("${date(it.at)}  ${it.status.label()}  ${it.note}") } },
             onFailure = { Text(describe(it)) },
         )
     }

@@ -8,7 +8,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use siap_core::clock::MonotonicReading;
 use siap_core::liveness::synth::{Identity, Rng, SequenceSpec, sequence};
-use siap_core::liveness::{Challenge, ChallengeConfig, LivenessPolicy, Movement, check};
+use siap_core::liveness::{
+    Challenge, ChallengeConfig, FrameObservation, LivenessPolicy, Movement, Progress, check,
+};
 
 fn bench(c: &mut Criterion) {
     let mut rng = Rng::new(7);
@@ -39,9 +41,59 @@ fn bench(c: &mut Criterion) {
     c.bench_function("liveness_check_20_frames_10_embeddings", |b| {
         b.iter(|| check(&challenge, std::hint::black_box(&frames), &policy));
     });
+    // The face engine's per-frame path: each frame fed to the attempt's check, the status read after it
+    // (no embeddings until the end).
+    let bare: Vec<FrameObservation> = frames
+        .iter()
+        .map(|f| FrameObservation {
+            embedding: None,
+            ..f.clone()
+        })
+        .collect();
+    c.bench_function("liveness_per_frame_feedback_20_frames", |b| {
+        b.iter(|| per_frame(&challenge, std::hint::black_box(&bare), &policy));
+    });
+    // A longer attempt: 4 steps, slower movements, 86 frames (8.6 s at 10 fps).
+    let long_steps = [
+        Movement::TurnLeft,
+        Movement::LookUp,
+        Movement::TurnRight,
+        Movement::LookDown,
+    ];
+    let long_challenge = Challenge::from_parts(
+        "0123456789abcdef0123456789abcdef".into(),
+        long_steps.to_vec(),
+        &now,
+        &ChallengeConfig::default(),
+    )
+    .expect("challenge");
+    let long_spec = SequenceSpec {
+        start_ms: 10,
+        hold_frames: 10,
+        ramp_frames: 5,
+        embed_every: 0,
+        ..SequenceSpec::default()
+    };
+    let long = sequence(&long_steps, &long_spec, &who, &mut rng);
+    assert_eq!(long.len(), 86);
+    assert_eq!(per_frame(&long_challenge, &long, &policy), long_steps.len());
+    c.bench_function("liveness_per_frame_feedback_86_frames_4_steps", |b| {
+        b.iter(|| per_frame(&long_challenge, std::hint::black_box(&long), &policy));
+    });
     c.bench_function("challenge_issue", |b| {
         b.iter(|| Challenge::issue(&now, &ChallengeConfig::default()));
     });
+}
+
+/// Feeds `frames` one at a time and reads the status after each; returns the steps completed.
+fn per_frame(challenge: &Challenge, frames: &[FrameObservation], policy: &LivenessPolicy) -> usize {
+    let mut progress = Progress::new(challenge, policy).expect("progress");
+    let mut done = 0;
+    for f in frames {
+        progress.push(f).expect("frame");
+        done = std::hint::black_box(progress.status()).steps_completed;
+    }
+    done
 }
 
 criterion_group!(benches, bench);

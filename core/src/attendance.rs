@@ -76,21 +76,8 @@ pub enum Reason {
     LivenessMissing,
 }
 
-/// Liveness result carried by the record (filled by the liveness check).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LivenessEvidence {
-    /// Overall verdict.
-    pub passed: bool,
-    /// The challenge nonce the frames answered.
-    pub nonce: String,
-    /// The requested movements, in order.
-    pub challenge: Vec<String>,
-    /// Passive anti-spoof score, if computed.
-    pub passive_score: Option<f32>,
-    /// Per-step evidence (movement measurements, planarity residuals), as produced by the check.
-    #[serde(default)]
-    pub details: serde_json::Value,
-}
+/// Liveness result carried by the record; defined with the check that fills it.
+pub use crate::liveness::LivenessEvidence;
 
 /// The face step's result as recorded: what was measured, against what threshold, with which models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

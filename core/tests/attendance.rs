@@ -11,6 +11,7 @@ use siap_core::clock::{ClockStore, MonotonicReading};
 use siap_core::device::{KeySource, open_ledger};
 use siap_core::geo::{Fence, Fix, LatLon, Site};
 use siap_core::ledger::Ledger;
+use siap_core::liveness::LivenessDetails;
 use siap_core::reference::{Employee, Reference};
 use siap_core::sealed::MasterKey;
 use siap_core::store::Store;
@@ -74,7 +75,7 @@ fn live(passed: bool) -> LivenessEvidence {
         nonce: "00112233445566778899aabbccddeeff".into(),
         challenge: vec!["turn_left".into(), "look_up".into()],
         passive_score: None,
-        details: serde_json::Value::Null,
+        details: LivenessDetails::default(),
     }
 }
 

@@ -47,25 +47,13 @@ fn live_answers_to_random_challenges_pass_and_fill_the_record() {
         let ev: LivenessEvidence = (&v).into();
         assert_eq!(ev.nonce, c.nonce);
         assert_eq!(ev.challenge, c.step_names());
-        assert_eq!(
-            ev.details["planarity"]["residuals"]
-                .as_array()
-                .map(Vec::len),
-            Some(c.steps.len())
-        );
-        // The record's evidence parses back from JSON. (Floats from f32 may differ in the last f64 digit
-        // after a round trip without serde_json's `float_roundtrip`: records are verified on the signed
-        // bytes, never re-serialised, so only the structure is compared here.)
+        assert_eq!(ev.details.planarity.residuals.len(), c.steps.len());
+        assert!(ev.reasons().is_empty());
+        // The record's evidence parses back from JSON, field for field.
         let back: LivenessEvidence =
             serde_json::from_slice(&serde_json::to_vec(&ev).expect("ser")).expect("de");
-        assert_eq!(
-            (back.passed, &back.nonce, &back.challenge),
-            (ev.passed, &ev.nonce, &ev.challenge)
-        );
-        assert_eq!(
-            back.details["steps"].as_array().map(Vec::len),
-            Some(c.steps.len())
-        );
+        assert_eq!(back, ev);
+        assert_eq!(back.details.steps.len(), c.steps.len());
     }
 }
 
@@ -74,7 +62,7 @@ fn photos_and_screens_moved_by_random_hand_motion_are_rejected() {
     let mut rng = Rng::new(200);
     let victim = Identity::random(&mut rng);
     let policy = LivenessPolicy::default();
-    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+    let mut reasons = std::collections::BTreeMap::<&str, usize>::new();
     for i in 0..120 {
         let c = issue(10_000 * i);
         // i % 3: 0 = printed photo, 1 = gently curved printout, 2 = a phone screen (flat, held closer).
@@ -96,10 +84,7 @@ fn photos_and_screens_moved_by_random_hand_motion_are_rejected() {
         };
         let v = check(&c, &sequence(&c.steps, &s, &victim, &mut rng), &policy).expect("check");
         assert!(!v.passed, "attack {i} passed: {:?}", v.steps);
-        let first = serde_json::to_value(&v.reasons[0]).expect("json");
-        *reasons
-            .entry(first["reason"].as_str().unwrap_or("?").to_owned())
-            .or_default() += 1;
+        *reasons.entry(v.reasons[0].kind().as_str()).or_default() += 1;
     }
     println!("120 flat/bent photo and screen attacks rejected; first reasons: {reasons:?}");
 }

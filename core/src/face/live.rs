@@ -11,6 +11,8 @@
 //!   the cost (a lost track falls back to a full detection at once). So the one-face rule is checked
 //!   2.5 times a second at 10 fps, not on every frame;
 //! - every frame's face is aligned (a 112x112 warp) for its sharpness, and the crop is kept (37 KB);
+//! - the liveness check is fed one frame at a time ([`Progress`]): the guidance after each frame costs
+//!   the same at the 200th frame as at the 5th, and the final verdict comes from the same state;
 //! - embeddings are computed only where the decision needs them, at [`LivenessAttempt::finish`]: the
 //!   neutral frames and the peak of every step (so the head that turned is the head that was verified),
 //!   the first and the last frame; at most [`LiveConfig::max_embeddings`].
@@ -29,8 +31,8 @@ use super::input::FaceImage;
 use super::quality::{self, QualityReport};
 use super::template::Template;
 use crate::liveness::{
-    self, Challenge, FrameObservation, LivenessPolicy, LivenessVerdict, Movement,
-    PassiveObservation,
+    Challenge, FrameObservation, LivenessPolicy, LivenessVerdict, Movement, PassiveObservation,
+    Progress, StepEvidence,
 };
 use crate::{Error, Result};
 
@@ -91,6 +93,10 @@ pub struct LivenessAttempt {
     challenge: Challenge,
     config: LiveConfig,
     frames: Vec<Kept>,
+    /// The check of the frames so far, fed one frame at a time under the policy of the calls (rebuilt
+    /// from `frames` if a call brings another policy). The per-frame feedback and the final verdict both
+    /// come from it.
+    progress: Option<Progress>,
     /// The face of the last frame, and how many frames ago the last full detection ran.
     last: Option<(Detection, usize)>,
     /// Hash of the last frame's pixels: a camera never delivers the same frame twice, a frozen or
@@ -122,21 +128,6 @@ fn fingerprint(img: &FaceImage) -> u64 {
     h.finish()
 }
 
-/// Reasons after which no further frame can make the attempt pass.
-fn is_final(r: &liveness::LivenessReason) -> bool {
-    use liveness::LivenessReason as R;
-    matches!(
-        r,
-        R::WrongMovement { .. }
-            | R::ExtraMovement { .. }
-            | R::MultipleFaces { .. }
-            | R::TimestampsNotIncreasing { .. }
-            | R::FramesBeforeChallenge { .. }
-            | R::FrameGap { .. }
-            | R::StepTooLate { .. }
-    )
-}
-
 impl LivenessAttempt {
     /// Starts an attempt at `challenge` (issued by the core, see [`Challenge::issue`]).
     pub fn new(challenge: Challenge, config: LiveConfig) -> Result<LivenessAttempt> {
@@ -155,6 +146,7 @@ impl LivenessAttempt {
             challenge,
             config,
             frames: Vec::new(),
+            progress: None,
             last: None,
             last_pixels: None,
             best: None,
@@ -181,31 +173,50 @@ impl LivenessAttempt {
         self.frames.is_empty()
     }
 
-    /// The decision on the frames so far, without embeddings (cheap: tens of microseconds).
-    fn progress(&self, policy: &LivenessPolicy) -> Result<LivenessVerdict> {
-        let relaxed = LivenessPolicy {
-            min_embeddings: 0,
-            ..policy.clone()
-        };
-        liveness::check(&self.challenge, &self.observations(), &relaxed)
+    /// The check of every frame so far under `policy`, from scratch.
+    fn replay(&self, policy: &LivenessPolicy) -> Result<Progress> {
+        let mut progress = Progress::new(&self.challenge, policy)?;
+        for k in &self.frames {
+            progress.push(&k.obs)?;
+        }
+        Ok(progress)
     }
 
-    /// How far the attempt has got, after a frame was added.
-    fn feedback(&self, policy: &LivenessPolicy) -> Result<FrameFeedback> {
-        let faces = self.frames.last().map_or(0, |k| k.obs.faces);
-        let v = self.progress(policy)?;
-        let steps_completed = v.steps.iter().take_while(|s| s.completed).count();
+    /// The check of every frame so far under `policy`: the one kept, or a replay when it was built
+    /// under another policy.
+    fn progress_under(&self, policy: &LivenessPolicy) -> Result<Progress> {
+        match &self.progress {
+            Some(p) if p.policy() == policy => Ok(p.clone()),
+            _ => self.replay(policy),
+        }
+    }
+
+    /// Keeps a frame: feeds it to the check (a frame the check refuses is not kept) and says how far
+    /// the attempt has got.
+    fn keep(&mut self, kept: Kept, policy: &LivenessPolicy) -> Result<FrameFeedback> {
+        let mut progress = match self.progress.take() {
+            Some(p) if p.policy() == policy => p,
+            _ => self.replay(policy)?,
+        };
+        if let Err(e) = progress.push(&kept.obs) {
+            self.progress = Some(progress);
+            return Err(e);
+        }
+        let status = progress.status();
+        self.progress = Some(progress);
+        let faces = kept.obs.faces;
+        self.frames.push(kept);
         Ok(FrameFeedback {
             faces,
-            steps_completed,
-            next: self.challenge.steps.get(steps_completed).copied(),
-            failed: v.reasons.iter().any(is_final),
+            steps_completed: status.steps_completed,
+            next: status.next,
+            failed: status.failed,
         })
     }
 
     /// Frames worth embedding: the steps' neutral and peak frames, then the first and last frames with a
     /// face, then evenly spaced ones, up to the limit.
-    fn frames_to_embed(&self, verdict: &LivenessVerdict) -> Vec<usize> {
+    fn frames_to_embed(&self, steps: &[StepEvidence]) -> Vec<usize> {
         let with_crop: Vec<usize> = (0..self.frames.len())
             .filter(|&i| self.frames[i].aligned.is_some())
             .collect();
@@ -215,7 +226,7 @@ impl LivenessAttempt {
                 chosen.push(i);
             }
         };
-        for s in &verdict.steps {
+        for s in steps {
             for i in [s.neutral_frame, s.peak_frame].into_iter().flatten() {
                 push(i, &mut chosen);
             }
@@ -261,8 +272,7 @@ impl FaceEngine {
                 },
                 ..previous.clone()
             };
-            attempt.frames.push(repeated);
-            return attempt.feedback(policy);
+            return attempt.keep(repeated, policy);
         }
         attempt.last_pixels = Some(pixels);
         let tracked = match &attempt.last {
@@ -323,15 +333,21 @@ impl FaceEngine {
                 quality: None,
             },
         };
-        if attempt.config.passive
-            && let (Some(q), Some(main)) = (&kept.quality, dets.first())
-            && q.passed
-            && attempt.best.as_ref().is_none_or(|b| q.yaw.abs() < b.0)
-        {
-            attempt.best = Some((q.yaw.abs(), img.clone(), main.clone()));
+        let best = match (&kept.quality, dets.first()) {
+            (Some(q), Some(main))
+                if attempt.config.passive
+                    && q.passed
+                    && attempt.best.as_ref().is_none_or(|b| q.yaw.abs() < b.0) =>
+            {
+                Some((q.yaw.abs(), img.clone(), main.clone()))
+            }
+            _ => None,
+        };
+        let feedback = attempt.keep(kept, policy)?;
+        if best.is_some() {
+            attempt.best = best;
         }
-        attempt.frames.push(kept);
-        attempt.feedback(policy)
+        Ok(feedback)
     }
 
     /// Ends an attempt: embeds the frames the decision needs and runs the liveness check. `passive`: a
@@ -370,11 +386,13 @@ impl FaceEngine {
         passive: Option<PassiveObservation>,
         policy: &LivenessPolicy,
     ) -> Result<(LivenessVerdict, Vec<FrameObservation>)> {
-        let first = attempt.progress(policy)?;
+        let mut progress = attempt.progress_under(policy)?;
         let mut frames = attempt.observations();
-        for i in attempt.frames_to_embed(&first) {
+        for i in attempt.frames_to_embed(&progress.steps()) {
             if let Some(crop) = &attempt.frames[i].aligned {
-                frames[i].embedding = Some(self.embed_aligned(crop)?);
+                let embedding = self.embed_aligned(crop)?;
+                progress.add_embedding(&embedding)?;
+                frames[i].embedding = Some(embedding);
             }
         }
         let passive = match (passive, &attempt.best) {
@@ -389,7 +407,7 @@ impl FaceEngine {
                 }),
             _ => None,
         };
-        let verdict = liveness::check_with_passive(&attempt.challenge, &frames, passive, policy)?;
+        let verdict = progress.verdict(passive)?;
         Ok((verdict, frames))
     }
 

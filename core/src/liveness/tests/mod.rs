@@ -4,8 +4,13 @@ use super::synth::{
     Camera, Identity, PlanePose, Presenter, Rng, SequenceSpec, bent_photo_landmarks,
     live_landmarks, noisy, photo_landmarks, sequence,
 };
+use super::tracker::strength;
 use super::*;
+use crate::Error;
 use crate::clock::MonotonicReading;
+
+mod batch_oracle;
+mod incremental;
 
 /// Residual statistics of one population.
 struct Stats {
@@ -171,8 +176,8 @@ fn correct_live_sequences_pass_for_every_movement() {
         );
         let ev = v.to_evidence();
         assert!(ev.passed && ev.nonce == c.nonce && ev.challenge.len() == steps.len());
-        assert_eq!(ev.details["steps"].as_array().unwrap().len(), steps.len());
-        assert!(ev.details["planarity"]["residuals"].is_array());
+        assert_eq!(ev.details.steps.len(), steps.len());
+        assert_eq!(ev.details.planarity.residuals.len(), steps.len());
     }
 }
 
@@ -598,7 +603,7 @@ fn passive_score_and_sharpness_are_recorded_and_reject_only_by_policy() {
     assert!(v.passed && v.passive.score == Some(0.9) && v.passive.median_sharpness == Some(40.0));
     assert_eq!(v.to_evidence().passive_score, Some(0.9));
     assert_eq!(v.passive.sharp_pixels, Some(12));
-    assert_eq!(v.to_evidence().details["passive"]["sharp_pixels"], 12);
+    assert_eq!(v.to_evidence().details.passive.sharp_pixels, Some(12));
     let strict = LivenessPolicy {
         passive_reject_above: Some(0.2),
         min_sharpness: Some(50.0),

@@ -1,0 +1,81 @@
+//! The check's input: what the face engine saw in each frame, and the passive model's score. Values an
+//! engine cannot produce (non-finite coordinates, empty or all-zero embeddings) are refused here, before
+//! anything is decided from them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// What the face engine saw in one camera frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameObservation {
+    /// Monotonic capture time, ms since boot (same clock as [`super::Challenge::issued_at_ms`]).
+    pub t_ms: i64,
+    /// Faces detected in the frame (after the engine's own score filtering).
+    pub faces: u32,
+    /// The face's five landmarks in pixels: left eye, right eye, nose, left mouth, right mouth.
+    pub landmarks: Option<[[f32; 2]; 5]>,
+    /// The face's box `[x1, y1, x2, y2]` in pixels.
+    pub face_box: Option<[f32; 4]>,
+    /// L2-normalised embedding, on the frames the engine chose to embed.
+    pub embedding: Option<Vec<f32>>,
+    /// Sharpness of the face crop (the face engine's measure; higher is sharper).
+    pub sharpness: Option<f32>,
+}
+
+impl FrameObservation {
+    /// Refuses non-finite landmarks, boxes, embeddings or sharpness, and empty or all-zero embeddings.
+    pub fn validate(&self) -> Result<()> {
+        if self
+            .landmarks
+            .is_some_and(|l| l.iter().flatten().any(|v| !v.is_finite()))
+        {
+            return Err(Error::invalid("frames.landmarks", "not finite"));
+        }
+        if self
+            .face_box
+            .is_some_and(|b| b.iter().any(|v| !v.is_finite()))
+        {
+            return Err(Error::invalid("frames.face_box", "not finite"));
+        }
+        if let Some(e) = &self.embedding {
+            validate_embedding(e)?;
+        }
+        if self.sharpness.is_some_and(|s| !s.is_finite()) {
+            return Err(Error::invalid("frames.sharpness", "not finite"));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses an empty, non-finite or all-zero embedding.
+pub(super) fn validate_embedding(e: &[f32]) -> Result<()> {
+    if e.is_empty() || e.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid("frames.embedding", "empty or not finite"));
+    }
+    if e.iter().all(|v| *v == 0.0) {
+        return Err(Error::invalid("frames.embedding", "all zero"));
+    }
+    Ok(())
+}
+
+/// Passive anti-spoof input for one attempt (from the anti-spoof model on the aligned face crop).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PassiveObservation {
+    /// The model's score, higher = more likely a spoof.
+    pub score: f32,
+    /// The package's own sharpness measure on the same crop: pixels whose Laplacian exceeds its
+    /// threshold (the package calls fewer than 50 "too blurry"), when computed.
+    #[serde(default)]
+    pub sharp_pixels: Option<u32>,
+}
+
+impl PassiveObservation {
+    /// Refuses a non-finite score.
+    pub fn validate(&self) -> Result<()> {
+        if !self.score.is_finite() {
+            return Err(Error::invalid("passive.score", "not finite"));
+        }
+        Ok(())
+    }
+}

@@ -23,8 +23,8 @@
 //! - [`LivenessEvidence`]: the form signed into attendance records, and how it reads other versions'
 //!   records (`evidence`);
 //! - [`eval`]: APCER / BPCER on labelled recordings;
-//! - [`synth`], `attack`: synthetic landmark sequences and image-level attacks for tests, benchmarks and
-//!   the CLI's demo.
+//! - `synth`, `attack` (feature `test-support`): synthetic landmark sequences and image-level attacks
+//!   for tests, benchmarks and the CLI's demo.
 
 mod challenge;
 mod consistency;
@@ -40,8 +40,9 @@ mod stats;
 mod tracker;
 mod verdict;
 
-#[cfg(any(test, feature = "face"))]
+#[cfg(any(test, feature = "test-support"))]
 pub mod attack;
+#[cfg(any(test, feature = "test-support"))]
 pub mod synth;
 
 #[cfg(test)]

@@ -1,6 +1,23 @@
 //! The device's own ledger in the store: append (one or a batch per transaction) and read back.
+//!
+//! Signing is slow where it matters: a platform keystore (StrongBox, Secure Enclave) takes tens to
+//! hundreds of milliseconds and may wait for the user. So an append never signs while it holds the
+//! store's connection lock, which every other reader (status screen, permits, sync) needs:
+//!
+//! 1. appends take turns on the ledger's own append lock, shared by every clone of a [`Ledger`];
+//! 2. the head is read in a short read of its own;
+//! 3. the records are hashed and signed with no store lock held;
+//! 4. one short transaction checks that the head is still the one that was signed on top of, then
+//!    inserts the records (and the caller's rows, for [`Ledger::append_with`]).
+//!
+//! Step 4's check only fails when something outside this ledger's append lock wrote to the ledger in
+//! between: another [`Ledger`] value built over the same store, or another process on the same file. Those
+//! records are valid, and the caller still wants its record appended, so the append starts again from
+//! the new head (a few times at most; then it fails as a busy database). Signatures made for a head that
+//! moved are dropped unused: they never reach the store or the server, just as when the caller's
+//! `also` fails and the transaction rolls back.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -10,13 +27,20 @@ use super::signer::{Signer, device_id_for};
 use crate::store::Store;
 use crate::{Error, Result};
 
+/// How many times an append signs again because another writer moved the head while it was signing.
+const APPEND_ATTEMPTS: usize = 3;
+
 /// The ledger of this device: its store, its signer and its id.
+///
+/// Clones share the store, the signer and the append lock, so appends through any of them form one chain.
 #[derive(Clone)]
 pub struct Ledger {
     store: Arc<Store>,
     signer: Arc<dyn Signer>,
     device_id: String,
     public_key: Vec<u8>,
+    /// Serialises appends (head read, signing, insert) without holding the store's lock while signing.
+    appending: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -37,6 +61,7 @@ impl Ledger {
             store,
             signer,
             public_key,
+            appending: Arc::new(Mutex::new(())),
         })
     }
 
@@ -58,6 +83,7 @@ impl Ledger {
     /// Proves possession of the device key for registration: a signature over
     /// [`registration_message`](crate::sync::protocol::registration_message). The key signs only
     /// domain-separated messages besides record hashes, so this cannot be turned into a record signature.
+    /// Touches neither the store nor the append lock.
     pub fn prove_registration(&self, code: &str, server_public_key: &[u8]) -> Result<Vec<u8>> {
         let m =
             crate::sync::protocol::registration_message(code, &self.public_key, server_public_key);
@@ -65,70 +91,118 @@ impl Ledger {
     }
 
     /// Appends one record: assigns seq and prev_hash, hashes, signs, and commits in one transaction.
+    /// The signer runs without the store's lock held (see the module docs).
     pub fn append(&self, kind: &str, payload: &[u8]) -> Result<Record> {
         self.append_with(kind, payload, |_, _| Ok(()))
     }
 
     /// Like [`Ledger::append`], and runs `also` (e.g. index rows that reference the record) in the same
     /// transaction, so the record and what points at it are committed together or not at all.
+    ///
+    /// `also` runs at most once, after the record was signed, inside the insert transaction: it holds
+    /// the store's lock, so it should only write rows (no signing, no waiting on other threads).
     pub fn append_with(
         &self,
         kind: &str,
         payload: &[u8],
         also: impl FnOnce(&Transaction<'_>, &Record) -> Result<()>,
     ) -> Result<Record> {
-        validate_entry(kind, payload)?;
-        self.store.with_tx(|tx| {
-            let r = self.append_in(tx, kind, payload)?;
-            also(tx, &r)?;
-            Ok(r)
-        })
+        let mut records = self.append_entries(&[(kind, payload)], |tx, records| {
+            let r = records
+                .first()
+                .ok_or_else(|| Error::CorruptDatabase("append produced no record".into()))?;
+            also(tx, r)
+        })?;
+        records
+            .pop()
+            .ok_or_else(|| Error::CorruptDatabase("append produced no record".into()))
     }
 
-    /// Appends many records in one transaction (all or none).
+    /// Appends many records in one transaction (all or none): if any entry is invalid or any signature
+    /// fails, nothing is written.
     pub fn append_batch(&self, entries: &[(&str, &[u8])]) -> Result<Vec<Record>> {
+        self.append_entries(entries, |_, _| Ok(()))
+    }
+
+    /// The append sequence of the module docs: validate, take the append lock, then read the head,
+    /// sign, and insert with `also` in one transaction, starting over if the head moved meanwhile.
+    fn append_entries(
+        &self,
+        entries: &[(&str, &[u8])],
+        also: impl FnOnce(&Transaction<'_>, &[Record]) -> Result<()>,
+    ) -> Result<Vec<Record>> {
         for (kind, payload) in entries {
             validate_entry(kind, payload)?;
         }
-        self.store.with_tx(|tx| {
-            entries
-                .iter()
-                .map(|(k, p)| self.append_in(tx, k, p))
-                .collect()
-        })
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The lock guards no data, only the turn: a panic in another append leaves nothing to repair.
+        let _turn = self
+            .appending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut also = Some(also);
+        for _ in 0..APPEND_ATTEMPTS {
+            let head = self.head()?;
+            let records = self.sign_after(head, entries)?;
+            let committed = self.store.with_tx(|tx| {
+                if head_in(tx)? != head {
+                    return Ok(false);
+                }
+                let created_at_ms = crate::time::wall_now_ms();
+                for r in &records {
+                    insert(tx, r, created_at_ms)?;
+                }
+                // Taken only here, and this attempt then ends in a commit or an error, never a retry.
+                match also.take() {
+                    Some(f) => f(tx, &records)?,
+                    None => {
+                        return Err(Error::CorruptDatabase(
+                            "append retried after its rows were written".into(),
+                        ));
+                    }
+                }
+                Ok(true)
+            })?;
+            if committed {
+                return Ok(records);
+            }
+        }
+        Err(Error::Storage(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("another writer kept appending to the ledger while this device signed".into()),
+        )))
     }
 
-    fn append_in(&self, tx: &Transaction<'_>, kind: &str, payload: &[u8]) -> Result<Record> {
-        let head = head_in(tx)?;
-        let (seq, prev_hash) = head.map_or((1, GENESIS_PREV_HASH), |h| (h.seq + 1, h.hash));
-        let hash = record_hash(&self.device_id, seq, &prev_hash, kind, payload);
-        let signature = self.signer.sign(&hash).map_err(|e| match e {
-            Error::Signer(_) => e,
-            other => Error::Signer(other.to_string()),
-        })?;
-        let seq_i = i64::try_from(seq).map_err(|_| Error::invalid("seq", "ledger is full"))?;
-        tx.execute(
-            "INSERT INTO ledger (seq, prev_hash, kind, payload, hash, signature, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                seq_i,
-                &prev_hash[..],
-                kind,
-                payload,
-                &hash[..],
-                &signature,
-                crate::time::wall_now_ms()
-            ],
-        )?;
-        Ok(Record {
-            device_id: self.device_id.clone(),
-            seq,
-            prev_hash,
-            kind: kind.to_owned(),
-            payload: payload.to_vec(),
-            hash,
-            signature,
-        })
+    /// Hashes and signs `entries` as the records following `head`. Holds no store lock.
+    fn sign_after(
+        &self,
+        head: Option<ChainHead>,
+        entries: &[(&str, &[u8])],
+    ) -> Result<Vec<Record>> {
+        let (mut seq, mut prev_hash) = head.map_or((1, GENESIS_PREV_HASH), |h| (h.seq + 1, h.hash));
+        let mut out = Vec::with_capacity(entries.len());
+        for (kind, payload) in entries {
+            i64::try_from(seq).map_err(|_| Error::invalid("seq", "ledger is full"))?;
+            let hash = record_hash(&self.device_id, seq, &prev_hash, kind, payload);
+            let signature = self.signer.sign(&hash).map_err(|e| match e {
+                Error::Signer(_) => e,
+                other => Error::Signer(other.to_string()),
+            })?;
+            out.push(Record {
+                device_id: self.device_id.clone(),
+                seq,
+                prev_hash,
+                kind: (*kind).to_owned(),
+                payload: payload.to_vec(),
+                hash,
+                signature,
+            });
+            seq += 1;
+            prev_hash = hash;
+        }
+        Ok(out)
     }
 
     /// The last record's seq and hash.
@@ -187,6 +261,24 @@ impl Ledger {
         super::export::write_jsonl(out, &records)?;
         Ok(records.len())
     }
+}
+
+fn insert(tx: &Transaction<'_>, r: &Record, created_at_ms: i64) -> Result<()> {
+    let seq = i64::try_from(r.seq).map_err(|_| Error::invalid("seq", "ledger is full"))?;
+    tx.execute(
+        "INSERT INTO ledger (seq, prev_hash, kind, payload, hash, signature, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            seq,
+            &r.prev_hash[..],
+            r.kind,
+            r.payload,
+            &r.hash[..],
+            &r.signature,
+            created_at_ms
+        ],
+    )?;
+    Ok(())
 }
 
 fn head_in(c: &rusqlite::Connection) -> Result<Option<ChainHead>> {

@@ -23,4 +23,6 @@ pub use record::{GENESIS_PREV_HASH, MAX_PAYLOAD_BYTES, Record, record_hash};
 pub use signer::{Signer, SoftwareSigner, device_id_for, verify_signature};
 
 #[cfg(test)]
+mod append_tests;
+#[cfg(test)]
 mod tests;

@@ -20,6 +20,11 @@ use crate::{Error, Result};
 pub const DB_FILE: &str = "siap.db";
 
 /// The device database. Cheap to share behind an `Arc`; calls are serialised on one connection.
+///
+/// Every reader waits on that connection's lock, so the closures given to [`Store::with_conn`] and
+/// [`Store::with_tx`] should only run SQL: no signing (the ledger signs before it takes the lock), no
+/// network, no waiting on other threads. Async code runs store calls on a blocking pool, not on its
+/// executor (the sync client does).
 pub struct Store {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
@@ -108,6 +113,8 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
+        #[cfg(test)]
+        executor_guard::check();
         // A panic while holding the lock cannot leave SQLite half-written (transactions roll back on
         // drop), so a poisoned lock is safe to reuse.
         self.conn
@@ -180,6 +187,41 @@ fn classify(e: rusqlite::Error) -> Error {
             Error::CorruptDatabase(e.to_string())
         }
         _ => Error::Storage(e),
+    }
+}
+
+/// Test-only tripwire for the sync client's rule that no store call runs on an async executor thread:
+/// a test marks the thread that drives its runtime, and any store lock taken on it fails the test.
+#[cfg(test)]
+pub(crate) mod executor_guard {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FORBIDDEN: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Clears the mark when the forbidden section ends, also by a panic.
+    struct Unmark;
+
+    impl Drop for Unmark {
+        fn drop(&mut self) {
+            FORBIDDEN.set(false);
+        }
+    }
+
+    /// Runs `f` (which drives an async runtime on this thread) with the store forbidden on this thread.
+    pub(crate) fn forbid_store_on_this_thread<T>(f: impl FnOnce() -> T) -> T {
+        FORBIDDEN.set(true);
+        let _unmark = Unmark;
+        f()
+    }
+
+    /// Fails the test if the calling thread is marked.
+    pub(super) fn check() {
+        assert!(
+            !FORBIDDEN.get(),
+            "the store was used on an async executor thread"
+        );
     }
 }
 

@@ -19,8 +19,15 @@
 //!   and the mapping of answers to errors;
 //! - `upload`: ledger records (batched, acknowledged by signed acks) and blobs (resumable chunks);
 //! - `pull`: the signed changes feed, verified and applied page by page.
+//!
+//! The store is SQLite behind one connection lock, and the signer may be a hardware keystore: both
+//! block. Every store access and signature of the client goes through `SyncClient::blocking`, which
+//! runs it on tokio's blocking pool, so the executor's threads only ever wait on the network and a slow
+//! disk or a busy store never stalls the app's other async work.
 
 mod pull;
+#[cfg(test)]
+mod tests;
 mod transport;
 mod upload;
 
@@ -196,22 +203,55 @@ impl SyncClient {
         &self.ledger
     }
 
+    /// Runs `f` (store reads and writes, signing) with a clone of the ledger on tokio's blocking pool,
+    /// never on an executor thread. A panic in `f` becomes an error, not a panic of the caller. Outside
+    /// a tokio runtime there is no executor to protect, and `f` runs in place.
+    pub(super) async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Ledger) -> Result<T> + Send + 'static,
+    {
+        let ledger = self.ledger.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return f(&ledger);
+        };
+        runtime
+            .spawn_blocking(move || f(&ledger))
+            .await
+            .unwrap_or_else(|e| {
+                let why = if e.is_panic() {
+                    "panicked"
+                } else {
+                    "was cancelled by the runtime shutting down"
+                };
+                Err(Error::Io(std::io::Error::other(format!(
+                    "the sync client's blocking task (store or signer) {why}"
+                ))))
+            })
+    }
+
     /// The bearer token the server issued at registration.
-    fn token(&self) -> Result<String> {
-        self.ledger
-            .store()
-            .setting(SETTING_DEVICE_TOKEN)?
-            .ok_or(Error::NotReady("device is not registered with the server"))
+    async fn token(&self) -> Result<String> {
+        self.blocking(|l| {
+            l.store()
+                .setting(SETTING_DEVICE_TOKEN)?
+                .ok_or(Error::NotReady("device is not registered with the server"))
+        })
+        .await
     }
 
     /// Registers this device with a one-time enrollment code.
     pub async fn register(&self, enrollment_code: &str) -> Result<RegisterResponse> {
+        let code = enrollment_code.to_owned();
+        let server_key = self.cfg.server_public_key.clone();
+        // A platform signer may take a while (or wait for the user): not on an executor thread.
+        let proof = self
+            .blocking(move |l| l.prove_registration(&code, &server_key))
+            .await?;
         let req = RegisterRequest {
             enrollment_code: enrollment_code.to_owned(),
             public_key: self.ledger.public_key().to_vec(),
-            proof: self
-                .ledger
-                .prove_registration(enrollment_code, &self.cfg.server_public_key)?,
+            proof,
         };
         let body = serde_json::to_vec(&req)?;
         let mut report = SyncReport::default();
@@ -233,24 +273,33 @@ impl SyncClient {
         {
             return Err(Error::BadServerSignature("registration"));
         }
-        let store = self.ledger.store();
-        store.set_setting(SETTING_DEVICE_TOKEN, &r.device_token)?;
-        store.set_setting(SETTING_CONFIG, &serde_json::to_string(&r.config)?)?;
-        store.set_setting(SETTING_BINDING, &serde_json::to_string(&r.binding)?)?;
+        let token = r.device_token.clone();
+        let config = serde_json::to_string(&r.config)?;
+        let binding = serde_json::to_string(&r.binding)?;
+        self.blocking(move |l| {
+            let store = l.store();
+            store.set_setting(SETTING_DEVICE_TOKEN, &token)?;
+            store.set_setting(SETTING_CONFIG, &config)?;
+            store.set_setting(SETTING_BINDING, &binding)
+        })
+        .await?;
         Ok(r)
     }
 
     /// Uploads pending records and blobs, pulls changes, and reports. Returns `Err` only when the device
     /// is not registered; everything else is in the report.
     pub async fn sync(&self) -> Result<SyncReport> {
-        self.token()?;
+        self.token().await?;
         let mut report = SyncReport::default();
         // Records must be durable before the server may acknowledge them.
-        if let Err(e) = self.ledger.store().checkpoint() {
+        if let Err(e) = self.blocking(|l| l.store().checkpoint()).await {
             report.errors.push((SyncPhase::Records, e));
         }
         if let Err(e) = self.upload_records(&mut report).await {
-            let _ = Outbox(self.ledger.store()).note_error(&e.to_string());
+            let message = e.to_string();
+            let _ = self
+                .blocking(move |l| Outbox(l.store()).note_error(&message))
+                .await;
             report.errors.push((SyncPhase::Records, e));
         }
         if let Err(e) = self.upload_blobs(&mut report).await {
@@ -259,9 +308,10 @@ impl SyncClient {
         if let Err(e) = self.pull(&mut report).await {
             report.errors.push((SyncPhase::Pull, e));
         }
-        let outbox = Outbox(self.ledger.store());
-        report.acked_seq = outbox.acked_seq()?;
-        report.pending = outbox.pending_records()?;
+        report.acked_seq = self.blocking(|l| Outbox(l.store()).acked_seq()).await?;
+        report.pending = self
+            .blocking(|l| Outbox(l.store()).pending_records())
+            .await?;
         Ok(report)
     }
 }

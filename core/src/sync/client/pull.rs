@@ -13,10 +13,9 @@ use crate::{Error, Result};
 impl SyncClient {
     /// Pulls and applies pages until the server says there are no more (or the cursor stops moving).
     pub(super) async fn pull(&self, report: &mut SyncReport) -> Result<()> {
-        let outbox = Outbox(self.ledger.store());
-        let token = self.token()?;
+        let token = self.token().await?;
         loop {
-            let since = outbox.cursor()?;
+            let since = self.blocking(|l| Outbox(l.store()).cursor()).await?;
             let url = self.url(&format!(
                 "/v1/changes?since={since}&limit={MAX_CHANGES_PAGE}"
             ));
@@ -41,11 +40,15 @@ impl SyncClient {
             {
                 return Err(Error::BadServerSignature("changes"));
             }
-            let counts = apply_page(self.ledger.store(), &self.cfg.server_public_key, &page)?;
+            let (more, next_cursor) = (page.more, page.next_cursor);
+            let server_key = self.cfg.server_public_key.clone();
+            let counts = self
+                .blocking(move |l| apply_page(l.store(), &server_key, &page))
+                .await?;
             report.pulled += counts.applied;
             report.stale += counts.stale;
             report.skipped += counts.skipped;
-            if !page.more || page.next_cursor == since {
+            if !more || next_cursor == since {
                 return Ok(());
             }
         }

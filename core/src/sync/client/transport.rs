@@ -90,8 +90,11 @@ impl SyncClient {
                             if let Some(t) = time {
                                 let received = self.clock.now();
                                 // An unusable anchor (clock readings out of order) is just not stored.
-                                if ClockStore(self.ledger.store())
-                                    .record(t, &sent, &received)
+                                if self
+                                    .blocking(move |l| {
+                                        ClockStore(l.store()).record(t, &sent, &received)
+                                    })
+                                    .await
                                     .is_ok()
                                 {
                                     report.anchors += 1;

@@ -14,11 +14,10 @@ use crate::{Error, Result};
 
 impl SyncClient {
     /// Records per upload: the configured size, capped by the protocol and by the server's config.
-    fn batch_limit(&self) -> usize {
+    async fn batch_limit(&self) -> usize {
         let from_server = self
-            .ledger
-            .store()
-            .setting(SETTING_CONFIG)
+            .blocking(|l| l.store().setting(SETTING_CONFIG))
+            .await
             .ok()
             .flatten()
             .and_then(|s| serde_json::from_str::<DeviceConfig>(&s).ok())
@@ -32,12 +31,11 @@ impl SyncClient {
     /// Sends the records above the outbox ack, batch by batch, and moves the ack after each verified
     /// acknowledgement.
     pub(super) async fn upload_records(&self, report: &mut SyncReport) -> Result<()> {
-        let outbox = Outbox(self.ledger.store());
-        let token = self.token()?;
-        let limit = self.batch_limit();
-        let mut from = outbox.acked_seq()?;
+        let token = self.token().await?;
+        let limit = self.batch_limit().await;
+        let mut from = self.blocking(|l| Outbox(l.store()).acked_seq()).await?;
         loop {
-            let mut records = self.ledger.records_after(from, limit)?;
+            let mut records = self.blocking(move |l| l.records_after(from, limit)).await?;
             if records.is_empty() {
                 return Ok(());
             }
@@ -74,9 +72,16 @@ impl SyncClient {
                 RESPONSE_DOMAIN,
                 "acknowledgement",
             )?;
-            self.check_ack(&ack)?;
-            let before = outbox.acked_seq()?;
-            outbox.ack(ack.acked_seq)?;
+            self.check_ack(&ack).await?;
+            let acked = ack.acked_seq;
+            let before = self
+                .blocking(move |l| {
+                    let outbox = Outbox(l.store());
+                    let before = outbox.acked_seq()?;
+                    outbox.ack(acked)?;
+                    Ok(before)
+                })
+                .await?;
             report.acknowledged += ack.acked_seq.saturating_sub(before);
             match ack.status {
                 UploadStatus::Fork => {
@@ -105,7 +110,7 @@ impl SyncClient {
     }
 
     /// Checks that a (verified) ack is for this device and names a record this device really has.
-    fn check_ack(&self, ack: &UploadAck) -> Result<()> {
+    async fn check_ack(&self, ack: &UploadAck) -> Result<()> {
         if ack.kind != "ack" || ack.device_id != self.ledger.device_id() {
             return Err(Error::BadServerSignature("acknowledgement"));
         }
@@ -116,21 +121,29 @@ impl SyncClient {
                 Err(Error::BadServerSignature("acknowledgement"))
             };
         }
-        match self.ledger.get(ack.acked_seq)? {
-            Some(r) if r.hash == ack.acked_hash => Ok(()),
-            Some(_) => Err(Error::Chain(ChainError::Fork { seq: ack.acked_seq })),
-            None => Err(Error::Chain(ChainError::Gap {
-                expected: self.ledger.head()?.map_or(1, |h| h.seq + 1),
-                found: ack.acked_seq,
+        let seq = ack.acked_seq;
+        // The stored hash at the acked seq, or else where this device's chain ends.
+        let ours = self
+            .blocking(move |l| match l.get(seq)? {
+                Some(r) => Ok(Ok(r.hash)),
+                None => Ok(Err(l.head()?.map_or(1, |h| h.seq + 1))),
+            })
+            .await?;
+        match ours {
+            Ok(hash) if hash == ack.acked_hash => Ok(()),
+            Ok(_) => Err(Error::Chain(ChainError::Fork { seq })),
+            Err(expected) => Err(Error::Chain(ChainError::Gap {
+                expected,
+                found: seq,
             })),
         }
     }
 
     /// Uploads every pending blob from where the server says it stopped, then marks it uploaded.
     pub(super) async fn upload_blobs(&self, report: &mut SyncReport) -> Result<()> {
-        let outbox = Outbox(self.ledger.store());
-        let token = self.token()?;
-        for blob in outbox.pending_blobs()? {
+        let token = self.token().await?;
+        let pending = self.blocking(|l| Outbox(l.store()).pending_blobs()).await?;
+        for blob in pending {
             let hex = hex::encode(blob.sha256);
             let url = self.url(&format!("/v1/blobs/{hex}"));
             let a = self
@@ -143,7 +156,10 @@ impl SyncClient {
                 .await?;
             let mut status: BlobStatus = serde_json::from_slice(&a.body)?;
             if !status.complete {
-                let data = outbox.blob_data(&blob.sha256)?;
+                let sha256 = blob.sha256;
+                let data = self
+                    .blocking(move |l| Outbox(l.store()).blob_data(&sha256))
+                    .await?;
                 let total = data.len() as u64;
                 let mut rounds = 0usize;
                 while !status.complete {
@@ -180,7 +196,9 @@ impl SyncClient {
                     status = serde_json::from_slice(&a.body)?;
                 }
             }
-            outbox.mark_blob_uploaded(&blob.sha256)?;
+            let sha256 = blob.sha256;
+            self.blocking(move |l| Outbox(l.store()).mark_blob_uploaded(&sha256))
+                .await?;
             report.blobs_uploaded += 1;
         }
         Ok(())

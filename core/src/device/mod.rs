@@ -142,6 +142,7 @@ pub struct Inspection {
 pub struct Device {
     store: Arc<Store>,
     ledger: Ledger,
+    #[cfg_attr(not(feature = "face"), allow(dead_code))]
     master: MasterKey,
     clock: Arc<dyn DeviceClock>,
     policy: AttendancePolicy,
@@ -262,20 +263,15 @@ impl Device {
             public_key: self.ledger.public_key().to_vec(),
             records: self.ledger.head()?.map_or(0, |h| h.seq),
             pending_records: Outbox(&self.store).pending_records()?,
-            face_ready: self.face_ready(),
+            face_ready: {
+                #[cfg(feature = "face")]
+                let ready = self.face.is_some();
+                #[cfg(not(feature = "face"))]
+                let ready = false;
+                ready
+            },
             registered: self.store.setting(SETTING_DEVICE_TOKEN)?.is_some(),
         })
-    }
-
-    fn face_ready(&self) -> bool {
-        #[cfg(feature = "face")]
-        {
-            self.face.is_some()
-        }
-        #[cfg(not(feature = "face"))]
-        {
-            false
-        }
     }
 
     /// Checks in or out. Always writes a record (rejected attempts are evidence) unless the input is

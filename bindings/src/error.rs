@@ -127,8 +127,10 @@ impl From<CoreError> for SiapError {
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for SiapError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        // The reason of an unexpected foreign exception is its whole stack trace: keep the first line.
+        let first = e.reason.lines().next().unwrap_or_default();
         SiapError::Internal {
-            reason: format!("platform callback failed: {}", e.reason),
+            reason: format!("platform callback failed: {first}"),
         }
     }
 }

@@ -1,9 +1,13 @@
-//! Liveness check cost: a 2-second challenge at 10 fps (20 precomputed frame observations).
+//! Liveness check cost: a 2-second challenge at 10 fps (20 precomputed frame observations), the
+//! per-frame path of the face engine (frames fed one at a time, the status read after each) on it and
+//! on an 86-frame, 4-step attempt, and issuing a challenge.
 //!
 //! Detection and embedding are the face engine's cost and are benchmarked in `benches/face.rs`; this is
 //! the liveness decision on top of them (pose, movement tracking, homographies, embedding consistency).
-//! Measured here (bench profile, 2 shared cores, 2026-11): ~23 µs per check (21.9-24.9 µs), ~1.3 µs per
-//! challenge issue: negligible against the < 300 ms budget for the whole 2-second challenge.
+//! Measured here (bench profile, 2 cores shared with other builds, 2026-11, three runs): 20-34 µs per
+//! check; per-frame path 15-20 µs for 20 frames, 60-125 µs for 86 frames (110-146 µs and 2.2-3.4 ms when
+//! every frame re-ran the whole check); 1.1-2.0 µs per challenge issue: negligible against the < 300 ms
+//! budget for the whole 2-second challenge.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use siap_core::clock::MonotonicReading;

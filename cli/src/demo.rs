@@ -104,8 +104,14 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let server_cfg = siap_server::ServerConfig::in_dir(&dir.join("server"), "demo-admin-token");
     let server = rt.block_on(siap_server::spawn(&server_cfg, ([127, 0, 0, 1], 0).into()))?;
 
-    // Trusted time: one anchor from the server at 07:00 local (WITA, UTC+8) on 2026-11-30.
-    let server_now = 1_796_000_400_000; // 2026-11-30T23:00:00Z = 07:00 WITA next day; fixed for a reproducible demo
+    // The simulated working day starts at 07:00 WITA (UTC+8, Kupang's time zone) on the latest day
+    // whose 07:00 is at least four hours ago: the server judges event times against its own clock, so
+    // the day must lie in its past. One trusted-time anchor from the server, at boot.
+    let now = siap_core::time::wall_now_ms();
+    let mut server_now = (now + 8 * HOUR).div_euclid(24 * HOUR) * 24 * HOUR - HOUR;
+    if server_now > now - 4 * HOUR {
+        server_now -= 24 * HOUR;
+    }
     let phone = Arc::new(PhoneClock {
         since_boot_ms: AtomicI64::new(0),
         wall_at_boot: server_now,
@@ -197,8 +203,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         refs.assets()?.len()
     );
 
-    // Trusted time: one anchor from the server at 07:00 local (WITA, UTC+8) on 2026-11-30.
-    let server_now = 1_796_000_400_000; // 2026-11-30T23:00:00Z = 07:00 WITA next day; fixed for a reproducible demo
     ClockStore(&store).record(
         server_now + 10_090,
         &phone.at(10_000).monotonic,
@@ -260,6 +264,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "kit_harington/3.jpg",
     )?;
     report("Yohanes tries again with a fake-GPS app", &mock);
+    // This phone is registered to Maria. Yohanes uses it to check himself in at his own office: the
+    // phone has his face enrolled and accepts; the server will not (the device is not bound to him).
+    let borrowed = check(
+        YOHANES,
+        28 * 60_000,
+        (-10.17790, 123.60690, 8.0),
+        false,
+        "kit_harington/3.jpg",
+    )?;
+    report("Yohanes checks in at Dinas PU on Maria's phone", &borrowed);
     // A colleague checks in "for" Maria with his own face, at the right place and time.
     let impostor = match &faces {
         Some(_) => {
@@ -387,12 +401,20 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     finish(ledger, &dir)?;
 
     println!("\n-- sync --");
-    rt.block_on(sync_to_embedded_server(&device, server, &server_cfg, &dir))?;
+    let disputed = rt.block_on(sync_to_embedded_server(
+        &device,
+        server,
+        &server_cfg,
+        &dir,
+        server_now,
+    ))?;
     anyhow::ensure!(
         ok.accepted()
             && !outside.accepted()
             && !mock.accepted()
             && forged_refused
+            && borrowed.accepted()
+            && disputed == vec![borrowed.seq]
             && impostor.is_none_or(|o| !o.accepted())
             && photo_attack.is_none_or(|o| !o.accepted()),
         "demo outcome differs from the script"
@@ -407,11 +429,32 @@ async fn sync_to_embedded_server(
     running: siap_server::Running,
     cfg: &siap_server::ServerConfig,
     dir: &Path,
-) -> anyhow::Result<()> {
+    day_ms: i64,
+) -> anyhow::Result<Vec<u64>> {
     use siap_core::sync::protocol::Binding;
 
     let admin = siap_server::state(cfg).await?;
     let now = siap_core::time::wall_now_ms();
+    // The city publishes its offices and staff on the server (the device above was given the same
+    // data directly): the server judges each check-in by its own fences, not by the phone's.
+    let refs = Reference(device.store());
+    for site in refs.sites()? {
+        let fence = serde_json::to_value(&site.fence)?;
+        let change = siap_core::sync::protocol::Change::Site {
+            id: site.id,
+            name: site.name,
+            fence,
+        };
+        siap_server::changes::publish(&admin.db, change, now).await?;
+    }
+    for e in refs.employees()? {
+        let change = siap_core::sync::protocol::Change::Employee {
+            id: e.id,
+            name: e.name,
+            site_ids: e.site_ids,
+        };
+        siap_server::changes::publish(&admin.db, change, now).await?;
+    }
     let code = siap_server::devices::issue_code(
         &admin.db,
         Binding::Employee(MARIA.into()),
@@ -444,26 +487,53 @@ async fn sync_to_embedded_server(
         "  sync again: acknowledged {} (nothing is sent twice)",
         again.acknowledged
     );
-    let rows = siap_server::report::attendance(&admin.db, "2026-11-30", 8 * 60).await?;
+    // The report day in WITA (UTC+8), where Kupang is.
+    let day = civil_date((day_ms + 8 * HOUR).div_euclid(24 * HOUR));
+    let rows = siap_server::report::attendance(&admin.db, &day, 8 * 60).await?;
     let forks = siap_server::report::forks(&admin.db, 0, 1000).await?;
     println!(
-        "  server attendance report for 2026-11-30 (WITA): {} check-ins, {} forks",
+        "  server attendance report for {day} (WITA): {} check-ins, {} forks; the server's verdict beside the phone's:",
         rows.len(),
         forks.len()
     );
     for r in &rows {
         println!(
-            "    {} at {} #{}: {} {:?}",
-            r.employee_id, r.site_id, r.seq, r.decision, r.flags
+            "    {} at {} #{}: server {} {:?}, phone {}, flags {:?}",
+            r.employee_id,
+            r.site_id,
+            r.seq,
+            r.decision,
+            r.server_reasons,
+            r.device_decision,
+            r.flags
         );
     }
+    let disputed: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.flags.iter().any(|f| f == "verdict_disputed"))
+        .map(|r| r.seq)
+        .collect();
     let _ = running.shutdown.send(());
     let _ = running.task.await;
     anyhow::ensure!(
         report.is_complete() && report.pending == 0,
         "the demo's sync did not complete"
     );
-    Ok(())
+    Ok(disputed)
+}
+
+/// `YYYY-MM-DD` of `days` since the Unix epoch (Howard Hinnant's civil_from_days).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Where the labelled photos standing in for the phone's camera are, if anywhere.

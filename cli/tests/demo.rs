@@ -28,6 +28,8 @@ fn demo_runs_and_its_ledger_verifies() {
         "LivenessFailed",
         "chain verified",
         "refused (bad signature)",
+        "verdict_disputed",
+        "[\"not_bound\"]",
     ] {
         assert!(
             stdout.contains(expected),

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use siap_core::ledger::record::validate_entry;
 use siap_core::ledger::{ChainHead, GENESIS_PREV_HASH, Record, verify_continuation, verify_record};
-use siap_core::sync::protocol::{MAX_BATCH_RECORDS, UploadAck, UploadStatus};
+use siap_core::sync::protocol::{Binding, MAX_BATCH_RECORDS, UploadAck, UploadStatus};
 
 use crate::db::{Db, Sql, V};
 use crate::devices::{Device, flag_device};
@@ -209,6 +209,7 @@ async fn try_once(
         Some(Stop::Bad(reason)) => Some(reason.clone()),
         _ => None,
     };
+    let binding = device.binding.clone();
     let committed = db
         .tx(move |tx| {
             if !new.is_empty() {
@@ -219,8 +220,9 @@ async fn try_once(
                 if moved == 0 {
                     return Ok(None);
                 }
+                let reference = crate::verdict::Reference::load(tx, &new)?;
                 for chunk in new.chunks(INSERT_BATCH) {
-                    insert_records(tx, chunk, now)?;
+                    insert_records(tx, chunk, &binding, &reference, now)?;
                 }
             }
             let mut duplicates = batch_duplicates;
@@ -328,20 +330,27 @@ fn stored_hash(
     .transpose()
 }
 
-/// Records per multi-row INSERT: 15 parameters each, 960 per statement, well under both backends'
+/// Records per multi-row INSERT: 17 parameters each, 1,088 per statement, well under both backends'
 /// limits (PostgreSQL 65,535; SQLite 32,766), and one round trip instead of 64 on PostgreSQL.
 const INSERT_BATCH: usize = 64;
 
 /// Columns of one stored record, in the order of the INSERT below.
-const RECORD_COLUMNS: usize = 15;
+const RECORD_COLUMNS: usize = 17;
 
-fn insert_records(tx: &mut dyn Sql, records: &[Record], now: i64) -> Result<(), ServerError> {
+fn insert_records(
+    tx: &mut dyn Sql,
+    records: &[Record],
+    binding: &Binding,
+    reference: &crate::verdict::Reference,
+    now: i64,
+) -> Result<(), ServerError> {
     if records.is_empty() {
         return Ok(());
     }
     let mut sql = String::from(
         "INSERT INTO records (device_id, seq, prev_hash, kind, payload, hash, signature, received_at_ms,
-            employee_id, site_id, event_ms, time_source, decision, flags, flagged) VALUES ",
+            employee_id, site_id, event_ms, time_source, decision, flags, flagged, server_decision,
+            server_reasons) VALUES ",
     );
     let mut params = Vec::with_capacity(records.len() * RECORD_COLUMNS);
     for (i, r) in records.iter().enumerate() {
@@ -355,7 +364,7 @@ fn insert_records(tx: &mut dyn Sql, records: &[Record], now: i64) -> Result<(), 
         sql.push('(');
         sql.push_str(&row.join(", "));
         sql.push(')');
-        params.extend(record_params(r, now));
+        params.extend(record_params(r, binding, reference, now));
     }
     tx.exec(&sql, &params)?;
     Ok(())
@@ -376,9 +385,15 @@ fn column_text(s: Option<String>) -> V {
     )
 }
 
-fn record_params(r: &Record, now: i64) -> [V; RECORD_COLUMNS] {
+fn record_params(
+    r: &Record,
+    binding: &Binding,
+    reference: &crate::verdict::Reference,
+    now: i64,
+) -> [V; RECORD_COLUMNS] {
     let mut x = extract(&r.kind, &r.payload);
     crate::report::flag_event_time(&mut x, now);
+    let verdict = crate::verdict::judge(r, binding, &mut x, reference);
     [
         V::T(r.device_id.clone()),
         V::I(r.seq as i64),
@@ -396,5 +411,10 @@ fn record_params(r: &Record, now: i64) -> [V; RECORD_COLUMNS] {
         // JSON escapes control characters, so the flags text never carries a raw NUL.
         V::T(serde_json::to_string(&x.flags).unwrap_or_else(|_| "[]".into())),
         V::I(i64::from(x.flagged)),
+        V::opt_text(verdict.as_ref().map(|v| v.decision)),
+        V::T(verdict.map_or_else(
+            || "[]".into(),
+            |v| serde_json::to_string(&v.reasons).unwrap_or_else(|_| "[]".into()),
+        )),
     ]
 }

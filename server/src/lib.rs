@@ -26,6 +26,7 @@ pub mod launch;
 pub mod listen;
 pub mod report;
 pub mod throttle;
+pub mod verdict;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -128,8 +128,13 @@ pub struct AttendanceRow {
     pub event_ms: i64,
     /// `trusted` or `device`.
     pub time_source: String,
-    /// Decision.
+    /// The server's verdict ([`crate::verdict`]): `accepted`, `rejected`, or `unverified` for records
+    /// stored before the server judged attendance. This is what counts.
     pub decision: String,
+    /// What the device decided (a claim the server re-checks).
+    pub device_decision: String,
+    /// Why the server rejected it.
+    pub server_reasons: Vec<String>,
     /// Flags.
     pub flags: Vec<String>,
     /// Device.
@@ -178,7 +183,8 @@ pub async fn attendance(
     let end = start + 86_400_000;
     db.tx(move |tx| {
         let rows = tx.query(
-            "SELECT employee_id, site_id, kind, event_ms, time_source, decision, flags, device_id, seq FROM records
+            "SELECT employee_id, site_id, kind, event_ms, time_source, decision, flags, device_id, seq,
+                COALESCE(server_decision, 'unverified'), server_reasons FROM records
              WHERE kind LIKE 'attendance.%' AND event_ms >= $1 AND event_ms < $2 ORDER BY event_ms, device_id, seq",
             &[V::I(start), V::I(end)],
         )?;
@@ -190,10 +196,12 @@ pub async fn attendance(
                     kind: r[2].t()?,
                     event_ms: r[3].i()?,
                     time_source: r[4].opt_t()?.unwrap_or_default(),
-                    decision: r[5].opt_t()?.unwrap_or_default(),
+                    device_decision: r[5].opt_t()?.unwrap_or_default(),
                     flags: serde_json::from_str(&r[6].t()?).unwrap_or_default(),
                     device_id: r[7].t()?,
                     seq: r[8].i()?.max(0) as u64,
+                    decision: r[9].t()?,
+                    server_reasons: serde_json::from_str(&r[10].t()?).unwrap_or_default(),
                 })
             })
             .collect()
@@ -215,18 +223,20 @@ pub fn csv_field(s: &str) -> String {
 /// The attendance report as CSV.
 pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
     let mut out = String::from(
-        "employee_id,site_id,kind,event_ms,time_source,decision,flags,device_id,seq\n",
+        "employee_id,site_id,kind,event_ms,time_source,decision,device_decision,server_reasons,flags,device_id,seq\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{}",
             csv_field(&r.employee_id),
             csv_field(&r.site_id),
             csv_field(&r.kind),
             r.event_ms,
             csv_field(&r.time_source),
             csv_field(&r.decision),
+            csv_field(&r.device_decision),
+            csv_field(&r.server_reasons.join(";")),
             csv_field(&r.flags.join(";")),
             csv_field(&r.device_id),
             r.seq
@@ -248,8 +258,12 @@ pub struct FlaggedRow {
     pub employee_id: Option<String>,
     /// Event time.
     pub event_ms: Option<i64>,
-    /// Decision.
+    /// The device's decision.
     pub decision: Option<String>,
+    /// The server's verdict on attendance records (`None` for other kinds).
+    pub server_decision: Option<String>,
+    /// Why the server rejected it.
+    pub server_reasons: Vec<String>,
     /// Flags.
     pub flags: Vec<String>,
 }
@@ -258,7 +272,7 @@ pub struct FlaggedRow {
 pub async fn flagged(db: &Db, limit: i64) -> Result<Vec<FlaggedRow>, ServerError> {
     db.tx(move |tx| {
         tx.query(
-            "SELECT device_id, seq, kind, employee_id, event_ms, decision, flags FROM records WHERE flagged = 1 ORDER BY received_at_ms DESC, device_id, seq LIMIT $1",
+            "SELECT device_id, seq, kind, employee_id, event_ms, decision, flags, server_decision, server_reasons FROM records WHERE flagged = 1 ORDER BY received_at_ms DESC, device_id, seq LIMIT $1",
             &[V::I(limit)],
         )?
         .iter()
@@ -271,6 +285,8 @@ pub async fn flagged(db: &Db, limit: i64) -> Result<Vec<FlaggedRow>, ServerError
                 event_ms: r[4].opt_i()?,
                 decision: r[5].opt_t()?,
                 flags: serde_json::from_str(&r[6].t()?).unwrap_or_default(),
+                server_decision: r[7].opt_t()?,
+                server_reasons: serde_json::from_str(&r[8].t()?).unwrap_or_default(),
             })
         })
         .collect()

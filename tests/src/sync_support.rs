@@ -288,7 +288,7 @@ impl TestDevice {
     }
 
     /// Appends an attendance record as the attendance service would (the JSON shape the server's report
-    /// reads: employee, site, decision, flags, time evidence).
+    /// reads: employee, site, decision, flags, time evidence), with the fix at (-6.2, 106.8).
     pub fn check_in(
         &self,
         employee: &str,
@@ -296,6 +296,20 @@ impl TestDevice {
         at_ms: i64,
         accepted: bool,
         flags: &[&str],
+    ) -> anyhow::Result<u64> {
+        self.check_in_at(employee, site, at_ms, accepted, flags, (-6.2, 106.8))
+    }
+
+    /// Like [`TestDevice::check_in`] with the fix at `(lat, lon)`: what a modified client signs is up
+    /// to it (the decision, the site, "inside"), the fix is what the server re-checks.
+    pub fn check_in_at(
+        &self,
+        employee: &str,
+        site: &str,
+        at_ms: i64,
+        accepted: bool,
+        flags: &[&str],
+        (lat, lon): (f64, f64),
     ) -> anyhow::Result<u64> {
         use siap_core::attendance::{AttendancePayload, Decision, Direction, PAYLOAD_VERSION};
         use siap_core::clock::{MonotonicReading, TimeEvidence, TrustedTime};
@@ -323,8 +337,8 @@ impl TestDevice {
                 flags,
             },
             fix: Fix {
-                lat: -6.2,
-                lon: 106.8,
+                lat,
+                lon,
                 accuracy_m: Some(8.0),
                 time_ms: at_ms,
                 provider: "fused".into(),

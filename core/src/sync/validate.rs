@@ -141,7 +141,7 @@ pub fn json_depth(v: &serde_json::Value) -> usize {
 
 /// Parses and validates a site change into the device's [`Site`] (used by the device to store the
 /// fence in its canonical form).
-pub(crate) fn site_from_change(id: &str, name: &str, fence: &serde_json::Value) -> Result<Site> {
+pub fn site_from_change(id: &str, name: &str, fence: &serde_json::Value) -> Result<Site> {
     check_id("id", id)?;
     check_name("name", name)?;
     // serde_json's own message could quote a value; keep only that the shape is wrong.

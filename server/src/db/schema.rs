@@ -9,9 +9,10 @@
 pub const VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// Forward migrations after version 1: (version reached, DDL with the same placeholders as the tables).
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    2,
-    r"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+        r"
 ALTER TABLE enrollments ADD COLUMN rebind_device TEXT;
 ALTER TABLE blobs ADD COLUMN location TEXT NOT NULL DEFAULT 'db';
 CREATE TABLE IF NOT EXISTS blob_uploads (
@@ -40,7 +41,16 @@ CREATE TABLE IF NOT EXISTS device_reviews (
 );
 CREATE INDEX IF NOT EXISTS devices_last_seen ON devices (last_seen_ms);
 ",
-)];
+    ),
+    (
+        3,
+        r"
+ALTER TABLE records ADD COLUMN server_decision TEXT;
+ALTER TABLE records ADD COLUMN server_reasons TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX IF NOT EXISTS changes_entity ON changes (entity, entity_id, cursor);
+",
+    ),
+];
 
 const TABLES: &str = r"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -1,0 +1,328 @@
+//! The server's own verdict on an attendance record, stored beside the device's.
+//!
+//! A phone decides offline so that the employee sees the result at once, but a phone can be modified:
+//! its `accepted` is a claim. What counts in reports is what the server can re-check itself. Today the
+//! server re-checks, for every check-in and check-out:
+//!
+//! - **binding**: the device that signed the record is bound to that employee (a citizen's permit
+//!   device, or employee A's phone recording for B, gets `not_bound`);
+//! - **place**: the fix in the record against the server's own fences of the sites the server assigns
+//!   to that employee, with the device's accuracy-aware geo code (`outside_fence`,
+//!   `location_undecidable`, `no_assigned_site`), and the platform's mock flag in the fix
+//!   (`mock_location`): a modified client cannot move the fence or claim "inside" for a fix outside;
+//! - **time**: the event time against the server's own receipt clock (`event_time_implausible`,
+//!   `event_time_in_future`, see [`crate::report::flag_event_time`]);
+//! - **the device's own decision**: a record the device rejected is never upgraded (`device_rejected`).
+//!
+//! Face and liveness evidence are not re-computed on the server yet (that needs the face crops and the
+//! per-frame observations in the record); until they are, a server `accepted` means "binding, place
+//! and time re-checked, and nothing else contradicts the device". The fences are the server's current
+//! ones: a fence moved after a check-in judges that check-in by the new fence. A record the device
+//! accepted and the server did not is flagged `verdict_disputed`, with both verdicts kept.
+
+use std::collections::{BTreeSet, HashMap};
+
+use siap_core::attendance::{AttendancePayload, KIND_CHECK_IN, KIND_CHECK_OUT};
+use siap_core::geo::{Containment, FixContext, GeoPolicy, Site, SiteIndex, evaluate};
+use siap_core::ledger::Record;
+use siap_core::sync::protocol::{Binding, Change};
+
+use crate::db::{Sql, V};
+use crate::error::ServerError;
+use crate::report::Extracted;
+
+/// The server's reference data a batch of records is judged against: each employee's assigned sites
+/// with their fences, as last published in the changes feed.
+#[derive(Debug, Default)]
+pub struct Reference {
+    /// Assigned sites per employee; an employee the server does not know is absent.
+    assigned: HashMap<String, Vec<Site>>,
+}
+
+impl Reference {
+    /// Loads what `records` need: the latest published version of each employee they name and of
+    /// each site those employees are assigned to.
+    pub fn load(tx: &mut dyn Sql, records: &[Record]) -> Result<Reference, ServerError> {
+        let employees: BTreeSet<String> = records
+            .iter()
+            .filter(|r| is_attendance(&r.kind))
+            .filter_map(|r| serde_json::from_slice::<AttendancePayload>(&r.payload).ok())
+            .map(|p| p.employee_id)
+            // An id that could never have been published (a NUL, which PostgreSQL's text refuses, or
+            // an over-long one) is not looked up: that employee is simply unknown to the server.
+            .filter(|e| siap_core::sync::validate::check_id("employee_id", e).is_ok())
+            .collect();
+        let mut sites: HashMap<String, Option<Site>> = HashMap::new();
+        let mut assigned = HashMap::new();
+        for e in employees {
+            let Some(Change::Employee { site_ids, .. }) = latest(tx, "employee", &e)? else {
+                continue;
+            };
+            let mut list = Vec::new();
+            for id in site_ids {
+                if !sites.contains_key(&id) {
+                    let site = match latest(tx, "site", &id)? {
+                        Some(Change::Site { id, name, fence }) => {
+                            siap_core::sync::validate::site_from_change(&id, &name, &fence).ok()
+                        }
+                        _ => None,
+                    };
+                    sites.insert(id.clone(), site);
+                }
+                if let Some(Some(site)) = sites.get(&id) {
+                    list.push(site.clone());
+                }
+            }
+            assigned.insert(e, list);
+        }
+        Ok(Reference { assigned })
+    }
+}
+
+/// The latest published change of one entity, if any (and if it still parses).
+fn latest(tx: &mut dyn Sql, entity: &str, id: &str) -> Result<Option<Change>, ServerError> {
+    Ok(tx
+        .one(
+            "SELECT body FROM changes WHERE entity = $1 AND entity_id = $2 ORDER BY cursor DESC LIMIT 1",
+            &[V::T(entity.into()), V::T(id.into())],
+        )?
+        .map(|r| r[0].b())
+        .transpose()?
+        .and_then(|body| serde_json::from_slice(&body).ok()))
+}
+
+fn is_attendance(kind: &str) -> bool {
+    kind == KIND_CHECK_IN || kind == KIND_CHECK_OUT
+}
+
+/// Where the fix of `p` is, by the server's fences of the employee's assigned sites.
+fn place_reasons(p: &AttendancePayload, reference: &Reference, reasons: &mut Vec<String>) {
+    if p.fix.is_mock {
+        reasons.push("mock_location".into());
+    }
+    let sites = reference
+        .assigned
+        .get(&p.employee_id)
+        .cloned()
+        .unwrap_or_default();
+    if sites.is_empty() {
+        reasons.push("no_assigned_site".into());
+        return;
+    }
+    let ctx = FixContext {
+        previous: None,
+        seen_before: false,
+        now_ms: p.fix.time_ms,
+    };
+    let verdict = SiteIndex::new(sites)
+        .and_then(|index| evaluate(&p.fix, &ctx, &index, &GeoPolicy::default()));
+    match verdict {
+        Ok(v) => match v.containment {
+            Containment::Inside => {}
+            Containment::Outside => reasons.push("outside_fence".into()),
+            Containment::Undecidable => reasons.push("location_undecidable".into()),
+        },
+        // A fix the geo code refuses (NaN, out of range) was never a valid place.
+        Err(_) => reasons.push("location_undecidable".into()),
+    }
+}
+
+/// The server's verdict on one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerVerdict {
+    /// `accepted` or `rejected`.
+    pub decision: &'static str,
+    /// Why rejected (empty when accepted), snake_case codes.
+    pub reasons: Vec<String>,
+}
+
+/// Judges an attendance record `r` (its extracted columns `x`, with the server's time flags already
+/// added) signed by a device with `binding`, against the server's `reference`. `None` for records
+/// that are not attendance. Adds `verdict_disputed` to the record's flags when the device accepted and
+/// the server does not.
+pub fn judge(
+    r: &Record,
+    binding: &Binding,
+    x: &mut Extracted,
+    reference: &Reference,
+) -> Option<ServerVerdict> {
+    if !is_attendance(&r.kind) {
+        return None;
+    }
+    let mut reasons = Vec::new();
+    let bound =
+        matches!(binding, Binding::Employee(e) if x.employee_id.as_deref() == Some(e.as_str()));
+    if !bound {
+        reasons.push("not_bound".to_owned());
+    }
+    match serde_json::from_slice::<AttendancePayload>(&r.payload) {
+        Ok(p) => place_reasons(&p, reference, &mut reasons),
+        Err(_) => reasons.push("unreadable".to_owned()),
+    }
+    for f in ["event_time_implausible", "event_time_in_future"] {
+        if x.flags.iter().any(|g| g == f) {
+            reasons.push(f.to_owned());
+        }
+    }
+    let device_accepted = x.decision.as_deref() == Some("accepted");
+    if !device_accepted {
+        reasons.push("device_rejected".to_owned());
+    }
+    if device_accepted && !reasons.is_empty() {
+        x.flags.push("verdict_disputed".to_owned());
+        x.flags.sort();
+        x.flags.dedup();
+        x.flagged = true;
+    }
+    Some(ServerVerdict {
+        decision: if reasons.is_empty() {
+            "accepted"
+        } else {
+            "rejected"
+        },
+        reasons,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use siap_core::attendance::{Decision, Direction};
+    use siap_core::clock::{MonotonicReading, TimeEvidence, TrustedTime};
+    use siap_core::geo::{Fence, Fix, GeoVerdict, LatLon};
+
+    use super::*;
+
+    fn record(kind: &str, employee: &str, lat: f64, mock: bool) -> Record {
+        let p = AttendancePayload {
+            v: 1,
+            employee_id: employee.into(),
+            direction: Direction::In,
+            decision: Decision::Accepted,
+            reasons: vec![],
+            geo: GeoVerdict {
+                site_id: Some("s1".into()),
+                containment: Containment::Inside,
+                distance_to_edge_m: Some(-10.0),
+                accuracy_m: Some(8.0),
+                flags: vec![],
+            },
+            fix: Fix {
+                lat,
+                lon: 123.5895,
+                accuracy_m: Some(8.0),
+                time_ms: 1_762_304_400_000,
+                provider: "fused".into(),
+                is_mock: mock,
+            },
+            time: TimeEvidence {
+                device_wall_ms: 1_762_304_400_000,
+                monotonic: MonotonicReading {
+                    monotonic_ms: 1,
+                    boot_id: "b".into(),
+                },
+                trusted: TrustedTime::Anchored {
+                    estimate_ms: 1_762_304_400_000,
+                    uncertainty_ms: 10,
+                    anchor_age_ms: 1,
+                },
+                skew_ms: Some(0),
+                clock_skew: false,
+            },
+            face: None,
+        };
+        Record {
+            device_id: "d".into(),
+            seq: 1,
+            prev_hash: [0; 32],
+            kind: kind.into(),
+            payload: serde_json::to_vec(&p).unwrap(),
+            hash: [0; 32],
+            signature: vec![],
+        }
+    }
+
+    fn reference() -> Reference {
+        let office = Site {
+            id: "s1".into(),
+            name: "Office".into(),
+            fence: Fence::Circle {
+                center: LatLon {
+                    lat: -10.1635,
+                    lon: 123.5895,
+                },
+                radius_m: 100.0,
+            },
+        };
+        Reference {
+            assigned: HashMap::from([
+                ("e1".to_owned(), vec![office.clone()]),
+                ("e2".to_owned(), vec![office]),
+            ]),
+        }
+    }
+
+    fn judged(r: &Record, binding: &Binding, decision: &str) -> (ServerVerdict, Extracted) {
+        let mut x = Extracted {
+            employee_id: serde_json::from_slice::<AttendancePayload>(&r.payload)
+                .ok()
+                .map(|p| p.employee_id),
+            decision: Some(decision.into()),
+            ..Extracted::default()
+        };
+        let v = judge(r, binding, &mut x, &reference()).unwrap();
+        (v, x)
+    }
+
+    #[test]
+    fn only_a_bound_device_inside_the_servers_fence_in_time_is_accepted() {
+        let own = Binding::Employee("e1".into());
+        let inside = record("attendance.check_in", "e1", -10.1636, false);
+        let (v, x) = judged(&inside, &own, "accepted");
+        assert_eq!((v.decision, v.reasons.len()), ("accepted", 0));
+        assert!(!x.flagged);
+
+        // Employee e1's phone recording e2, and a citizen's permit phone: not bound, and disputed.
+        let other = record("attendance.check_out", "e2", -10.1636, false);
+        for binding in [own.clone(), Binding::Permit("PBG-1".into())] {
+            let (v, x) = judged(&other, &binding, "accepted");
+            assert_eq!(v.decision, "rejected");
+            assert_eq!(v.reasons, vec!["not_bound"]);
+            assert!(x.flagged && x.flags.contains(&"verdict_disputed".to_owned()));
+        }
+
+        // The record claims "inside" (the payload says so), the fix is 4 km away from the server's
+        // fence; a mock provider; an employee the server assigns to no site.
+        let far = record("attendance.check_in", "e1", -10.20, false);
+        assert_eq!(
+            judged(&far, &own, "accepted").0.reasons,
+            vec!["outside_fence"]
+        );
+        let mock = record("attendance.check_in", "e1", -10.1636, true);
+        assert_eq!(
+            judged(&mock, &own, "accepted").0.reasons,
+            vec!["mock_location"]
+        );
+        let unknown = record("attendance.check_in", "e9", -10.1636, false);
+        let (v, _) = judged(&unknown, &Binding::Employee("e9".into()), "accepted");
+        assert_eq!(v.reasons, vec!["no_assigned_site"]);
+
+        // A clock set forward, seen by the server's own clock.
+        let mut x = Extracted {
+            employee_id: Some("e1".into()),
+            decision: Some("accepted".into()),
+            flags: vec!["event_time_in_future".into()],
+            ..Extracted::default()
+        };
+        let v = judge(&inside, &own, &mut x, &reference()).unwrap();
+        assert_eq!(v.reasons, vec!["event_time_in_future"]);
+
+        // A rejection stays a rejection, and is no dispute.
+        let (v, x) = judged(&inside, &own, "rejected");
+        assert_eq!(v.reasons, vec!["device_rejected"]);
+        assert!(!x.flags.contains(&"verdict_disputed".to_owned()));
+
+        let mut x = Extracted::default();
+        let inspection = record("inspection.recorded", "e1", -10.1636, false);
+        assert!(judge(&inspection, &own, &mut x, &reference()).is_none());
+    }
+}

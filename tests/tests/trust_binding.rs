@@ -1,0 +1,200 @@
+//! The server's own verdict on attendance, tried the way a cheating employee would (a modified client
+//! signs whatever it likes): a phone bound to one employee recording another, a citizen's permit phone
+//! recording an employee, a clock set forward, and "inside" signed for a fix outside the fence. The report must not count any of them, must keep
+//! the device's claim beside the server's verdict, and must flag the disagreement. Both databases.
+
+use reqwest::Method;
+use siap_tests::sync_support::{Backend, TestDevice, TestServer, backends};
+
+/// 2025-11-05 08:00 WIB, in the past of any test run.
+const AT: i64 = 1_762_304_400_000;
+
+fn row<'a>(report: &'a serde_json::Value, device: &str, seq: u64) -> &'a serde_json::Value {
+    report
+        .as_array()
+        .and_then(|rows| {
+            rows.iter()
+                .find(|r| r["device_id"] == device && r["seq"] == seq)
+        })
+        .unwrap_or_else(|| panic!("no row for {device} #{seq} in {report}"))
+}
+
+async fn binding_place_and_time_are_rechecked(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(backend, &tmp.path().join("server"))
+        .await
+        .unwrap();
+    let admin = server.admin();
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/sites/s1",
+            Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": -6.2, "lon": 106.8}, "radius_m": 100}})),
+        )
+        .await
+        .unwrap();
+    for e in ["e1", "e2"] {
+        admin
+            .json(
+                Method::PUT,
+                &format!("/v1/admin/employees/{e}"),
+                Some(serde_json::json!({"name": "x", "site_ids": ["s1"]})),
+            )
+            .await
+            .unwrap();
+    }
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/permits/PBG-1",
+            Some(serde_json::json!({"permit_type": "PBG", "status": "submitted", "official_fee_idr": 1000, "deadline_ms": siap_core::time::wall_now_ms() + 14 * 86_400_000, "office": "DPMPTSP"})),
+        )
+        .await
+        .unwrap();
+
+    // Employee e1's phone: its own check-in, then one "for" e2 (buddy punching from a colleague's phone).
+    let phone = TestDevice::open(&tmp.path().join("e1"), &server.url, &server.public_key).unwrap();
+    let code = admin.code_for_employee("e1").await.unwrap();
+    phone.device.register(&code).await.unwrap();
+    phone.check_in("e1", "s1", AT, true, &[]).unwrap();
+    phone.check_in("e2", "s1", AT + 60_000, true, &[]).unwrap();
+    // The same phone with its clock set a year forward, anchored to nothing the server said.
+    phone
+        .check_in(
+            "e1",
+            "s1",
+            siap_core::time::wall_now_ms() + 365 * 86_400_000,
+            true,
+            &[],
+        )
+        .unwrap();
+    // A record the phone itself rejected stays rejected, and is no dispute.
+    phone
+        .check_in("e1", "s1", AT + 120_000, false, &["mock_location"])
+        .unwrap();
+    // The phone signs "accepted, inside s1" for a fix 5.5 km from the server's fence of s1.
+    phone
+        .check_in_at("e1", "s1", AT + 150_000, true, &[], (-6.25, 106.8))
+        .unwrap();
+    assert!(phone.device.sync().await.unwrap().is_complete());
+
+    // A citizen's permit phone records a check-in for e1.
+    let citizen = TestDevice::open(&tmp.path().join("c"), &server.url, &server.public_key).unwrap();
+    let code = admin.code_for_permit("PBG-1").await.unwrap();
+    citizen.device.register(&code).await.unwrap();
+    citizen
+        .check_in("e1", "s1", AT + 180_000, true, &[])
+        .unwrap();
+    assert!(citizen.device.sync().await.unwrap().is_complete());
+
+    let report = admin
+        .json(
+            Method::GET,
+            "/v1/admin/reports/attendance?date=2025-11-05&utc_offset_min=420",
+            None,
+        )
+        .await
+        .unwrap();
+    let (p, c) = (phone.ledger.device_id(), citizen.ledger.device_id());
+    let own = row(&report, p, 1);
+    assert_eq!(own["decision"], "accepted", "{own}");
+    assert_eq!(own["server_reasons"], serde_json::json!([]));
+    for (dev, seq) in [(p, 2), (c, 1)] {
+        let r = row(&report, dev, seq);
+        assert_eq!(r["device_decision"], "accepted", "{r}");
+        assert_eq!(r["decision"], "rejected", "{r}");
+        assert_eq!(r["server_reasons"], serde_json::json!(["not_bound"]), "{r}");
+        assert!(
+            r["flags"]
+                .as_array()
+                .unwrap()
+                .contains(&"verdict_disputed".into()),
+            "{r}"
+        );
+    }
+    let outside = row(&report, p, 5);
+    assert_eq!(outside["decision"], "rejected", "{outside}");
+    assert_eq!(
+        outside["server_reasons"],
+        serde_json::json!(["outside_fence"])
+    );
+    let rejected = row(&report, p, 4);
+    assert_eq!(rejected["decision"], "rejected");
+    assert_eq!(
+        rejected["server_reasons"],
+        serde_json::json!(["device_rejected"])
+    );
+    assert!(
+        !rejected["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&"verdict_disputed".into())
+    );
+    // Exactly one check-in of the day counts.
+    let counted = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["decision"] == "accepted")
+        .count();
+    assert_eq!(counted, 1, "{report}");
+
+    // The flagged report shows the disputed ones and the clock set forward, with the server's reasons.
+    let flagged = admin
+        .json(Method::GET, "/v1/admin/reports/flagged", None)
+        .await
+        .unwrap();
+    let future = flagged
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["device_id"] == p && r["seq"] == 3)
+        .unwrap_or_else(|| panic!("{flagged}"));
+    assert_eq!(future["server_decision"], "rejected");
+    assert_eq!(
+        future["server_reasons"],
+        serde_json::json!(["event_time_in_future"])
+    );
+    let disputed = flagged
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["flags"]
+                .as_array()
+                .unwrap()
+                .contains(&"verdict_disputed".into())
+        })
+        .count();
+    // e2 on e1's phone, the permit phone, the clock set forward, the fix outside.
+    assert_eq!(disputed, 4, "{flagged}");
+
+    // The CSV export carries both verdicts.
+    let (status, csv) = admin
+        .call(
+            Method::GET,
+            "/v1/admin/reports/attendance?date=2025-11-05&utc_offset_min=420&format=csv",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(
+        csv.starts_with(
+            "employee_id,site_id,kind,event_ms,time_source,decision,device_decision,server_reasons,"
+        ),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\"rejected\",\"accepted\",\"not_bound\""),
+        "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn the_server_rechecks_binding_place_and_time_on_both_databases() {
+    for b in backends("the_server_rechecks_binding_place_and_time_on_both_databases") {
+        binding_place_and_time_are_rechecked(b).await;
+    }
+}

@@ -349,7 +349,7 @@ async fn upload(
     if req.device_id != device.device_id {
         return Err(ServerError::Forbidden("batch names another device"));
     }
-    let out = ingest::ingest(&st.db, device, req.records, now_ms()).await?;
+    let out = ingest::ingest(&st.db, device, req.records, &st.device_config, now_ms()).await?;
     drop(permit);
     if let Some(e) = out.rejected {
         return Err(e);

@@ -23,7 +23,9 @@ use std::collections::HashMap;
 
 use siap_core::ledger::record::validate_entry;
 use siap_core::ledger::{ChainHead, GENESIS_PREV_HASH, Record, verify_continuation, verify_record};
-use siap_core::sync::protocol::{Binding, MAX_BATCH_RECORDS, UploadAck, UploadStatus};
+use siap_core::sync::protocol::{
+    Binding, DeviceConfig, MAX_BATCH_RECORDS, UploadAck, UploadStatus,
+};
 
 use crate::db::{Db, Sql, V};
 use crate::devices::{Device, flag_device};
@@ -40,10 +42,12 @@ pub struct Ingested {
 }
 
 /// Ingests `records` for `device`. `now` is the server time.
+/// Attendance records are judged by the city's `policy` (see [`crate::verdict`]).
 pub async fn ingest(
     db: &Db,
     device: Device,
     records: Vec<Record>,
+    policy: &DeviceConfig,
     now: i64,
 ) -> Result<Ingested, ServerError> {
     if records.len() > MAX_BATCH_RECORDS {
@@ -58,7 +62,7 @@ pub async fn ingest(
             seq: device.acked_seq,
             hash: device.head_hash,
         });
-        let outcome = try_once(db, &device, head, records.clone(), now).await?;
+        let outcome = try_once(db, &device, head, records.clone(), policy, now).await?;
         if let Some(done) = outcome {
             return Ok(done);
         }
@@ -185,6 +189,7 @@ async fn try_once(
     device: &Device,
     head: Option<ChainHead>,
     records: std::sync::Arc<Vec<Record>>,
+    policy: &DeviceConfig,
     now: i64,
 ) -> Result<Option<Ingested>, ServerError> {
     let head_seq = head.map_or(0, |h| h.seq);
@@ -210,6 +215,7 @@ async fn try_once(
         _ => None,
     };
     let binding = device.binding.clone();
+    let policy = policy.clone();
     let committed = db
         .tx(move |tx| {
             if !new.is_empty() {
@@ -220,10 +226,11 @@ async fn try_once(
                 if moved == 0 {
                     return Ok(None);
                 }
-                let reference = crate::verdict::Reference::load(tx, &new)?;
+                let mut reference = crate::verdict::Reference::load(tx, &new, &policy)?;
                 for chunk in new.chunks(INSERT_BATCH) {
-                    insert_records(tx, chunk, &binding, &reference, now)?;
+                    insert_records(tx, chunk, &binding, &mut reference, now)?;
                 }
+                reference.remember_nonces(tx)?;
             }
             let mut duplicates = batch_duplicates;
             let mut forks: Vec<(Record, Vec<u8>)> = batch_forks
@@ -341,7 +348,7 @@ fn insert_records(
     tx: &mut dyn Sql,
     records: &[Record],
     binding: &Binding,
-    reference: &crate::verdict::Reference,
+    reference: &mut crate::verdict::Reference,
     now: i64,
 ) -> Result<(), ServerError> {
     if records.is_empty() {
@@ -388,7 +395,7 @@ fn column_text(s: Option<String>) -> V {
 fn record_params(
     r: &Record,
     binding: &Binding,
-    reference: &crate::verdict::Reference,
+    reference: &mut crate::verdict::Reference,
     now: i64,
 ) -> [V; RECORD_COLUMNS] {
     let mut x = extract(&r.kind, &r.payload);

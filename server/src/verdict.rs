@@ -12,11 +12,18 @@
 //!   (`mock_location`): a modified client cannot move the fence or claim "inside" for a fix outside;
 //! - **time**: the event time against the server's own receipt clock (`event_time_implausible`,
 //!   `event_time_in_future`, see [`crate::report::flag_event_time`]);
-//! - **the device's own decision**: a record the device rejected is never upgraded (`device_rejected`).
+//! - **the device's own decision**: a record the device rejected is never upgraded (`device_rejected`);
+//! - **the face evidence, for what it claims**: the city's policy (`require_face`, `require_liveness`
+//!   in the signed device configuration) against what the record carries (`face_missing`,
+//!   `liveness_missing`), and the evidence against the decision (`face_quality`, `face_mismatch`,
+//!   `liveness_failed`: a client that flips only its verdict is caught);
+//! - **replay**: a liveness challenge nonce is used by one record only; a second record answering the
+//!   same challenge (a recorded attempt pasted into a later check-in) gets `replayed_challenge`.
 //!
-//! Face and liveness evidence are not re-computed on the server yet (that needs the face crops and the
-//! per-frame observations in the record); until they are, a server `accepted` means "binding, place
-//! and time re-checked, and nothing else contradicts the device". The fences are the server's current
+//! Face and liveness are not re-computed on the server yet (that needs the face crops and the
+//! per-frame observations in the record, and nonces the server can tie to the device); until they
+//! are, a server `accepted` means "binding, place, time and replay re-checked, and the face evidence
+//! the device signed is consistent with the city's policy and with its decision". The fences are the server's current
 //! ones: a fence moved after a check-in judges that check-in by the new fence. A record the device
 //! accepted and the server did not is flagged `verdict_disputed`, with both verdicts kept.
 
@@ -25,7 +32,7 @@ use std::collections::{BTreeSet, HashMap};
 use siap_core::attendance::{AttendancePayload, KIND_CHECK_IN, KIND_CHECK_OUT};
 use siap_core::geo::{Containment, FixContext, GeoPolicy, Site, SiteIndex, evaluate};
 use siap_core::ledger::Record;
-use siap_core::sync::protocol::{Binding, Change};
+use siap_core::sync::protocol::{Binding, Change, DeviceConfig};
 
 use crate::db::{Sql, V};
 use crate::error::ServerError;
@@ -37,16 +44,41 @@ use crate::report::Extracted;
 pub struct Reference {
     /// Assigned sites per employee; an employee the server does not know is absent.
     assigned: HashMap<String, Vec<Site>>,
+    /// The city's policy.
+    policy: DeviceConfig,
+    /// Liveness nonces already used, by (device, seq): stored ones and those of this batch.
+    nonces: HashMap<String, (String, u64)>,
+    /// Nonces first used in this batch, to store.
+    fresh: Vec<(String, String, u64)>,
 }
 
 impl Reference {
     /// Loads what `records` need: the latest published version of each employee they name and of
     /// each site those employees are assigned to.
-    pub fn load(tx: &mut dyn Sql, records: &[Record]) -> Result<Reference, ServerError> {
-        let employees: BTreeSet<String> = records
+    pub fn load(
+        tx: &mut dyn Sql,
+        records: &[Record],
+        policy: &DeviceConfig,
+    ) -> Result<Reference, ServerError> {
+        let payloads: Vec<AttendancePayload> = records
             .iter()
             .filter(|r| is_attendance(&r.kind))
             .filter_map(|r| serde_json::from_slice::<AttendancePayload>(&r.payload).ok())
+            .collect();
+        let mut nonces = HashMap::new();
+        for nonce in payloads.iter().filter_map(nonce_of) {
+            if !plausible_nonce(nonce) || nonces.contains_key(nonce) {
+                continue;
+            }
+            if let Some(row) = tx.one(
+                "SELECT device_id, seq FROM liveness_nonces WHERE nonce = $1",
+                &[V::T(nonce.to_owned())],
+            )? {
+                nonces.insert(nonce.to_owned(), (row[0].t()?, row[1].i()?.max(0) as u64));
+            }
+        }
+        let employees: BTreeSet<String> = payloads
+            .into_iter()
             .map(|p| p.employee_id)
             // An id that could never have been published (a NUL, which PostgreSQL's text refuses, or
             // an over-long one) is not looked up: that employee is simply unknown to the server.
@@ -75,8 +107,78 @@ impl Reference {
             }
             assigned.insert(e, list);
         }
-        Ok(Reference { assigned })
+        Ok(Reference {
+            assigned,
+            policy: policy.clone(),
+            nonces,
+            fresh: Vec::new(),
+        })
     }
+
+    /// Stores the nonces first used by the records judged since [`Reference::load`].
+    pub fn remember_nonces(&mut self, tx: &mut dyn Sql) -> Result<(), ServerError> {
+        for (nonce, device, seq) in self.fresh.drain(..) {
+            tx.exec(
+                "INSERT INTO liveness_nonces (nonce, device_id, seq) VALUES ($1, $2, $3) ON CONFLICT (nonce) DO NOTHING",
+                &[V::T(nonce), V::T(device), V::I(seq as i64)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Marks `nonce` used by (`device`, `seq`); whether another record had used it first.
+    fn replayed(&mut self, nonce: &str, device: &str, seq: u64) -> bool {
+        if !plausible_nonce(nonce) {
+            // Not a nonce the core draws (32 hex digits): nothing to remember, and not an answer.
+            return true;
+        }
+        if let Some((d, s)) = self.nonces.get(nonce) {
+            return !(d == device && *s == seq);
+        }
+        self.nonces
+            .insert(nonce.to_owned(), (device.to_owned(), seq));
+        self.fresh.push((nonce.to_owned(), device.to_owned(), seq));
+        false
+    }
+}
+
+/// The liveness nonce a check-in answered, if any.
+fn nonce_of(p: &AttendancePayload) -> Option<&str> {
+    p.face.as_ref()?.liveness.as_ref().map(|l| l.nonce.as_str())
+}
+
+/// The core draws 128-bit nonces as 32 lowercase hex digits.
+fn plausible_nonce(n: &str) -> bool {
+    n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// What the face evidence the device signed says, against the city's policy and the decision.
+fn face_reasons(p: &AttendancePayload, r: &Record, reference: &mut Reference) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let Some(face) = &p.face else {
+        if reference.policy.require_face {
+            reasons.push("face_missing".into());
+        }
+        return reasons;
+    };
+    if !face.quality_passed {
+        reasons.push("face_quality".into());
+    } else if !face.matched || face.similarity < face.threshold {
+        reasons.push("face_mismatch".into());
+    }
+    match &face.liveness {
+        None if reference.policy.require_liveness => reasons.push("liveness_missing".into()),
+        None => {}
+        Some(l) => {
+            if !l.passed {
+                reasons.push("liveness_failed".into());
+            }
+            if reference.replayed(&l.nonce, &r.device_id, r.seq) {
+                reasons.push("replayed_challenge".into());
+            }
+        }
+    }
+    reasons
 }
 
 /// The latest published change of one entity, if any (and if it still parses).
@@ -144,7 +246,7 @@ pub fn judge(
     r: &Record,
     binding: &Binding,
     x: &mut Extracted,
-    reference: &Reference,
+    reference: &mut Reference,
 ) -> Option<ServerVerdict> {
     if !is_attendance(&r.kind) {
         return None;
@@ -156,7 +258,10 @@ pub fn judge(
         reasons.push("not_bound".to_owned());
     }
     match serde_json::from_slice::<AttendancePayload>(&r.payload) {
-        Ok(p) => place_reasons(&p, reference, &mut reasons),
+        Ok(p) => {
+            place_reasons(&p, reference, &mut reasons);
+            reasons.extend(face_reasons(&p, r, reference));
+        }
         Err(_) => reasons.push("unreadable".to_owned()),
     }
     for f in ["event_time_implausible", "event_time_in_future"] {
@@ -186,9 +291,10 @@ pub fn judge(
 
 #[cfg(test)]
 mod tests {
-    use siap_core::attendance::{Decision, Direction};
+    use siap_core::attendance::{Decision, Direction, FaceEvidence};
     use siap_core::clock::{MonotonicReading, TimeEvidence, TrustedTime};
     use siap_core::geo::{Fence, Fix, GeoVerdict, LatLon};
+    use siap_core::liveness::LivenessEvidence;
 
     use super::*;
 
@@ -258,6 +364,14 @@ mod tests {
                 ("e1".to_owned(), vec![office.clone()]),
                 ("e2".to_owned(), vec![office]),
             ]),
+            // The face rules are tested on their own below.
+            policy: DeviceConfig {
+                require_face: false,
+                require_liveness: false,
+                ..DeviceConfig::default()
+            },
+            nonces: HashMap::new(),
+            fresh: Vec::new(),
         }
     }
 
@@ -269,7 +383,7 @@ mod tests {
             decision: Some(decision.into()),
             ..Extracted::default()
         };
-        let v = judge(r, binding, &mut x, &reference()).unwrap();
+        let v = judge(r, binding, &mut x, &mut reference()).unwrap();
         (v, x)
     }
 
@@ -313,7 +427,7 @@ mod tests {
             flags: vec!["event_time_in_future".into()],
             ..Extracted::default()
         };
-        let v = judge(&inside, &own, &mut x, &reference()).unwrap();
+        let v = judge(&inside, &own, &mut x, &mut reference()).unwrap();
         assert_eq!(v.reasons, vec!["event_time_in_future"]);
 
         // A rejection stays a rejection, and is no dispute.
@@ -323,6 +437,81 @@ mod tests {
 
         let mut x = Extracted::default();
         let inspection = record("inspection.recorded", "e1", -10.1636, false);
-        assert!(judge(&inspection, &own, &mut x, &reference()).is_none());
+        assert!(judge(&inspection, &own, &mut x, &mut reference()).is_none());
+    }
+
+    fn with_face(seq: u64, matched: bool, liveness: Option<(bool, &str)>) -> Record {
+        let mut r = record("attendance.check_in", "e1", -10.1636, false);
+        let mut p: AttendancePayload = serde_json::from_slice(&r.payload).unwrap();
+        p.face = Some(FaceEvidence {
+            similarity: if matched { 0.9 } else { 0.2 },
+            threshold: 0.45,
+            matched,
+            quality_passed: true,
+            quality_reasons: vec![],
+            model_sha256: vec![],
+            liveness: liveness.map(|(passed, nonce)| LivenessEvidence {
+                passed,
+                nonce: nonce.into(),
+                challenge: vec!["turn_left".into()],
+                passive_score: None,
+                details: serde_json::from_str("{}").unwrap(),
+            }),
+        });
+        r.payload = serde_json::to_vec(&p).unwrap();
+        r.seq = seq;
+        r
+    }
+
+    #[test]
+    fn face_evidence_is_held_to_the_citys_policy_and_a_challenge_answers_one_record() {
+        let own = Binding::Employee("e1".into());
+        let mut strict = reference();
+        strict.policy = DeviceConfig::default();
+        let verdict = |r: &Record, reference: &mut Reference| {
+            let mut x = Extracted {
+                employee_id: Some("e1".into()),
+                decision: Some("accepted".into()),
+                ..Extracted::default()
+            };
+            judge(r, &own, &mut x, reference).unwrap().reasons
+        };
+        let nonce = "0123456789abcdef0123456789abcdef";
+        // A modified client that says "accepted" with no face, a still photo, a mismatch, a failed
+        // liveness: each is caught from its own evidence.
+        let no_face = record("attendance.check_in", "e1", -10.1636, false);
+        assert_eq!(verdict(&no_face, &mut strict), vec!["face_missing"]);
+        assert_eq!(
+            verdict(&with_face(2, true, None), &mut strict),
+            vec!["liveness_missing"]
+        );
+        assert_eq!(
+            verdict(
+                &with_face(3, false, Some((true, "a".repeat(32).as_str()))),
+                &mut strict
+            ),
+            vec!["face_mismatch"]
+        );
+        assert_eq!(
+            verdict(
+                &with_face(4, true, Some((false, "b".repeat(32).as_str()))),
+                &mut strict
+            ),
+            vec!["liveness_failed"]
+        );
+        // One challenge, one record: the same record judged again is no replay, another one is.
+        let first = with_face(5, true, Some((true, nonce)));
+        assert!(verdict(&first, &mut strict).is_empty());
+        assert!(verdict(&first, &mut strict).is_empty());
+        assert_eq!(
+            verdict(&with_face(6, true, Some((true, nonce))), &mut strict),
+            vec!["replayed_challenge"]
+        );
+        // Not a nonce the core draws.
+        assert_eq!(
+            verdict(&with_face(7, true, Some((true, "x"))), &mut strict),
+            vec!["replayed_challenge"]
+        );
+        assert_eq!(strict.fresh.len(), 3);
     }
 }

@@ -297,11 +297,17 @@ impl TestDevice {
         accepted: bool,
         flags: &[&str],
     ) -> anyhow::Result<u64> {
-        self.check_in_at(employee, site, at_ms, accepted, flags, (-6.2, 106.8))
+        self.check_in_at(employee, site, at_ms, accepted, flags, (-6.2, 106.8), None)
     }
 
-    /// Like [`TestDevice::check_in`] with the fix at `(lat, lon)`: what a modified client signs is up
-    /// to it (the decision, the site, "inside"), the fix is what the server re-checks.
+    /// Like [`TestDevice::check_in`] with the fix at `(lat, lon)` and the liveness challenge `nonce`
+    /// (a fresh random one when `None`): what a modified client signs is up to it (the decision, the
+    /// site, "inside", a passed face and liveness), the fix and the nonce are what the server
+    /// re-checks.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "spells out each claim a modified client signs, at the call site"
+    )]
     pub fn check_in_at(
         &self,
         employee: &str,
@@ -310,6 +316,7 @@ impl TestDevice {
         accepted: bool,
         flags: &[&str],
         (lat, lon): (f64, f64),
+        nonce: Option<&str>,
     ) -> anyhow::Result<u64> {
         use siap_core::attendance::{AttendancePayload, Decision, Direction, PAYLOAD_VERSION};
         use siap_core::clock::{MonotonicReading, TimeEvidence, TrustedTime};
@@ -358,7 +365,22 @@ impl TestDevice {
                 skew_ms: Some(0),
                 clock_skew: false,
             },
-            face: None,
+            face: Some(siap_core::attendance::FaceEvidence {
+                similarity: 0.9,
+                threshold: 0.45,
+                matched: true,
+                quality_passed: true,
+                quality_reasons: vec![],
+                model_sha256: vec![],
+                liveness: Some(siap_core::liveness::LivenessEvidence {
+                    passed: true,
+                    nonce: nonce
+                        .map_or_else(|| format!("{:032x}", fastrand::u128(..)), str::to_owned),
+                    challenge: vec!["turn_left".into(), "look_up".into()],
+                    passive_score: None,
+                    details: siap_core::liveness::LivenessDetails::default(),
+                }),
+            }),
         };
         let r = self
             .ledger

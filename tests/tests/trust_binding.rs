@@ -1,6 +1,7 @@
 //! The server's own verdict on attendance, tried the way a cheating employee would (a modified client
 //! signs whatever it likes): a phone bound to one employee recording another, a citizen's permit phone
-//! recording an employee, a clock set forward, and "inside" signed for a fix outside the fence. The report must not count any of them, must keep
+//! recording an employee, a clock set forward, "inside" signed for a fix outside the fence, and a
+//! recorded liveness answer replayed into a later check-in. The report must not count any of them, must keep
 //! the device's claim beside the server's verdict, and must flag the disagreement. Both databases.
 
 use reqwest::Method;
@@ -74,7 +75,31 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
         .unwrap();
     // The phone signs "accepted, inside s1" for a fix 5.5 km from the server's fence of s1.
     phone
-        .check_in_at("e1", "s1", AT + 150_000, true, &[], (-6.25, 106.8))
+        .check_in_at("e1", "s1", AT + 150_000, true, &[], (-6.25, 106.8), None)
+        .unwrap();
+    // A recorded liveness answer pasted into a later check-in: the first use counts, the second not.
+    let nonce = "00112233445566778899aabbccddeeff";
+    phone
+        .check_in_at(
+            "e1",
+            "s1",
+            AT + 200_000,
+            true,
+            &[],
+            (-6.2, 106.8),
+            Some(nonce),
+        )
+        .unwrap();
+    phone
+        .check_in_at(
+            "e1",
+            "s1",
+            AT + 260_000,
+            true,
+            &[],
+            (-6.2, 106.8),
+            Some(nonce),
+        )
         .unwrap();
     assert!(phone.device.sync().await.unwrap().is_complete());
 
@@ -112,6 +137,14 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
             "{r}"
         );
     }
+    let first = row(&report, p, 6);
+    assert_eq!(first["decision"], "accepted", "{first}");
+    let replay = row(&report, p, 7);
+    assert_eq!(replay["decision"], "rejected", "{replay}");
+    assert_eq!(
+        replay["server_reasons"],
+        serde_json::json!(["replayed_challenge"])
+    );
     let outside = row(&report, p, 5);
     assert_eq!(outside["decision"], "rejected", "{outside}");
     assert_eq!(
@@ -130,14 +163,14 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
             .unwrap()
             .contains(&"verdict_disputed".into())
     );
-    // Exactly one check-in of the day counts.
+    // Exactly two check-ins of the day count: the first one and the first use of the recorded answer.
     let counted = report
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| r["decision"] == "accepted")
         .count();
-    assert_eq!(counted, 1, "{report}");
+    assert_eq!(counted, 2, "{report}");
 
     // The flagged report shows the disputed ones and the clock set forward, with the server's reasons.
     let flagged = admin
@@ -166,8 +199,8 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
                 .contains(&"verdict_disputed".into())
         })
         .count();
-    // e2 on e1's phone, the permit phone, the clock set forward, the fix outside.
-    assert_eq!(disputed, 4, "{flagged}");
+    // e2 on e1's phone, the permit phone, the clock set forward, the fix outside, the replay.
+    assert_eq!(disputed, 5, "{flagged}");
 
     // The CSV export carries both verdicts.
     let (status, csv) = admin

@@ -102,6 +102,17 @@ pub struct DeviceConfig {
     pub upload_selfies: bool,
     /// Tolerance between the wall clock and trusted time before `clock_skew` is flagged.
     pub skew_tolerance_ms: i64,
+    /// The city's policy: a check-in needs a face (absent in configurations signed before the field
+    /// existed: required).
+    #[serde(default = "required")]
+    pub require_face: bool,
+    /// The city's policy: the face needs a liveness answer (a still photo is not enough).
+    #[serde(default = "required")]
+    pub require_liveness: bool,
+}
+
+fn required() -> bool {
+    true
 }
 
 impl Default for DeviceConfig {
@@ -110,6 +121,8 @@ impl Default for DeviceConfig {
             batch_size: 500,
             upload_selfies: false,
             skew_tolerance_ms: crate::clock::DEFAULT_SKEW_TOLERANCE_MS,
+            require_face: true,
+            require_liveness: true,
         }
     }
 }

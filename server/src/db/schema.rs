@@ -48,6 +48,11 @@ CREATE INDEX IF NOT EXISTS devices_last_seen ON devices (last_seen_ms);
 ALTER TABLE records ADD COLUMN server_decision TEXT;
 ALTER TABLE records ADD COLUMN server_reasons TEXT NOT NULL DEFAULT '[]';
 CREATE INDEX IF NOT EXISTS changes_entity ON changes (entity, entity_id, cursor);
+CREATE TABLE IF NOT EXISTS liveness_nonces (
+    nonce           TEXT PRIMARY KEY,
+    device_id       TEXT NOT NULL,
+    seq             {INT} NOT NULL
+);
 ",
     ),
 ];

@@ -44,6 +44,8 @@ use crate::report::Extracted;
 pub struct Reference {
     /// Assigned sites per employee; an employee the server does not know is absent.
     assigned: HashMap<String, Vec<Site>>,
+    /// The spatial index of each employee's sites, built once per batch.
+    indexes: HashMap<String, Option<SiteIndex>>,
     /// The city's policy.
     policy: DeviceConfig,
     /// Liveness nonces already used, by (device, seq): stored ones and those of this batch.
@@ -65,16 +67,25 @@ impl Reference {
             .filter(|r| is_attendance(&r.kind))
             .filter_map(|r| serde_json::from_slice::<AttendancePayload>(&r.payload).ok())
             .collect();
+        // Nonces already used, looked up NONCE_CHUNK at a time (one round trip each on PostgreSQL).
+        let wanted: BTreeSet<&str> = payloads
+            .iter()
+            .filter_map(nonce_of)
+            .filter(|n| plausible_nonce(n))
+            .collect();
+        let wanted: Vec<&str> = wanted.into_iter().collect();
         let mut nonces = HashMap::new();
-        for nonce in payloads.iter().filter_map(nonce_of) {
-            if !plausible_nonce(nonce) || nonces.contains_key(nonce) {
-                continue;
-            }
-            if let Some(row) = tx.one(
-                "SELECT device_id, seq FROM liveness_nonces WHERE nonce = $1",
-                &[V::T(nonce.to_owned())],
+        for chunk in wanted.chunks(NONCE_CHUNK) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let params: Vec<V> = chunk.iter().map(|n| V::T((*n).to_owned())).collect();
+            for row in tx.query(
+                &format!(
+                    "SELECT nonce, device_id, seq FROM liveness_nonces WHERE nonce IN ({})",
+                    marks.join(", ")
+                ),
+                &params,
             )? {
-                nonces.insert(nonce.to_owned(), (row[0].t()?, row[1].i()?.max(0) as u64));
+                nonces.insert(row[0].t()?, (row[1].t()?, row[2].i()?.max(0) as u64));
             }
         }
         let employees: BTreeSet<String> = payloads
@@ -108,6 +119,7 @@ impl Reference {
             assigned.insert(e, list);
         }
         Ok(Reference {
+            indexes: HashMap::new(),
             assigned,
             policy: policy.clone(),
             nonces,
@@ -117,10 +129,21 @@ impl Reference {
 
     /// Stores the nonces first used by the records judged since [`Reference::load`].
     pub fn remember_nonces(&mut self, tx: &mut dyn Sql) -> Result<(), ServerError> {
-        for (nonce, device, seq) in self.fresh.drain(..) {
+        let fresh: Vec<_> = self.fresh.drain(..).collect();
+        for chunk in fresh.chunks(NONCE_CHUNK / 3) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let params: Vec<V> = chunk
+                .iter()
+                .flat_map(|(n, d, s)| [V::T(n.clone()), V::T(d.clone()), V::I(*s as i64)])
+                .collect();
             tx.exec(
-                "INSERT INTO liveness_nonces (nonce, device_id, seq) VALUES ($1, $2, $3) ON CONFLICT (nonce) DO NOTHING",
-                &[V::T(nonce), V::T(device), V::I(seq as i64)],
+                &format!(
+                    "INSERT INTO liveness_nonces (nonce, device_id, seq) VALUES {} ON CONFLICT (nonce) DO NOTHING",
+                    rows.join(", ")
+                ),
+                &params,
             )?;
         }
         Ok(())
@@ -146,6 +169,9 @@ impl Reference {
 fn nonce_of(p: &AttendancePayload) -> Option<&str> {
     p.face.as_ref()?.liveness.as_ref().map(|l| l.nonce.as_str())
 }
+
+/// Nonces per lookup statement (parameters per statement stay far below both backends' limits).
+const NONCE_CHUNK: usize = 300;
 
 /// The core draws 128-bit nonces as 32 lowercase hex digits.
 fn plausible_nonce(n: &str) -> bool {
@@ -198,27 +224,29 @@ fn is_attendance(kind: &str) -> bool {
 }
 
 /// Where the fix of `p` is, by the server's fences of the employee's assigned sites.
-fn place_reasons(p: &AttendancePayload, reference: &Reference, reasons: &mut Vec<String>) {
+fn place_reasons(p: &AttendancePayload, reference: &mut Reference, reasons: &mut Vec<String>) {
     if p.fix.is_mock {
         reasons.push("mock_location".into());
     }
-    let sites = reference
-        .assigned
-        .get(&p.employee_id)
-        .cloned()
-        .unwrap_or_default();
-    if sites.is_empty() {
+    let Reference {
+        assigned, indexes, ..
+    } = reference;
+    let index = indexes.entry(p.employee_id.clone()).or_insert_with(|| {
+        assigned
+            .get(&p.employee_id)
+            .filter(|sites| !sites.is_empty())
+            .and_then(|sites| SiteIndex::new(sites.clone()).ok())
+    });
+    let Some(index) = index else {
         reasons.push("no_assigned_site".into());
         return;
-    }
+    };
     let ctx = FixContext {
         previous: None,
         seen_before: false,
         now_ms: p.fix.time_ms,
     };
-    let verdict = SiteIndex::new(sites)
-        .and_then(|index| evaluate(&p.fix, &ctx, &index, &GeoPolicy::default()));
-    match verdict {
+    match evaluate(&p.fix, &ctx, index, &GeoPolicy::default()) {
         Ok(v) => match v.containment {
             Containment::Inside => {}
             Containment::Outside => reasons.push("outside_fence".into()),
@@ -372,6 +400,7 @@ mod tests {
             },
             nonces: HashMap::new(),
             fresh: Vec::new(),
+            indexes: HashMap::new(),
         }
     }
 

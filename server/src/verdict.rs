@@ -62,18 +62,27 @@ impl Reference {
         records: &[Record],
         policy: &DeviceConfig,
     ) -> Result<Reference, ServerError> {
-        let payloads: Vec<AttendancePayload> = records
+        let judged: Vec<(&Record, AttendancePayload)> = records
             .iter()
             .filter(|r| is_attendance(&r.kind))
-            .filter_map(|r| serde_json::from_slice::<AttendancePayload>(&r.payload).ok())
+            .filter_map(|r| Some((r, serde_json::from_slice(&r.payload).ok()?)))
             .collect();
-        // Nonces already used, looked up NONCE_CHUNK at a time (one round trip each on PostgreSQL).
-        let wanted: BTreeSet<&str> = payloads
-            .iter()
-            .filter_map(nonce_of)
-            .filter(|n| plausible_nonce(n))
-            .collect();
-        let wanted: Vec<&str> = wanted.into_iter().collect();
+        // Each nonce is claimed for the first record of the batch that answers it, before anything is
+        // judged: the claim is an insert, so of two uploads racing with the same nonce (two devices,
+        // two connections) PostgreSQL makes the second wait for the first and then keep its row; the
+        // lookup below then names the real first user to both.
+        let mut claims: Vec<(String, String, u64)> = Vec::new();
+        for (r, p) in &judged {
+            if let Some(n) = nonce_of(p).filter(|n| plausible_nonce(n))
+                && !claims.iter().any(|(c, _, _)| c == n)
+            {
+                claims.push((n.to_owned(), r.device_id.clone(), r.seq));
+            }
+        }
+        insert_nonces(tx, &claims)?;
+        let payloads: Vec<AttendancePayload> = judged.into_iter().map(|(_, p)| p).collect();
+        // Owners of the nonces, looked up NONCE_CHUNK at a time (one round trip each on PostgreSQL).
+        let wanted: Vec<&str> = claims.iter().map(|(n, _, _)| n.as_str()).collect();
         let mut nonces = HashMap::new();
         for chunk in wanted.chunks(NONCE_CHUNK) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -130,23 +139,7 @@ impl Reference {
     /// Stores the nonces first used by the records judged since [`Reference::load`].
     pub fn remember_nonces(&mut self, tx: &mut dyn Sql) -> Result<(), ServerError> {
         let fresh: Vec<_> = self.fresh.drain(..).collect();
-        for chunk in fresh.chunks(NONCE_CHUNK / 3) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-                .collect();
-            let params: Vec<V> = chunk
-                .iter()
-                .flat_map(|(n, d, s)| [V::T(n.clone()), V::T(d.clone()), V::I(*s as i64)])
-                .collect();
-            tx.exec(
-                &format!(
-                    "INSERT INTO liveness_nonces (nonce, device_id, seq) VALUES {} ON CONFLICT (nonce) DO NOTHING",
-                    rows.join(", ")
-                ),
-                &params,
-            )?;
-        }
-        Ok(())
+        insert_nonces(tx, &fresh)
     }
 
     /// Marks `nonce` used by (`device`, `seq`); whether another record had used it first.
@@ -163,6 +156,28 @@ impl Reference {
         self.fresh.push((nonce.to_owned(), device.to_owned(), seq));
         false
     }
+}
+
+/// Claims `nonces` (nonce, device, seq), NONCE_CHUNK / 3 rows per statement; a nonce already claimed
+/// keeps its first owner.
+fn insert_nonces(tx: &mut dyn Sql, nonces: &[(String, String, u64)]) -> Result<(), ServerError> {
+    for chunk in nonces.chunks(NONCE_CHUNK / 3) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let params: Vec<V> = chunk
+            .iter()
+            .flat_map(|(n, d, s)| [V::T(n.clone()), V::T(d.clone()), V::I(*s as i64)])
+            .collect();
+        tx.exec(
+                &format!(
+                    "INSERT INTO liveness_nonces (nonce, device_id, seq) VALUES {} ON CONFLICT (nonce) DO NOTHING",
+                    rows.join(", ")
+                ),
+                &params,
+            )?;
+    }
+    Ok(())
 }
 
 /// The liveness nonce a check-in answered, if any.

@@ -10,6 +10,7 @@ use siap_core::device::{Check, DeviceConfig, ImageInput, Inspection};
 use siap_core::sealed::MasterKey;
 use siap_core::sync::client::ClientConfig;
 
+use crate::enrollment::{EnrollmentResult, FaceStatus};
 use crate::error::{SiapError, guard};
 use crate::input::{
     AssetCondition, CameraImage, CheckDirection, CoreConfig, FaceInput, LocationFix, Photo,
@@ -47,6 +48,7 @@ impl TryFrom<CoreConfig> for DeviceConfig {
             _ => None,
         };
         cfg.policy.require_liveness = c.require_liveness;
+        cfg.policy.require_enrollment_liveness = c.require_enrollment_liveness;
         Ok(cfg)
     }
 }
@@ -122,22 +124,54 @@ impl SiapCore {
         .await
     }
 
-    /// Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate), replacing an
-    /// earlier enrollment. The template is sealed at rest. Cancelled before the save, nothing changes.
+    /// Starts the liveness check an enrollment must pass (the city's default policy): like
+    /// `start_liveness`, for someone not enrolled yet. Pass the finished session to `enroll_face`.
+    pub fn start_enrollment(&self, employee_id: String) -> Result<Arc<LivenessSession>, SiapError> {
+        guard(|| {
+            Ok(Arc::new(LivenessSession {
+                inner: self.inner.start_enrollment(&employee_id)?,
+            }))
+        })
+    }
+
+    /// Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate) and a finished
+    /// `start_enrollment` session. Always records a signed enrollment (refused attempts too, with
+    /// their reasons); a stored template is pending until the city's approval arrives with `sync`,
+    /// and replaces an earlier one. Cancelled before the record, nothing changes.
+    #[uniffi::method(default(liveness = None))]
     pub async fn enroll_face(
         &self,
         employee_id: String,
         photos: Vec<CameraImage>,
-    ) -> Result<(), SiapError> {
+        liveness: Option<Arc<LivenessSession>>,
+    ) -> Result<EnrollmentResult, SiapError> {
         let device = self.inner.clone();
         blocking(move |cancel| {
             let photos: Vec<ImageInput> = photos.into_iter().map(Into::into).collect();
-            Ok(device.enroll(&employee_id, &photos, cancel)?)
+            let session = liveness.as_ref().map(|s| s.inner.as_ref());
+            Ok(device
+                .enroll(&employee_id, &photos, session, cancel)?
+                .into())
         })
         .await
     }
 
-    /// Deletes an employee's face data (the right to erasure). Returns whether there was any.
+    /// The employee's enrolled face on this device and its standing with the city; `None` when
+    /// nobody is enrolled under that id here.
+    pub fn face_status(&self, employee_id: String) -> Result<Option<FaceStatus>, SiapError> {
+        guard(|| {
+            Ok(self
+                .inner
+                .face_status(&employee_id)?
+                .map(|(template_sha256, status)| FaceStatus {
+                    template_sha256,
+                    approval: status.into(),
+                }))
+        })
+    }
+
+    /// Deletes an employee's face data (the right to erasure) and records the erasure. Returns whether
+    /// there was any.
     pub fn delete_face(&self, employee_id: String) -> Result<bool, SiapError> {
         guard(|| Ok(self.inner.delete_face(&employee_id)?))
     }

@@ -31,6 +31,10 @@ pub struct CoreConfig {
     /// a photo of them.
     #[uniffi(default = true)]
     pub require_liveness: bool,
+    /// An enrollment needs a liveness session (default): a face enrolled from a photo of someone is
+    /// the cheapest attack on the face check.
+    #[uniffi(default = true)]
+    pub require_enrollment_liveness: bool,
 }
 
 /// A location fix as the platform reports it.

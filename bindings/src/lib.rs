@@ -13,12 +13,14 @@
 //! - `time.rs`: timestamps as `SystemTime`;
 //! - `run.rs`: how async calls run (blocking pool, tasks, cancellation);
 //! - `liveness.rs`: the liveness session (challenge, frames, guidance);
+//! - `enrollment.rs`: enrollment results and a face's standing with the city;
 //! - `core.rs`: the `SiapCore` object.
 
 // UniFFI passes owned values across the boundary; exported methods must take them by value.
 #![allow(clippy::needless_pass_by_value)]
 
 mod core;
+mod enrollment;
 mod error;
 mod input;
 mod liveness;

@@ -45,6 +45,8 @@ pub enum CheckReason {
     LivenessFailed,
     /// Liveness is required and the face came without it (a still photo).
     LivenessMissing,
+    /// The face matched a template the city has not approved (yet) for this device.
+    EnrollmentPending,
 }
 
 impl From<Reason> for CheckReason {
@@ -63,6 +65,7 @@ impl From<Reason> for CheckReason {
             Reason::FaceMismatch => Self::FaceMismatch,
             Reason::LivenessFailed => Self::LivenessFailed,
             Reason::LivenessMissing => Self::LivenessMissing,
+            Reason::EnrollmentPending => Self::EnrollmentPending,
         }
     }
 }

@@ -58,6 +58,7 @@ fn config() -> (tempfile::TempDir, CoreConfig) {
         server_public_key: None,
         master_key: vec![7; 32],
         require_liveness: true,
+        require_enrollment_liveness: true,
     };
     (dir, cfg)
 }

@@ -74,6 +74,8 @@ pub enum Reason {
     LivenessFailed,
     /// The policy requires a liveness check and the face came without one (a single still photo).
     LivenessMissing,
+    /// The face matched a template the city has not approved (yet) for this device.
+    EnrollmentPending,
 }
 
 /// Liveness result carried by the record; defined with the check that fills it.
@@ -94,6 +96,9 @@ pub struct FaceEvidence {
     pub quality_reasons: Vec<String>,
     /// SHA-256 of the model files used.
     pub model_sha256: Vec<String>,
+    /// The template matched against, and whether the device holds the city's approval of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::enrollment::TemplateRef>,
     /// Liveness, when checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<LivenessEvidence>,
@@ -130,6 +135,13 @@ pub struct AttendancePolicy {
     /// A face without liveness evidence (a single still photo) is rejected. On by default: a still
     /// photo cannot tell the person from a picture of them.
     pub require_liveness: bool,
+    /// A face matched against a template the city has not approved for this device is rejected
+    /// (`enrollment_pending`). On by default: a template enrolled on a phone is only a claim until the
+    /// city checks whose face it is (see [`crate::enrollment`]).
+    pub require_approved_enrollment: bool,
+    /// An enrollment without a passed liveness check is refused (on by default: a face enrolled from
+    /// a photo of someone is the cheapest attack on the face check).
+    pub require_enrollment_liveness: bool,
     /// Thresholds of the liveness decision.
     pub liveness: crate::liveness::LivenessPolicy,
     /// Reject when the wall clock disagrees with trusted time.
@@ -147,6 +159,8 @@ impl Default for AttendancePolicy {
             require_face: true,
             require_liveness_pass: true,
             require_liveness: true,
+            require_approved_enrollment: true,
+            require_enrollment_liveness: true,
             liveness: crate::liveness::LivenessPolicy::default(),
             reject_clock_skew: true,
             skew_tolerance_ms: DEFAULT_SKEW_TOLERANCE_MS,
@@ -278,6 +292,11 @@ pub fn check(
                 None if policy.require_liveness => reasons.push(Reason::LivenessMissing),
                 _ => {}
             }
+            if policy.require_approved_enrollment
+                && !f.template.as_ref().is_some_and(|t| t.approved)
+            {
+                reasons.push(Reason::EnrollmentPending);
+            }
         }
     }
     let payload = AttendancePayload {
@@ -359,6 +378,7 @@ impl From<&crate::face::VerifyOutcome> for FaceEvidence {
                 .filter_map(|i| serde_json::to_value(i).ok()?.as_str().map(str::to_owned))
                 .collect(),
             model_sha256: v.model_sha256.clone(),
+            template: None,
             liveness: None,
         }
     }
@@ -379,7 +399,18 @@ pub fn verify_face(
     let template = template_store::load(store, &key, employee_id)?.ok_or(Error::NotFound {
         what: "face template",
     })?;
-    Ok((&engine.verify(&template, selfie)?).into())
+    let mut evidence = FaceEvidence::from(&engine.verify(&template, selfie)?);
+    evidence.template = Some(unapproved(&template));
+    Ok(evidence)
+}
+
+/// The reference to `template`, not yet marked approved (the device looks its approval up).
+#[cfg(feature = "face")]
+fn unapproved(template: &crate::face::Template) -> crate::enrollment::TemplateRef {
+    crate::enrollment::TemplateRef {
+        sha256: template.sha256(),
+        approved: false,
+    }
 }
 
 /// The face step of a live check at `now`: finishes a liveness attempt, verifies its best frame against
@@ -407,6 +438,7 @@ pub fn verify_live(
     let mut outcome = engine.finish_and_verify(attempt, &template, passive, policy)?;
     outcome.verdict.expire_at(attempt.challenge(), now);
     let mut evidence = FaceEvidence::from(&outcome.verify);
+    evidence.template = Some(unapproved(&template));
     evidence.liveness = Some(outcome.verdict.to_evidence());
     Ok(evidence)
 }

@@ -7,6 +7,7 @@
 //! - [`ledger`]: device keys, signed hash-chained records and their verification (reused by the server);
 //! - [`sealed`]: encryption at rest for the device key and face templates;
 //! - [`geo`]: fences, fix plausibility and the inside / outside / undecidable decision;
+//! - [`enrollment`]: face enrollment records and the city's signed decisions on templates;
 //! - [`device`]: the app on one phone ([`Device`]), composing all of the above for the shells, the demo
 //!   and the test harness;
 //!
@@ -17,6 +18,7 @@
 pub mod attendance;
 pub mod clock;
 pub mod device;
+pub mod enrollment;
 pub mod error;
 #[cfg(feature = "face")]
 pub mod face;

@@ -65,6 +65,10 @@ fn face(matched: bool) -> FaceEvidence {
         quality_passed: true,
         quality_reasons: vec![],
         model_sha256: vec!["00".into()],
+        template: Some(siap_core::enrollment::TemplateRef {
+            sha256: "ab".repeat(32),
+            approved: true,
+        }),
         liveness: Some(live(true)),
     }
 }
@@ -161,6 +165,15 @@ fn decisions_and_reasons_are_recorded() {
     let mut still = req("e1", 13.9, 410_000, 8.0);
     still.face.as_mut().unwrap().liveness = None;
     assert!(check(&l, &selfie_only, &still).unwrap().accepted());
+    // A face matched against a template the city has not approved (or none named): not counted.
+    let mut unapproved = req("e1", 13.95, 415_000, 8.0);
+    if let Some(t) = unapproved.face.as_mut().and_then(|f| f.template.as_mut()) {
+        t.approved = false;
+    }
+    assert_eq!(
+        check(&l, &p, &unapproved).unwrap().payload.reasons,
+        vec![Reason::EnrollmentPending]
+    );
     let mut no_face = req("e1", 14.0, 420_000, 8.0);
     no_face.face = None;
     assert_eq!(
@@ -184,7 +197,7 @@ fn decisions_and_reasons_are_recorded() {
     );
 
     // Every attempt is in the chain, which verifies.
-    assert_eq!(l.verify().unwrap().unwrap().seq, 12);
+    assert_eq!(l.verify().unwrap().unwrap().seq, 13);
 }
 
 #[test]

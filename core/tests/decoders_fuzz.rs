@@ -288,6 +288,13 @@ fn any_change() -> impl Strategy<Value = Change> {
             .prop_map(|(body, signature)| Change::Permit {
                 signed: SignedBlob { body, signature },
             }),
+        (
+            prop::collection::vec(any::<u8>(), 0..64),
+            prop::collection::vec(any::<u8>(), 0..72)
+        )
+            .prop_map(|(body, signature)| Change::FaceDecision {
+                signed: SignedBlob { body, signature },
+            }),
     ]
 }
 
@@ -313,7 +320,7 @@ fn check_accepted(c: &Change) {
             assert!(radius_m.is_finite() && *radius_m > 0.0);
         }
         Change::Schedule { body, .. } => assert!(json_depth(body) <= 16),
-        Change::Employee { .. } | Change::Permit { .. } => {}
+        Change::Employee { .. } | Change::Permit { .. } | Change::FaceDecision { .. } => {}
     }
 }
 

@@ -89,6 +89,10 @@ fn check_in(i: usize) -> Vec<u8> {
             quality_passed: true,
             quality_reasons: vec![],
             model_sha256: vec![],
+            template: Some(siap_core::enrollment::TemplateRef {
+                sha256: "ab".repeat(32),
+                approved: true,
+            }),
             liveness: Some(LivenessEvidence {
                 passed: true,
                 nonce: format!("{:032x}", fastrand::u128(..)),

@@ -5,7 +5,8 @@
 //! device pulls pages after its cursor; each page is signed with the server key under
 //! [`CHANGES_DOMAIN`] and names the device, so a page cannot be replayed to another device. Permit
 //! documents are additionally signed on their own ([`PERMIT_DOMAIN`]) and reach only devices bound to
-//! that permit; reference data reaches only employee devices.
+//! that permit; reference data reaches only employee devices; a face decision (signed on its own too,
+//! see [`crate::faces`]) reaches only the devices of that employee.
 
 use siap_core::ledger::Signer;
 use siap_core::permit::{PermitDocument, PermitEvent, PermitStatus};
@@ -15,7 +16,7 @@ use siap_core::sync::protocol::{Binding, Change, ChangeEntry, ChangesPage, MAX_C
 use crate::db::{Db, Sql, V};
 use crate::error::ServerError;
 
-fn add_change(
+pub(crate) fn add_change(
     tx: &mut dyn Sql,
     entity: &str,
     id: &str,
@@ -66,6 +67,11 @@ pub async fn publish(db: &Db, change: Change, now: i64) -> Result<u64, ServerErr
         Change::Permit { .. } => {
             return Err(ServerError::BadRequest(
                 "permits are published through /v1/admin/permits".into(),
+            ));
+        }
+        Change::FaceDecision { .. } => {
+            return Err(ServerError::BadRequest(
+                "face decisions are made through /v1/admin/faces".into(),
             ));
         }
     };
@@ -170,9 +176,11 @@ pub async fn page(
             // Head first, rows up to it: a change committed in between is left for the next pull.
             let head = tx.one("SELECT COALESCE(MAX(cursor), 0) FROM changes", &[])?.map_or(Ok(0), |r| r[0].i())?;
             let (sql, params) = match &binding {
-                Binding::Employee(_) => (
-                    "SELECT cursor, body FROM changes WHERE cursor > $1 AND cursor <= $2 AND entity <> 'permit' ORDER BY cursor LIMIT $3",
-                    vec![V::I(since_i), V::I(head), V::I(i64::from(limit) + 1)],
+                // Reference data, and the face decisions about this employee only.
+                Binding::Employee(e) => (
+                    "SELECT cursor, body FROM changes WHERE cursor > $1 AND cursor <= $2 AND entity <> 'permit'
+                     AND (entity <> 'face' OR entity_id = $3) ORDER BY cursor LIMIT $4",
+                    vec![V::I(since_i), V::I(head), V::T(e.clone()), V::I(i64::from(limit) + 1)],
                 ),
                 Binding::Permit(p) => (
                     "SELECT cursor, body FROM changes WHERE cursor > $1 AND cursor <= $2 AND permit_id = $3 ORDER BY cursor LIMIT $4",

@@ -157,6 +157,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/schedules/{id}", put(admin_schedule))
         .route("/v1/admin/permits/{id}", put(admin_permit))
         .route("/v1/admin/blobs/{sha}", get(admin_blob))
+        .route("/v1/admin/faces", get(admin_faces))
+        .route(
+            "/v1/admin/faces/{employee}/{template}/decision",
+            post(admin_face_decision),
+        )
         .route("/v1/admin/devices", get(admin_devices))
         .route("/v1/admin/devices/{id}/records", get(admin_device_records))
         .route("/v1/admin/reports/attendance", get(report_attendance))
@@ -575,6 +580,37 @@ async fn admin_schedule(
     admin_auth(&st, &headers)?;
     let b: serde_json::Value = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     publish_change(&st, Change::Schedule { id, body: b }).await
+}
+
+#[derive(Deserialize)]
+struct FacesQuery {
+    status: Option<String>,
+    employee_id: Option<String>,
+}
+
+async fn admin_faces(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<FacesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ServerError> {
+    admin_auth(&st, &headers)?;
+    let Query(q) = q.map_err(|_| ServerError::BadRequest("bad query".into()))?;
+    let list = crate::faces::list(&st.db, q.status, q.employee_id).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+async fn admin_face_decision(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((employee, template)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ServerError> {
+    admin_auth(&st, &headers)?;
+    let req: crate::faces::DecisionRequest =
+        parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
+    let signed =
+        crate::faces::decide(&st.db, st.signer.clone(), employee, template, req, now_ms()).await?;
+    Ok(json(StatusCode::OK, &signed))
 }
 
 async fn admin_permit(

@@ -231,6 +231,7 @@ async fn try_once(
                     insert_records(tx, chunk, &binding, &mut reference, now)?;
                 }
                 reference.remember_nonces(tx)?;
+                crate::faces::record(tx, &new, &binding, now)?;
             }
             let mut duplicates = batch_duplicates;
             let mut forks: Vec<(Record, Vec<u8>)> = batch_forks

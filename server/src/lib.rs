@@ -20,6 +20,7 @@ pub mod changes;
 pub mod db;
 pub mod devices;
 pub mod error;
+pub mod faces;
 pub mod http;
 pub mod ingest;
 pub mod launch;

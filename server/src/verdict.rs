@@ -18,7 +18,10 @@
 //!   `liveness_missing`), and the evidence against the decision (`face_quality`, `face_mismatch`,
 //!   `liveness_failed`: a client that flips only its verdict is caught);
 //! - **replay**: a liveness challenge nonce is used by one record only; a second record answering the
-//!   same challenge (a recorded attempt pasted into a later check-in) gets `replayed_challenge`.
+//!   same challenge (a recorded attempt pasted into a later check-in) gets `replayed_challenge`;
+//! - **whose face**: the template the face was matched against must be one the city approved for
+//!   that employee on that device (see [`crate::faces`]); otherwise `enrollment_pending`. A face a
+//!   colleague enrolled under someone else's id is never approved, so it never counts.
 //!
 //! Face and liveness are not re-computed on the server yet (that needs the face crops and the
 //! per-frame observations in the record, and nonces the server can tie to the device); until they
@@ -29,7 +32,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use siap_core::attendance::{AttendancePayload, KIND_CHECK_IN, KIND_CHECK_OUT};
+use siap_core::attendance::{AttendancePayload, FaceEvidence, KIND_CHECK_IN, KIND_CHECK_OUT};
 use siap_core::geo::{Containment, FixContext, GeoPolicy, Site, SiteIndex, evaluate};
 use siap_core::ledger::Record;
 use siap_core::sync::protocol::{Binding, Change, DeviceConfig};
@@ -52,6 +55,8 @@ pub struct Reference {
     nonces: HashMap<String, (String, u64)>,
     /// Nonces first used in this batch, to store.
     fresh: Vec<(String, String, u64)>,
+    /// Approved face templates per employee, with the devices each holds for (`None`: any).
+    approved: crate::faces::Approved,
 }
 
 impl Reference {
@@ -104,6 +109,7 @@ impl Reference {
             // an over-long one) is not looked up: that employee is simply unknown to the server.
             .filter(|e| siap_core::sync::validate::check_id("employee_id", e).is_ok())
             .collect();
+        let approved = crate::faces::approved(tx, &employees)?;
         let mut sites: HashMap<String, Option<Site>> = HashMap::new();
         let mut assigned = HashMap::new();
         for e in employees {
@@ -133,6 +139,7 @@ impl Reference {
             policy: policy.clone(),
             nonces,
             fresh: Vec::new(),
+            approved,
         })
     }
 
@@ -140,6 +147,16 @@ impl Reference {
     pub fn remember_nonces(&mut self, tx: &mut dyn Sql) -> Result<(), ServerError> {
         let fresh: Vec<_> = self.fresh.drain(..).collect();
         insert_nonces(tx, &fresh)
+    }
+
+    /// Whether the template `face` was matched against is approved by the city for `device`.
+    fn template_approved(&self, p: &AttendancePayload, face: &FaceEvidence, device: &str) -> bool {
+        let Some(t) = &face.template else {
+            return false;
+        };
+        self.approved
+            .get(&p.employee_id)
+            .is_some_and(|list| list.iter().any(|a| a.allows(&t.sha256, device)))
     }
 
     /// Marks `nonce` used by (`device`, `seq`); whether another record had used it first.
@@ -202,6 +219,9 @@ fn face_reasons(p: &AttendancePayload, r: &Record, reference: &mut Reference) ->
         }
         return reasons;
     };
+    if !reference.template_approved(p, face, &r.device_id) {
+        reasons.push("enrollment_pending".into());
+    }
     if !face.quality_passed {
         reasons.push("face_quality".into());
     } else if !face.matched || face.similarity < face.threshold {
@@ -340,6 +360,7 @@ mod tests {
     use siap_core::liveness::LivenessEvidence;
 
     use super::*;
+    use siap_core::enrollment::TemplateRef;
 
     fn record(kind: &str, employee: &str, lat: f64, mock: bool) -> Record {
         let p = AttendancePayload {
@@ -416,8 +437,25 @@ mod tests {
             nonces: HashMap::new(),
             fresh: Vec::new(),
             indexes: HashMap::new(),
+            approved: HashMap::from([(
+                "e1".to_owned(),
+                vec![
+                    crate::faces::Approval {
+                        template_sha256: APPROVED.to_owned(),
+                        device_ids: None,
+                    },
+                    crate::faces::Approval {
+                        template_sha256: ONE_PHONE.to_owned(),
+                        device_ids: Some(vec!["d1".to_owned()]),
+                    },
+                ],
+            )]),
         }
     }
+
+    /// A template approved for any of e1's devices, and one approved for device `d1` only.
+    const APPROVED: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const ONE_PHONE: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
     fn judged(r: &Record, binding: &Binding, decision: &str) -> (ServerVerdict, Extracted) {
         let mut x = Extracted {
@@ -494,6 +532,10 @@ mod tests {
             quality_passed: true,
             quality_reasons: vec![],
             model_sha256: vec![],
+            template: Some(TemplateRef {
+                sha256: APPROVED.into(),
+                approved: true,
+            }),
             liveness: liveness.map(|(passed, nonce)| LivenessEvidence {
                 passed,
                 nonce: nonce.into(),
@@ -557,5 +599,44 @@ mod tests {
             vec!["replayed_challenge"]
         );
         assert_eq!(strict.fresh.len(), 3);
+    }
+
+    #[test]
+    fn only_a_template_the_city_approved_for_that_device_counts() {
+        let own = Binding::Employee("e1".into());
+        let with_template = |seq: u64, template: Option<&str>, device: &str| {
+            let mut r = with_face(seq, true, None);
+            let mut p: AttendancePayload = serde_json::from_slice(&r.payload).unwrap();
+            if let Some(f) = p.face.as_mut() {
+                // The device says "approved" every time: only the server's list counts.
+                f.template = template.map(|t| TemplateRef {
+                    sha256: t.into(),
+                    approved: true,
+                });
+            }
+            r.payload = serde_json::to_vec(&p).unwrap();
+            r.device_id = device.into();
+            r
+        };
+        let verdict = |r: &Record| {
+            let mut x = Extracted {
+                employee_id: Some("e1".into()),
+                decision: Some("accepted".into()),
+                ..Extracted::default()
+            };
+            judge(r, &own, &mut x, &mut reference()).unwrap().reasons
+        };
+        assert!(verdict(&with_template(1, Some(APPROVED), "d2")).is_empty());
+        assert!(verdict(&with_template(2, Some(ONE_PHONE), "d1")).is_empty());
+        // A colleague's face enrolled under e1's id (never approved), a template approved for another
+        // phone, and a face with no template named.
+        let pending = "c".repeat(64);
+        for r in [
+            with_template(3, Some(&pending), "d1"),
+            with_template(4, Some(ONE_PHONE), "d2"),
+            with_template(5, None, "d1"),
+        ] {
+            assert_eq!(verdict(&r), vec!["enrollment_pending"]);
+        }
     }
 }

@@ -208,6 +208,21 @@ impl Admin {
         Ok(v["code"].as_str().context("no code")?.to_owned())
     }
 
+    /// Approves an employee's face template for the device that enrolled it (as HR would, in the
+    /// console). Returns the signed decision.
+    pub async fn approve_face(
+        &self,
+        employee: &str,
+        template_sha256: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.json(
+            reqwest::Method::POST,
+            &format!("/v1/admin/faces/{employee}/{template_sha256}/decision"),
+            Some(serde_json::json!({"decision": "approved", "approver": "hr-test"})),
+        )
+        .await
+    }
+
     /// Issues an enrollment code bound to a permit application.
     pub async fn code_for_permit(&self, permit: &str) -> anyhow::Result<String> {
         let v = self
@@ -249,6 +264,8 @@ pub struct TestDevice {
     pub store: Arc<Store>,
     /// Its ledger (the device's own).
     pub ledger: Ledger,
+    /// The face template its check-ins name (see [`TestDevice::claim_enrollment`]).
+    template: std::sync::Mutex<Option<String>>,
 }
 
 /// The fixed master key of test devices (so child processes can reopen the same device).
@@ -284,7 +301,64 @@ impl TestDevice {
             store: device.store().clone(),
             ledger: device.ledger().clone(),
             device: Arc::new(device),
+            template: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Appends a `face.enrollment` record for `employee` as a phone's enrollment would (a random template
+    /// hash, a passed liveness check, no crops: this harness tests sync and the server's rules, the
+    /// face pipeline is tested with real photos elsewhere). Later check-ins of this device name that
+    /// template. Returns (seq, template hash).
+    pub fn claim_enrollment(&self, employee: &str) -> anyhow::Result<(u64, String)> {
+        use siap_core::clock::{MonotonicReading, TimeEvidence, TrustedTime};
+        use siap_core::enrollment::{EnrollmentPayload, KIND_ENROLLMENT, PAYLOAD_VERSION};
+        let template = format!("{:032x}{:032x}", fastrand::u128(..), fastrand::u128(..));
+        let now = siap_core::time::wall_now_ms();
+        let payload = EnrollmentPayload {
+            v: PAYLOAD_VERSION,
+            employee_id: employee.into(),
+            template_sha256: template.clone(),
+            model_sha256: vec![],
+            photos: vec![],
+            liveness: Some(siap_core::liveness::LivenessEvidence {
+                passed: true,
+                nonce: format!("{:032x}", fastrand::u128(..)),
+                challenge: vec!["turn_left".into()],
+                passive_score: None,
+                details: siap_core::liveness::LivenessDetails::default(),
+            }),
+            replaces: None,
+            refused: vec![],
+            time: TimeEvidence {
+                device_wall_ms: now,
+                monotonic: MonotonicReading {
+                    monotonic_ms: 1,
+                    boot_id: "boot-1".into(),
+                },
+                trusted: TrustedTime::Unanchored {
+                    reason: siap_core::clock::Unanchored::NoAnchor,
+                },
+                skew_ms: None,
+                clock_skew: false,
+            },
+        };
+        let r = self
+            .ledger
+            .append(KIND_ENROLLMENT, &serde_json::to_vec(&payload)?)?;
+        *self
+            .template
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))? = Some(template.clone());
+        Ok((r.seq, template))
+    }
+
+    /// Claims an enrollment for `employee`, syncs it, and has `admin` approve it: the honest path,
+    /// after which this device's check-ins for `employee` name an approved template.
+    pub async fn enroll_approved(&self, admin: &Admin, employee: &str) -> anyhow::Result<String> {
+        let (_, template) = self.claim_enrollment(employee)?;
+        anyhow::ensure!(self.device.sync().await?.is_complete(), "sync incomplete");
+        admin.approve_face(employee, &template).await?;
+        Ok(template)
     }
 
     /// Appends an attendance record as the attendance service would (the JSON shape the server's report
@@ -372,6 +446,15 @@ impl TestDevice {
                 quality_passed: true,
                 quality_reasons: vec![],
                 model_sha256: vec![],
+                template: self
+                    .template
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .clone()
+                    .map(|sha256| siap_core::enrollment::TemplateRef {
+                        sha256,
+                        approved: true,
+                    }),
                 liveness: Some(siap_core::liveness::LivenessEvidence {
                     passed: true,
                     nonce: nonce

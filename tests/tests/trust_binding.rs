@@ -1,8 +1,9 @@
 //! The server's own verdict on attendance, tried the way a cheating employee would (a modified client
 //! signs whatever it likes): a phone bound to one employee recording another, a citizen's permit phone
-//! recording an employee, a clock set forward, "inside" signed for a fix outside the fence, and a
-//! recorded liveness answer replayed into a later check-in. The report must not count any of them, must keep
-//! the device's claim beside the server's verdict, and must flag the disagreement. Both databases.
+//! recording an employee, a clock set forward, "inside" signed for a fix outside the fence, a
+//! recorded liveness answer replayed into a later check-in, and a colleague's face enrolled under the
+//! employee's id. The report must not count any of them, must keep the device's claim beside the
+//! server's verdict, and must flag the disagreement. Both databases.
 
 use reqwest::Method;
 use siap_tests::sync_support::{Backend, TestDevice, TestServer, backends};
@@ -57,6 +58,8 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
     let phone = TestDevice::open(&tmp.path().join("e1"), &server.url, &server.public_key).unwrap();
     let code = admin.code_for_employee("e1").await.unwrap();
     phone.device.register(&code).await.unwrap();
+    // The honest start: e1's face enrolled on the phone (record #1) and approved by HR.
+    phone.enroll_approved(&admin, "e1").await.unwrap();
     phone.check_in("e1", "s1", AT, true, &[]).unwrap();
     phone.check_in("e2", "s1", AT + 60_000, true, &[]).unwrap();
     // The same phone with its clock set a year forward, anchored to nothing the server said.
@@ -121,14 +124,19 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
         .await
         .unwrap();
     let (p, c) = (phone.ledger.device_id(), citizen.ledger.device_id());
-    let own = row(&report, p, 1);
+    let own = row(&report, p, 2);
     assert_eq!(own["decision"], "accepted", "{own}");
     assert_eq!(own["server_reasons"], serde_json::json!([]));
-    for (dev, seq) in [(p, 2), (c, 1)] {
+    // Neither phone holds a face the city approved for that employee either.
+    for (dev, seq) in [(p, 3), (c, 1)] {
         let r = row(&report, dev, seq);
         assert_eq!(r["device_decision"], "accepted", "{r}");
         assert_eq!(r["decision"], "rejected", "{r}");
-        assert_eq!(r["server_reasons"], serde_json::json!(["not_bound"]), "{r}");
+        assert_eq!(
+            r["server_reasons"],
+            serde_json::json!(["not_bound", "enrollment_pending"]),
+            "{r}"
+        );
         assert!(
             r["flags"]
                 .as_array()
@@ -137,21 +145,21 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
             "{r}"
         );
     }
-    let first = row(&report, p, 6);
+    let first = row(&report, p, 7);
     assert_eq!(first["decision"], "accepted", "{first}");
-    let replay = row(&report, p, 7);
+    let replay = row(&report, p, 8);
     assert_eq!(replay["decision"], "rejected", "{replay}");
     assert_eq!(
         replay["server_reasons"],
         serde_json::json!(["replayed_challenge"])
     );
-    let outside = row(&report, p, 5);
+    let outside = row(&report, p, 6);
     assert_eq!(outside["decision"], "rejected", "{outside}");
     assert_eq!(
         outside["server_reasons"],
         serde_json::json!(["outside_fence"])
     );
-    let rejected = row(&report, p, 4);
+    let rejected = row(&report, p, 5);
     assert_eq!(rejected["decision"], "rejected");
     assert_eq!(
         rejected["server_reasons"],
@@ -181,7 +189,7 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["device_id"] == p && r["seq"] == 3)
+        .find(|r| r["device_id"] == p && r["seq"] == 4)
         .unwrap_or_else(|| panic!("{flagged}"));
     assert_eq!(future["server_decision"], "rejected");
     assert_eq!(
@@ -220,7 +228,7 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
         "{csv}"
     );
     assert!(
-        csv.contains("\"rejected\",\"accepted\",\"not_bound\""),
+        csv.contains("\"rejected\",\"accepted\",\"not_bound;enrollment_pending\""),
         "{csv}"
     );
 }
@@ -229,5 +237,152 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
 async fn the_server_rechecks_binding_place_and_time_on_both_databases() {
     for b in backends("the_server_rechecks_binding_place_and_time_on_both_databases") {
         binding_place_and_time_are_rechecked(b).await;
+    }
+}
+
+/// Scenario 1, buddy punching by self-enrollment: Maria leaves her phone with a colleague, who enrolls
+/// his own face under her id and checks in "as her" every morning. The phone is bound to Maria, the
+/// place and time are right and the face matches (his own template): only the city's approval of
+/// whose face it is stands between him and a full month of Maria's attendance.
+async fn self_enrollment_never_counts(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(backend, &tmp.path().join("server"))
+        .await
+        .unwrap();
+    let admin = server.admin();
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/sites/s1",
+            Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": -6.2, "lon": 106.8}, "radius_m": 100}})),
+        )
+        .await
+        .unwrap();
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/employees/maria",
+            Some(serde_json::json!({"name": "Maria", "site_ids": ["s1"]})),
+        )
+        .await
+        .unwrap();
+    let phone = TestDevice::open(&tmp.path().join("m"), &server.url, &server.public_key).unwrap();
+    let code = admin.code_for_employee("maria").await.unwrap();
+    phone.device.register(&code).await.unwrap();
+
+    // The colleague's enrollment reaches the server as pending; his check-ins (the phone signs
+    // "accepted", as a modified app would) do not count while it is.
+    let (seq, buddy) = phone.claim_enrollment("maria").unwrap();
+    phone.check_in("maria", "s1", AT, true, &[]).unwrap();
+    assert!(phone.device.sync().await.unwrap().is_complete());
+    let pending = admin
+        .json(Method::GET, "/v1/admin/faces?status=pending", None)
+        .await
+        .unwrap();
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+    assert_eq!(pending[0]["template_sha256"], buddy.as_str());
+    assert_eq!(pending[0]["seq"], seq);
+
+    // HR compares the crops with Maria's personnel photo and rejects it: the rejection is signed and
+    // reaches the phone; a later approval of the rejected template is refused.
+    let (status, _) = admin
+        .call(
+            Method::POST,
+            &format!("/v1/admin/faces/maria/{buddy}/decision"),
+            Some(serde_json::json!({"decision": "rejected", "approver": "hr"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "a rejection needs a reason");
+    admin
+        .json(
+            Method::POST,
+            &format!("/v1/admin/faces/maria/{buddy}/decision"),
+            Some(serde_json::json!({"decision": "rejected", "approver": "hr", "reason": "not Maria's face"})),
+        )
+        .await
+        .unwrap();
+    let (status, _) = admin
+        .call(
+            Method::POST,
+            &format!("/v1/admin/faces/maria/{buddy}/decision"),
+            Some(serde_json::json!({"decision": "approved", "approver": "hr2"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 409);
+    phone
+        .check_in("maria", "s1", AT + 86_400_000, true, &[])
+        .unwrap();
+    assert!(phone.device.sync().await.unwrap().is_complete());
+    let held = siap_core::enrollment::decisions::status(
+        phone.store.as_ref(),
+        Some(&server.public_key),
+        "maria",
+        &buddy,
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            held,
+            siap_core::enrollment::decisions::TemplateStatus::Refused { .. }
+        ),
+        "{held:?}"
+    );
+
+    // Enrolling again on his own phone under her id: the server refuses it outright (not bound).
+    let own = TestDevice::open(&tmp.path().join("y"), &server.url, &server.public_key).unwrap();
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/employees/yohanes",
+            Some(serde_json::json!({"name": "Yohanes", "site_ids": ["s1"]})),
+        )
+        .await
+        .unwrap();
+    let code = admin.code_for_employee("yohanes").await.unwrap();
+    own.device.register(&code).await.unwrap();
+    let (_, elsewhere) = own.claim_enrollment("maria").unwrap();
+    assert!(own.device.sync().await.unwrap().is_complete());
+    let (status, body) = admin
+        .call(
+            Method::POST,
+            &format!("/v1/admin/faces/maria/{elsewhere}/decision"),
+            Some(serde_json::json!({"decision": "approved", "approver": "hr"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+
+    // Not one of the colleague's check-ins counts.
+    for date in ["2025-11-05", "2025-11-06"] {
+        let report = admin
+            .json(
+                Method::GET,
+                &format!("/v1/admin/reports/attendance?date={date}&utc_offset_min=420"),
+                None,
+            )
+            .await
+            .unwrap();
+        let rows = report.as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{report}");
+        assert_eq!(rows[0]["decision"], "rejected", "{report}");
+        assert_eq!(
+            rows[0]["server_reasons"],
+            serde_json::json!(["enrollment_pending"])
+        );
+        assert!(
+            rows[0]["flags"]
+                .as_array()
+                .unwrap()
+                .contains(&"verdict_disputed".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn self_enrollment_never_counts_on_both_databases() {
+    for b in backends("self_enrollment_never_counts_on_both_databases") {
+        self_enrollment_never_counts(b).await;
     }
 }

@@ -2,15 +2,25 @@
 //! of a check, over the sealed template store.
 //!
 //! A liveness challenge is drawn by the core (the app cannot choose an easy one); a session is bound
-//! to one employee and used by one check only; everything heavy (detection per frame) runs here, the
-//! shell only moves pixels.
+//! to one employee and one purpose (a check or an enrollment) and used once; everything heavy
+//! (detection per frame) runs here, the shell only moves pixels.
+//!
+//! Enrolling writes a signed `face.enrollment` record with the aligned crops as blobs, and the
+//! template stays pending until the city's signed approval arrives (see [`crate::enrollment`]); a
+//! check matched against a template without it is recorded with `enrollment_pending`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Cancel, ClockNow, Device, ImageInput};
 use crate::attendance::{self, FaceEvidence};
+use crate::clock::ClockStore;
+use crate::enrollment::decisions::{self, TemplateStatus};
+use crate::enrollment::{
+    EnrollmentPayload, EnrollmentPhoto, ErasurePayload, KIND_ENROLLMENT, KIND_ERASURE,
+    PAYLOAD_VERSION,
+};
 use crate::face::{
-    FaceEngine, FaceImage, FrameFeedback, IdentifyOutcome, LiveConfig, LivenessAttempt,
+    FaceEngine, FaceImage, FrameFeedback, IdentifyOutcome, LiveConfig, LivenessAttempt, crop,
     template_store,
 };
 use crate::liveness::{Challenge, ChallengeConfig, LivenessPolicy};
@@ -25,11 +35,20 @@ pub enum FaceInput {
     Liveness(Arc<LivenessSession>),
 }
 
-/// One liveness attempt for one employee (see [`Device::start_liveness`]).
+/// What a liveness session is for: it answers exactly that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Check,
+    Enrollment,
+}
+
+/// One liveness attempt for one employee (see [`Device::start_liveness`] and
+/// [`Device::start_enrollment`]).
 pub struct LivenessSession {
     engine: Arc<FaceEngine>,
     policy: LivenessPolicy,
     employee_id: String,
+    purpose: Purpose,
     challenge: Challenge,
     /// `None` once a check has used the session.
     attempt: Mutex<Option<LivenessAttempt>>,
@@ -68,12 +87,18 @@ impl LivenessSession {
             .observe(attempt, frame, monotonic_ms, &self.policy)
     }
 
-    /// Takes the attempt out for a check (once), if it belongs to `employee_id`.
-    fn take(&self, employee_id: &str) -> Result<LivenessAttempt> {
+    /// Takes the attempt out (once), if it belongs to `employee_id` and was started for `purpose`.
+    fn take(&self, employee_id: &str, purpose: Purpose) -> Result<LivenessAttempt> {
         if self.employee_id != employee_id {
             return Err(Error::invalid(
                 "liveness_session",
                 "belongs to another employee",
+            ));
+        }
+        if self.purpose != purpose {
+            return Err(Error::invalid(
+                "liveness_session",
+                "was started for another purpose",
             ));
         }
         self.slot()
@@ -102,6 +127,25 @@ impl Device {
                 what: "face template",
             });
         }
+        self.session(engine, employee_id, Purpose::Check)
+    }
+
+    /// Starts the liveness check an enrollment must pass (see [`Device::enroll`]): like
+    /// [`Device::start_liveness`], for someone without a template yet.
+    pub fn start_enrollment(&self, employee_id: &str) -> Result<Arc<LivenessSession>> {
+        if employee_id.trim().is_empty() {
+            return Err(Error::invalid("employee_id", "empty"));
+        }
+        let engine = self.engine()?.clone();
+        self.session(engine, employee_id, Purpose::Enrollment)
+    }
+
+    fn session(
+        &self,
+        engine: Arc<FaceEngine>,
+        employee_id: &str,
+        purpose: Purpose,
+    ) -> Result<Arc<LivenessSession>> {
         let now = self.now()?;
         let challenge = Challenge::issue(&now.monotonic, &ChallengeConfig::default())?;
         let attempt = LivenessAttempt::new(challenge.clone(), LiveConfig::default())?;
@@ -109,6 +153,7 @@ impl Device {
             engine,
             policy: self.policy.liveness.clone(),
             employee_id: employee_id.to_owned(),
+            purpose,
             challenge,
             attempt: Mutex::new(Some(attempt)),
         }))
@@ -124,16 +169,16 @@ impl Device {
         cancel: &Cancel,
     ) -> Result<FaceEvidence> {
         let engine = self.engine()?;
-        match input {
+        let mut evidence = match input {
             FaceInput::Selfie(img) => {
                 let img = img.decode()?;
                 cancel.checkpoint()?;
-                attendance::verify_face(engine, &self.store, &self.master, employee_id, &img)
+                attendance::verify_face(engine, &self.store, &self.master, employee_id, &img)?
             }
             FaceInput::Liveness(session) => {
                 // Taken before the work: a cancelled check still uses the session up (a session is
                 // one attempt, whatever became of it).
-                let attempt = session.take(employee_id)?;
+                let attempt = session.take(employee_id, Purpose::Check)?;
                 cancel.checkpoint()?;
                 attendance::verify_live(
                     engine,
@@ -144,9 +189,34 @@ impl Device {
                     None,
                     &self.policy.liveness,
                     &now.monotonic,
-                )
+                )?
             }
+        };
+        if let Some(t) = evidence.template.as_mut() {
+            t.approved = self.template_status(employee_id, &t.sha256)? == TemplateStatus::Approved;
         }
+        Ok(evidence)
+    }
+
+    fn template_status(&self, employee_id: &str, sha256: &str) -> Result<TemplateStatus> {
+        decisions::status(
+            &self.store,
+            self.server_public_key.as_deref(),
+            employee_id,
+            sha256,
+        )
+    }
+
+    /// The employee's enrolled template on this device (its hash) and where it stands with the city;
+    /// `None` when nobody is enrolled under that id here.
+    pub fn face_status(&self, employee_id: &str) -> Result<Option<(String, TemplateStatus)>> {
+        let key = template_store::sealing_key(&self.master);
+        let Some(t) = template_store::load(&self.store, &key, employee_id)? else {
+            return Ok(None);
+        };
+        let sha = t.sha256();
+        let status = self.template_status(employee_id, &sha)?;
+        Ok(Some((sha, status)))
     }
 
     /// Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device. A
@@ -162,33 +232,179 @@ impl Device {
         engine.identify(&gallery, &img)
     }
 
-    /// Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate), replacing an
-    /// earlier enrollment. The template is sealed at rest. Cancelled before the save, nothing changes.
-    pub fn enroll(&self, employee_id: &str, photos: &[ImageInput], cancel: &Cancel) -> Result<()> {
+    /// Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate) and, where the
+    /// city's policy requires liveness at enrollment (the default), a finished
+    /// [`Device::start_enrollment`] session
+    /// whose live face matches the photos: a photo held up to the camera fails it.
+    ///
+    /// Always writes a signed `face.enrollment` record with the aligned crops as blobs: an enrollment
+    /// that passed stores the template, pending the city's approval, and replaces an earlier one; a
+    /// refused one (its reasons in the payload) stores nothing else, as evidence of the attempt.
+    /// Photos that fail the quality gate are an input error and record nothing. Cancelled before the
+    /// record, nothing changes.
+    pub fn enroll(
+        &self,
+        employee_id: &str,
+        photos: &[ImageInput],
+        liveness: Option<&LivenessSession>,
+        cancel: &Cancel,
+    ) -> Result<EnrollmentOutcome> {
         if employee_id.trim().is_empty() {
             return Err(Error::invalid("employee_id", "empty"));
         }
         let engine = self.engine()?;
+        let attempt = liveness
+            .map(|s| s.take(employee_id, Purpose::Enrollment))
+            .transpose()?;
         let mut imgs = Vec::with_capacity(photos.len());
         for p in photos {
             cancel.checkpoint()?;
             imgs.push(p.decode()?);
         }
         cancel.checkpoint()?;
-        let template = engine.enroll(&imgs)?;
-        cancel.checkpoint()?;
+        let enrolled = engine.enroll_photos(&imgs)?;
+        let now = self.now()?;
+        let mut refused = Vec::new();
+        let live = match &attempt {
+            Some(a) => {
+                cancel.checkpoint()?;
+                let mut outcome =
+                    engine.finish_and_verify(a, &enrolled.template, None, &self.policy.liveness)?;
+                outcome.verdict.expire_at(a.challenge(), &now.monotonic);
+                if !outcome.verdict.passed {
+                    refused.push("liveness_failed".to_owned());
+                }
+                if !outcome.verify.matched {
+                    refused.push("face_mismatch".to_owned());
+                }
+                Some(outcome.verdict.to_evidence())
+            }
+            None if self.policy.require_enrollment_liveness => {
+                refused.push("liveness_missing".to_owned());
+                None
+            }
+            None => None,
+        };
+        let mut crops = Vec::with_capacity(enrolled.samples.len());
+        let mut recorded = Vec::with_capacity(enrolled.samples.len());
+        for s in &enrolled.samples {
+            let aligned = s
+                .aligned
+                .as_deref()
+                .ok_or_else(|| Error::invalid("images", "a photo has no aligned face"))?;
+            let jpeg = crop::encode(aligned)?;
+            let sha = ring::digest::digest(&ring::digest::SHA256, &jpeg);
+            recorded.push(EnrollmentPhoto {
+                crop_sha256: hex::encode(sha.as_ref()),
+                quality_passed: s.quality.passed,
+                quality_reasons: s
+                    .quality
+                    .issues
+                    .iter()
+                    .filter_map(|i| serde_json::to_value(i).ok()?.as_str().map(str::to_owned))
+                    .collect(),
+            });
+            crops.push((sha.as_ref().to_vec(), jpeg));
+        }
         let key = template_store::sealing_key(&self.master);
-        template_store::save(
-            &self.store,
-            &key,
-            employee_id,
-            &template,
-            self.now()?.wall_ms,
-        )
+        let replaces = template_store::load(&self.store, &key, employee_id)?.map(|t| t.sha256());
+        let payload = EnrollmentPayload {
+            v: PAYLOAD_VERSION,
+            employee_id: employee_id.to_owned(),
+            template_sha256: enrolled.template.sha256(),
+            model_sha256: vec![enrolled.template.model_sha256.clone()],
+            photos: recorded,
+            liveness: live,
+            replaces,
+            refused,
+            time: ClockStore(&self.store).evidence(
+                &now.monotonic,
+                now.wall_ms,
+                self.policy.skew_tolerance_ms,
+            )?,
+        };
+        cancel.checkpoint()?;
+        let bytes = serde_json::to_vec(&payload)?;
+        let store_template = payload.refused.is_empty();
+        let record = self.ledger.append_with(KIND_ENROLLMENT, &bytes, |tx, _| {
+            for (sha, jpeg) in &crops {
+                tx.execute(
+                    "INSERT OR IGNORE INTO blobs (sha256, mime, data, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![sha, crop::MIME, jpeg, now.wall_ms],
+                )?;
+            }
+            if store_template {
+                template_store::save_in(tx, &key, employee_id, &enrolled.template, now.wall_ms)?;
+            }
+            Ok(())
+        })?;
+        let status = if store_template {
+            Some(self.template_status(employee_id, &payload.template_sha256)?)
+        } else {
+            None
+        };
+        Ok(EnrollmentOutcome {
+            seq: record.seq,
+            payload,
+            status,
+        })
     }
 
-    /// Deletes an employee's face data (the right to erasure). Returns whether there was any.
+    /// Deletes an employee's face data on this device (the right to erasure) and records it in a
+    /// signed `face.erasure` record, so the server can mark the template erased. Returns whether there
+    /// was a template (nothing is recorded when there was none).
     pub fn delete_face(&self, employee_id: &str) -> Result<bool> {
-        template_store::delete(&self.store, employee_id)
+        if employee_id.is_empty() || employee_id.len() > 128 {
+            return Err(Error::invalid("employee_id", "must be 1 to 128 bytes"));
+        }
+        if !template_store::list(&self.store)?
+            .iter()
+            .any(|e| e == employee_id)
+        {
+            return Ok(false);
+        }
+        // A template that no longer opens (a corrupted row) is erased all the same, unnamed.
+        let key = template_store::sealing_key(&self.master);
+        let held = template_store::load(&self.store, &key, employee_id)
+            .ok()
+            .flatten()
+            .map(|t| t.sha256());
+        let now = self.now()?;
+        let payload = ErasurePayload {
+            v: PAYLOAD_VERSION,
+            employee_id: employee_id.to_owned(),
+            template_sha256: held,
+            time: ClockStore(&self.store).evidence(
+                &now.monotonic,
+                now.wall_ms,
+                self.policy.skew_tolerance_ms,
+            )?,
+        };
+        let mut existed = false;
+        self.ledger
+            .append_with(KIND_ERASURE, &serde_json::to_vec(&payload)?, |tx, _| {
+                existed = template_store::delete_in(tx, employee_id)?;
+                Ok(())
+            })?;
+        Ok(existed)
+    }
+}
+
+/// What an enrollment recorded (see [`Device::enroll`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrollmentOutcome {
+    /// Seq of the `face.enrollment` record.
+    pub seq: u64,
+    /// What was recorded.
+    pub payload: EnrollmentPayload,
+    /// The stored template's standing with the city (pending until approved); `None` when the
+    /// enrollment was refused and nothing was stored.
+    pub status: Option<TemplateStatus>,
+}
+
+impl EnrollmentOutcome {
+    /// Whether the template was stored (it still needs the city's approval to count).
+    pub fn stored(&self) -> bool {
+        self.payload.refused.is_empty()
     }
 }

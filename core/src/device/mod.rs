@@ -31,7 +31,7 @@ use std::sync::Arc;
 pub use cancel::{Cancel, CancelOnDrop};
 pub use clock::{ClockNow, DeviceClock, SystemClock};
 #[cfg(feature = "face")]
-pub use face::{FaceInput, LivenessSession};
+pub use face::{EnrollmentOutcome, FaceInput, LivenessSession};
 pub use identity::{KeySource, open_ledger};
 #[cfg(feature = "face")]
 pub use input::ImageInput;

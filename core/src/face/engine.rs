@@ -99,6 +99,18 @@ pub struct FaceSample {
     pub quality: QualityReport,
     /// L2-normalised embedding (`None` when the face could not be aligned).
     pub embedding: Option<Vec<f32>>,
+    /// The aligned 112x112 RGB8 face the embedding was computed from (`None` when it could not be
+    /// aligned).
+    pub aligned: Option<Vec<u8>>,
+}
+
+/// An enrollment's template with the photos it was made from.
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    /// The template (mean of the photos' embeddings).
+    pub template: Template,
+    /// One sample per photo, in order; every one passed the quality gate.
+    pub samples: Vec<FaceSample>,
 }
 
 /// The loaded face models.
@@ -225,6 +237,7 @@ impl FaceEngine {
                 },
                 quality: QualityReport::failed(QualityIssue::NoFace, 0),
                 embedding: None,
+                aligned: None,
             });
         };
         let others = quality::meaningful_faces(&self.config.quality, &dets).saturating_sub(1);
@@ -243,6 +256,7 @@ impl FaceEngine {
                 detection: det.clone(),
                 quality: QualityReport::failed(QualityIssue::PoseNotFrontal, count),
                 embedding: None,
+                aligned: None,
             });
         };
         let quality = quality::assess(
@@ -258,20 +272,27 @@ impl FaceEngine {
             detection: det.clone(),
             quality,
             embedding,
+            aligned: Some(aligned),
         })
     }
 
     /// Enrolls a person from 3 to 5 photos; every photo must pass the quality gate (the error says which
     /// photo failed and why, by index only).
     pub fn enroll(&self, imgs: &[FaceImage]) -> Result<Template> {
+        Ok(self.enroll_photos(imgs)?.template)
+    }
+
+    /// [`Self::enroll`], keeping each photo's sample (quality report and aligned crop) as evidence.
+    pub fn enroll_photos(&self, imgs: &[FaceImage]) -> Result<Enrolled> {
         if !(3..=5).contains(&imgs.len()) {
             return Err(Error::invalid("images", "enrollment needs 3 to 5 photos"));
         }
         let mut embeddings = Vec::with_capacity(imgs.len());
+        let mut samples = Vec::with_capacity(imgs.len());
         for (i, img) in imgs.iter().enumerate() {
             let s = self.sample(img)?;
-            match s.embedding {
-                Some(e) if s.quality.passed => embeddings.push(e),
+            match &s.embedding {
+                Some(e) if s.quality.passed => embeddings.push(e.clone()),
                 _ => {
                     return Err(Error::invalid(
                         "images",
@@ -283,8 +304,12 @@ impl FaceEngine {
                     ));
                 }
             }
+            samples.push(s);
         }
-        Template::from_embeddings(MOBILEFACENET.sha256, embeddings)
+        Ok(Enrolled {
+            template: Template::from_embeddings(MOBILEFACENET.sha256, embeddings)?,
+            samples,
+        })
     }
 
     pub(crate) fn check_template_model(template: &Template) -> Result<()> {

@@ -18,6 +18,7 @@
 
 mod align;
 mod antispoof;
+pub mod crop;
 mod detect;
 mod embed;
 mod engine;
@@ -43,8 +44,8 @@ pub use antispoof::{
 pub use detect::{Detection, DetectorConfig, nms};
 pub use embed::{DIM, cosine};
 pub use engine::{
-    DEFAULT_THRESHOLD, FaceConfig, FaceEngine, FaceSample, IdentifiedFace, IdentifyOutcome,
-    VerifyOutcome,
+    DEFAULT_THRESHOLD, Enrolled, FaceConfig, FaceEngine, FaceSample, IdentifiedFace,
+    IdentifyOutcome, VerifyOutcome,
 };
 pub use input::{FaceImage, MAX_PIXELS, MAX_SIDE, PixelFormat, RawFrame};
 pub use live::{FrameFeedback, LiveConfig, LiveOutcome, LivenessAttempt};

@@ -70,6 +70,14 @@ impl Template {
         cosine(&self.mean, embedding)
     }
 
+    /// Hex SHA-256 of [`Template::to_bytes`]: how records and the city's decisions name a template.
+    pub fn sha256(&self) -> String {
+        hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            &self.to_bytes(),
+        ))
+    }
+
     /// Compact binary encoding: magic, model hash, count, then little-endian f32 values.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(4 + 32 + 1 + (1 + self.embeddings.len()) * DIM * 4);

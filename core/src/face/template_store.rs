@@ -38,17 +38,26 @@ pub fn save(
     template: &Template,
     now_ms: i64,
 ) -> Result<()> {
+    store.with_tx(|tx| save_in(tx, key, employee_id, template, now_ms))
+}
+
+/// [`save`] inside the caller's transaction (an enrollment saves its template with its record).
+pub fn save_in(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SealingKey,
+    employee_id: &str,
+    template: &Template,
+    now_ms: i64,
+) -> Result<()> {
     check_id(employee_id)?;
     let plain = zeroize::Zeroizing::new(template.to_bytes());
     let sealed = key.seal(&aad(employee_id), &plain)?;
-    store.with_tx(|tx| {
-        tx.execute(
-            "INSERT INTO face_templates (employee_id, sealed, model_sha256, created_at_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(employee_id) DO UPDATE SET sealed = ?2, model_sha256 = ?3, created_at_ms = ?4",
-            rusqlite::params![employee_id, sealed, template.model_sha256, now_ms],
-        )?;
-        Ok(())
-    })
+    tx.execute(
+        "INSERT INTO face_templates (employee_id, sealed, model_sha256, created_at_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(employee_id) DO UPDATE SET sealed = ?2, model_sha256 = ?3, created_at_ms = ?4",
+        rusqlite::params![employee_id, sealed, template.model_sha256, now_ms],
+    )?;
+    Ok(())
 }
 
 /// Loads and opens an employee's template; `None` if there is none.
@@ -69,13 +78,16 @@ pub fn load(store: &Store, key: &SealingKey, employee_id: &str) -> Result<Option
 
 /// Deletes an employee's template; true if one existed.
 pub fn delete(store: &Store, employee_id: &str) -> Result<bool> {
+    store.with_tx(|tx| delete_in(tx, employee_id))
+}
+
+/// [`delete`] inside the caller's transaction (an erasure deletes with its record).
+pub fn delete_in(tx: &rusqlite::Transaction<'_>, employee_id: &str) -> Result<bool> {
     check_id(employee_id)?;
-    store.with_tx(|tx| {
-        Ok(tx.execute(
-            "DELETE FROM face_templates WHERE employee_id = ?1",
-            [employee_id],
-        )? > 0)
-    })
+    Ok(tx.execute(
+        "DELETE FROM face_templates WHERE employee_id = ?1",
+        [employee_id],
+    )? > 0)
 }
 
 /// Ids of every employee with a template, sorted.

@@ -4,7 +4,7 @@
 //! from version `i` to `i + 1`. Never edit a shipped step; add a new one.
 
 /// Forward migrations; index `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -131,5 +131,19 @@ CREATE TABLE seen_fixes (
 CREATE TABLE settings (
     key             TEXT    PRIMARY KEY,
     value           TEXT    NOT NULL
+);
+";
+
+/// Version 2: the city's signed decisions on face templates (see `crate::enrollment`). A template's
+/// status is the newest decision naming its hash for this device; no decision means pending.
+const V2: &str = r"
+CREATE TABLE face_decisions (
+    employee_id     TEXT    NOT NULL,
+    template_sha256 TEXT    NOT NULL,
+    decision        TEXT    NOT NULL,
+    at_ms           INTEGER NOT NULL,
+    body            BLOB    NOT NULL,
+    signature       BLOB    NOT NULL,
+    PRIMARY KEY (employee_id, template_sha256)
 );
 ";

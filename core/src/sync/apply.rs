@@ -16,6 +16,7 @@ use rusqlite::params;
 use super::outbox::SETTING_CURSOR;
 use super::protocol::{Change, ChangesPage};
 use super::validate::{site_from_change, validate_change};
+use crate::enrollment::decisions::{self, Stored};
 use crate::permit::{Applied, PermitCache};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -25,7 +26,8 @@ use crate::{Error, Result};
 pub struct AppliedCounts {
     /// Changes applied (upserts and newer permits).
     pub applied: u32,
-    /// Permit documents ignored as stale (same or older version than cached).
+    /// Permit documents ignored as stale (same or older version than cached), and face decisions
+    /// older than the one held or for another device.
     pub stale: u32,
     /// Changes skipped because they failed validation (nothing stored for them).
     pub skipped: u32,
@@ -63,6 +65,18 @@ pub fn apply_page(
         for e in &page.changes {
             let valid = match &e.change {
                 Change::Permit { .. } => continue,
+                // Verified on its own signature; a decision for another device is ignored.
+                Change::FaceDecision { signed } => {
+                    match decisions::apply(tx, server_public_key, &page.device_id, signed) {
+                        Ok(Stored::Stored) => true,
+                        Ok(Stored::Ignored) => {
+                            counts.stale += 1;
+                            continue;
+                        }
+                        Err(err) if is_item_error(&err) => false,
+                        Err(err) => return Err(err),
+                    }
+                }
                 // Parsed and validated exactly as `validate_change` does; the parsed fence is stored in
                 // the canonical form `Reference::upsert_site` writes, so it always reads back.
                 Change::Site { id, name, fence } => match site_from_change(id, name, fence) {

@@ -251,6 +251,12 @@ pub enum Change {
         /// The signed permit document.
         signed: crate::signed::SignedBlob,
     },
+    /// The city's decision on one employee's face template, itself signed
+    /// ([`crate::enrollment::FACE_DECISION_DOMAIN`]); reaches only devices bound to that employee.
+    FaceDecision {
+        /// The signed [`crate::enrollment::FaceDecision`].
+        signed: crate::signed::SignedBlob,
+    },
     /// A work schedule (opaque JSON the attendance service interprets).
     Schedule {
         /// Schedule id.

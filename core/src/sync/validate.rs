@@ -109,7 +109,7 @@ pub fn validate_change(change: &Change) -> Result<()> {
             }
             Ok(())
         }
-        Change::Permit { .. } => Ok(()),
+        Change::Permit { .. } | Change::FaceDecision { .. } => Ok(()),
     }
 }
 

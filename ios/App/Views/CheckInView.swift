@@ -42,9 +42,14 @@ struct CheckInView: View {
                         frames.append(try await camera.next())
                         try await Task.sleep(nanoseconds: 400_000_000)
                     }
+                    let id = employeeId.trimmingCharacters(in: .whitespaces)
+                    // Enrollment answers a liveness challenge too (a photo held up is refused).
+                    let session = try await runLiveness(core: core, camera: camera, clock: model.clock, employeeId: id, enrollment: true) { prompt = $0 }
                     try Task.checkCancellation()
-                    try await core.enrollFace(employeeId: employeeId.trimmingCharacters(in: .whitespaces), photos: frames)
-                    return "Wajah terdaftar"
+                    let r = try await core.enrollFace(employeeId: id, photos: frames, liveness: session)
+                    return r.refused.isEmpty
+                        ? "Wajah tersimpan, menunggu persetujuan BKPSDM (sinkronkan setelah disetujui)"
+                        : "Pendaftaran wajah ditolak: \(r.refused)"
                 }
             }
             Button("Hapus data wajah", role: .destructive) {

@@ -24,11 +24,15 @@ func runLiveness(
     camera: FrameGrabber,
     clock: DeviceClock,
     employeeId: String,
+    enrollment: Bool = false,
     onPrompt: @escaping (String?) -> Void
 ) async throws -> LivenessSession {
     defer { onPrompt(nil) }
-    // The core reads its clock and draws the challenge (a database read: off the main thread).
-    let session = try await offMain { try core.startLiveness(employeeId: employeeId) }
+    // The core reads its clock and draws the challenge (a database read: off the main thread); an
+    // enrollment's session is for someone without an approved face yet.
+    let session = try await offMain {
+        enrollment ? try core.startEnrollment(employeeId: employeeId) : try core.startLiveness(employeeId: employeeId)
+    }
     let challenge = session.challenge()
     // Frames are timed on the monotonic clock of the same DeviceClock the core reads.
     let start = clock.monotonicMs()

@@ -1330,15 +1330,24 @@ public protocol SiapCoreProtocol: AnyObject, Sendable {
     func check(employeeId: String, direction: CheckDirection, face: FaceInput?, fix: LocationFix) async throws  -> CheckResult
     
     /**
-     * Deletes an employee's face data (the right to erasure). Returns whether there was any.
+     * Deletes an employee's face data (the right to erasure) and records the erasure. Returns whether
+     * there was any.
      */
     func deleteFace(employeeId: String) throws  -> Bool
     
     /**
-     * Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate), replacing an
-     * earlier enrollment. The template is sealed at rest. Cancelled before the save, nothing changes.
+     * Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate) and a finished
+     * `start_enrollment` session. Always records a signed enrollment (refused attempts too, with
+     * their reasons); a stored template is pending until the city's approval arrives with `sync`,
+     * and replaces an earlier one. Cancelled before the record, nothing changes.
      */
-    func enrollFace(employeeId: String, photos: [CameraImage]) async throws 
+    func enrollFace(employeeId: String, photos: [CameraImage], liveness: LivenessSession?) async throws  -> EnrollmentResult
+    
+    /**
+     * The employee's enrolled face on this device and its standing with the city; `None` when
+     * nobody is enrolled under that id here.
+     */
+    func faceStatus(employeeId: String) throws  -> FaceStatus?
     
     /**
      * Kiosk mode (1:N): every face in `photo` compared with every employee enrolled on this device. A
@@ -1366,6 +1375,12 @@ public protocol SiapCoreProtocol: AnyObject, Sendable {
      * the device id the server confirmed. Safe to retry with the same code after a lost answer.
      */
     func register(enrollmentCode: String) async throws  -> String
+    
+    /**
+     * Starts the liveness check an enrollment must pass (the city's default policy): like
+     * `start_liveness`, for someone not enrolled yet. Pass the finished session to `enroll_face`.
+     */
+    func startEnrollment(employeeId: String) throws  -> LivenessSession
     
     /**
      * Starts a liveness check for `employee_id`: the core draws the challenge; the app shows it, feeds
@@ -1481,7 +1496,8 @@ open func check(employeeId: String, direction: CheckDirection, face: FaceInput?,
 }
     
     /**
-     * Deletes an employee's face data (the right to erasure). Returns whether there was any.
+     * Deletes an employee's face data (the right to erasure) and records the erasure. Returns whether
+     * there was any.
      */
 open func deleteFace(employeeId: String)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
@@ -1494,23 +1510,39 @@ open func deleteFace(employeeId: String)throws  -> Bool  {
 }
     
     /**
-     * Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate), replacing an
-     * earlier enrollment. The template is sealed at rest. Cancelled before the save, nothing changes.
+     * Enrolls an employee's face from 3 to 5 photos (each must pass the quality gate) and a finished
+     * `start_enrollment` session. Always records a signed enrollment (refused attempts too, with
+     * their reasons); a stored template is pending until the city's approval arrives with `sync`,
+     * and replaces an earlier one. Cancelled before the record, nothing changes.
      */
-open func enrollFace(employeeId: String, photos: [CameraImage])async throws   {
+open func enrollFace(employeeId: String, photos: [CameraImage], liveness: LivenessSession? = nil)async throws  -> EnrollmentResult  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_siap_ffi_fn_method_siapcore_enroll_face(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(employeeId),FfiConverterSequenceTypeCameraImage.lower(photos)
+                        self.uniffiCloneHandle(),FfiConverterString.lower(employeeId),FfiConverterSequenceTypeCameraImage.lower(photos),FfiConverterOptionTypeLivenessSession.lower(liveness)
                 )
             },
-            pollFunc: ffi_siap_ffi_rust_future_poll_void,
-            completeFunc: ffi_siap_ffi_rust_future_complete_void,
-            freeFunc: ffi_siap_ffi_rust_future_free_void,
-            liftFunc: { $0 },
+            pollFunc: ffi_siap_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_siap_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_siap_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeEnrollmentResult_lift,
             errorHandler: FfiConverterTypeSiapError_lift
         )
+}
+    
+    /**
+     * The employee's enrolled face on this device and its standing with the city; `None` when
+     * nobody is enrolled under that id here.
+     */
+open func faceStatus(employeeId: String)throws  -> FaceStatus?  {
+    return try  FfiConverterOptionTypeFaceStatus.lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
+        uniffiCallStatus in
+    uniffi_siap_ffi_fn_method_siapcore_face_status(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(employeeId),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1595,6 +1627,20 @@ open func register(enrollmentCode: String)async throws  -> String  {
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeSiapError_lift
         )
+}
+    
+    /**
+     * Starts the liveness check an enrollment must pass (the city's default policy): like
+     * `start_liveness`, for someone not enrolled yet. Pass the finished session to `enroll_face`.
+     */
+open func startEnrollment(employeeId: String)throws  -> LivenessSession  {
+    return try  FfiConverterTypeLivenessSession_lift(try rustCallWithError(FfiConverterTypeSiapError_lift) {
+        uniffiCallStatus in
+    uniffi_siap_ffi_fn_method_siapcore_start_enrollment(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(employeeId),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1952,6 +1998,11 @@ public struct CoreConfig: Equatable, Hashable {
      * a photo of them.
      */
     public var requireLiveness: Bool
+    /**
+     * An enrollment needs a liveness session (default): a face enrolled from a photo of someone is
+     * the cheapest attack on the face check.
+     */
+    public var requireEnrollmentLiveness: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1976,13 +2027,18 @@ public struct CoreConfig: Equatable, Hashable {
          * Check-ins need a liveness session (default). Only a city that has measured its own liveness
          * error rates and decided otherwise should turn this off: a still selfie cannot tell a person from
          * a photo of them.
-         */requireLiveness: Bool = true) {
+         */requireLiveness: Bool = true, 
+        /**
+         * An enrollment needs a liveness session (default): a face enrolled from a photo of someone is
+         * the cheapest attack on the face check.
+         */requireEnrollmentLiveness: Bool = true) {
         self.dataDir = dataDir
         self.modelsDir = modelsDir
         self.serverUrl = serverUrl
         self.serverPublicKey = serverPublicKey
         self.masterKey = masterKey
         self.requireLiveness = requireLiveness
+        self.requireEnrollmentLiveness = requireEnrollmentLiveness
     }
 
     
@@ -2006,7 +2062,8 @@ public struct FfiConverterTypeCoreConfig: FfiConverterRustBuffer {
                 serverUrl: FfiConverterOptionString.read(from: &buf), 
                 serverPublicKey: FfiConverterOptionData.read(from: &buf), 
                 masterKey: FfiConverterData.read(from: &buf), 
-                requireLiveness: FfiConverterBool.read(from: &buf)
+                requireLiveness: FfiConverterBool.read(from: &buf), 
+                requireEnrollmentLiveness: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2017,6 +2074,7 @@ public struct FfiConverterTypeCoreConfig: FfiConverterRustBuffer {
         FfiConverterOptionData.write(value.serverPublicKey, into: &buf)
         FfiConverterData.write(value.masterKey, into: &buf)
         FfiConverterBool.write(value.requireLiveness, into: &buf)
+        FfiConverterBool.write(value.requireEnrollmentLiveness, into: &buf)
     }
 }
 
@@ -2146,6 +2204,95 @@ public func FfiConverterTypeDeviceStatus_lower(_ value: DeviceStatus) -> RustBuf
 
 
 /**
+ * What an enrollment recorded.
+ */
+public struct EnrollmentResult: Equatable, Hashable {
+    /**
+     * Ledger seq of the `face.enrollment` record (refused attempts are recorded too).
+     */
+    public var seq: UInt64
+    /**
+     * The template's hash, as the city's approval will name it.
+     */
+    public var templateSha256: String
+    /**
+     * Why the device refused it (empty: the template was stored, pending approval).
+     */
+    public var refused: [EnrollmentRefusal]
+    /**
+     * Where the stored template stands (`None` when refused).
+     */
+    public var approval: FaceApproval?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Ledger seq of the `face.enrollment` record (refused attempts are recorded too).
+         */seq: UInt64, 
+        /**
+         * The template's hash, as the city's approval will name it.
+         */templateSha256: String, 
+        /**
+         * Why the device refused it (empty: the template was stored, pending approval).
+         */refused: [EnrollmentRefusal], 
+        /**
+         * Where the stored template stands (`None` when refused).
+         */approval: FaceApproval?) {
+        self.seq = seq
+        self.templateSha256 = templateSha256
+        self.refused = refused
+        self.approval = approval
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EnrollmentResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEnrollmentResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EnrollmentResult {
+        return
+            try EnrollmentResult(
+                seq: FfiConverterUInt64.read(from: &buf), 
+                templateSha256: FfiConverterString.read(from: &buf), 
+                refused: FfiConverterSequenceTypeEnrollmentRefusal.read(from: &buf), 
+                approval: FfiConverterOptionTypeFaceApproval.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EnrollmentResult, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.seq, into: &buf)
+        FfiConverterString.write(value.templateSha256, into: &buf)
+        FfiConverterSequenceTypeEnrollmentRefusal.write(value.refused, into: &buf)
+        FfiConverterOptionTypeFaceApproval.write(value.approval, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnrollmentResult_lift(_ buf: RustBuffer) throws -> EnrollmentResult {
+    return try FfiConverterTypeEnrollmentResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnrollmentResult_lower(_ value: EnrollmentResult) -> RustBuffer {
+    return FfiConverterTypeEnrollmentResult.lower(value)
+}
+
+
+/**
  * A face's box in pixels of the upright image.
  */
 public struct FaceBox: Equatable, Hashable {
@@ -2231,6 +2378,75 @@ public func FfiConverterTypeFaceBox_lift(_ buf: RustBuffer) throws -> FaceBox {
 #endif
 public func FfiConverterTypeFaceBox_lower(_ value: FaceBox) -> RustBuffer {
     return FfiConverterTypeFaceBox.lower(value)
+}
+
+
+/**
+ * An employee's enrolled face on this device.
+ */
+public struct FaceStatus: Equatable, Hashable {
+    /**
+     * The template's hash.
+     */
+    public var templateSha256: String
+    /**
+     * Where it stands with the city.
+     */
+    public var approval: FaceApproval
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The template's hash.
+         */templateSha256: String, 
+        /**
+         * Where it stands with the city.
+         */approval: FaceApproval) {
+        self.templateSha256 = templateSha256
+        self.approval = approval
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FaceStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFaceStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FaceStatus {
+        return
+            try FaceStatus(
+                templateSha256: FfiConverterString.read(from: &buf), 
+                approval: FfiConverterTypeFaceApproval.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FaceStatus, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.templateSha256, into: &buf)
+        FfiConverterTypeFaceApproval.write(value.approval, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFaceStatus_lift(_ buf: RustBuffer) throws -> FaceStatus {
+    return try FfiConverterTypeFaceStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFaceStatus_lower(_ value: FaceStatus) -> RustBuffer {
+    return FfiConverterTypeFaceStatus.lower(value)
 }
 
 
@@ -3442,6 +3658,10 @@ public enum CheckReason: Equatable, Hashable {
      * Liveness is required and the face came without it (a still photo).
      */
     case livenessMissing
+    /**
+     * The face matched a template the city has not approved (yet) for this device.
+     */
+    case enrollmentPending
 
 
 
@@ -3488,6 +3708,8 @@ public struct FfiConverterTypeCheckReason: FfiConverterRustBuffer {
         case 12: return .livenessFailed
         
         case 13: return .livenessMissing
+        
+        case 14: return .enrollmentPending
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3548,6 +3770,10 @@ public struct FfiConverterTypeCheckReason: FfiConverterRustBuffer {
         case .livenessMissing:
             writeInt(&buf, Int32(13))
         
+        
+        case .enrollmentPending:
+            writeInt(&buf, Int32(14))
+        
         }
     }
 }
@@ -3565,6 +3791,208 @@ public func FfiConverterTypeCheckReason_lift(_ buf: RustBuffer) throws -> CheckR
 #endif
 public func FfiConverterTypeCheckReason_lower(_ value: CheckReason) -> RustBuffer {
     return FfiConverterTypeCheckReason.lower(value)
+}
+
+
+
+/**
+ * Why the device refused an enrollment.
+ */
+
+public enum EnrollmentRefusal: Equatable, Hashable {
+    
+    /**
+     * The liveness check at enrollment failed (a photo held up to the camera fails it).
+     */
+    case livenessFailed
+    /**
+     * The city requires a liveness check at enrollment and none was given.
+     */
+    case livenessMissing
+    /**
+     * The live face is not the face in the photos.
+     */
+    case faceMismatch
+    /**
+     * A reason this version does not know.
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension EnrollmentRefusal: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEnrollmentRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = EnrollmentRefusal
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EnrollmentRefusal {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .livenessFailed
+        
+        case 2: return .livenessMissing
+        
+        case 3: return .faceMismatch
+        
+        case 4: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: EnrollmentRefusal, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .livenessFailed:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .livenessMissing:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .faceMismatch:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnrollmentRefusal_lift(_ buf: RustBuffer) throws -> EnrollmentRefusal {
+    return try FfiConverterTypeEnrollmentRefusal.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnrollmentRefusal_lower(_ value: EnrollmentRefusal) -> RustBuffer {
+    return FfiConverterTypeEnrollmentRefusal.lower(value)
+}
+
+
+
+/**
+ * Where an enrolled face stands with the city.
+ */
+
+public enum FaceApproval: Equatable, Hashable {
+    
+    /**
+     * Waiting for the city's approval: check-ins are recorded, but not counted (`EnrollmentPending`).
+     */
+    case pending
+    /**
+     * Approved for this device: check-ins can be accepted.
+     */
+    case approved
+    /**
+     * The city refused this enrollment; enroll again (the reason says why).
+     */
+    case rejected(
+        /**
+         * The approver's reason.
+         */reason: String
+    )
+    /**
+     * The city withdrew an earlier approval.
+     */
+    case revoked(
+        /**
+         * The approver's reason.
+         */reason: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FaceApproval: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFaceApproval: FfiConverterRustBuffer {
+    typealias SwiftType = FaceApproval
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FaceApproval {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .pending
+        
+        case 2: return .approved
+        
+        case 3: return .rejected(reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 4: return .revoked(reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FaceApproval, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .pending:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .approved:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .rejected(reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .revoked(reason):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFaceApproval_lift(_ buf: RustBuffer) throws -> FaceApproval {
+    return try FfiConverterTypeFaceApproval.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFaceApproval_lower(_ value: FaceApproval) -> RustBuffer {
+    return FfiConverterTypeFaceApproval.lower(value)
 }
 
 
@@ -4949,6 +5377,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeLivenessSession: FfiConverterRustBuffer {
+    typealias SwiftType = LivenessSession?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeLivenessSession.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeLivenessSession.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypePlatformSigner: FfiConverterRustBuffer {
     typealias SwiftType = PlatformSigner?
 
@@ -4965,6 +5417,54 @@ fileprivate struct FfiConverterOptionTypePlatformSigner: FfiConverterRustBuffer 
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypePlatformSigner.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeFaceStatus: FfiConverterRustBuffer {
+    typealias SwiftType = FaceStatus?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFaceStatus.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFaceStatus.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeFaceApproval: FfiConverterRustBuffer {
+    typealias SwiftType = FaceApproval?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFaceApproval.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFaceApproval.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -5171,6 +5671,31 @@ fileprivate struct FfiConverterSequenceTypeCheckReason: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeEnrollmentRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = [EnrollmentRefusal]
+
+    public static func write(_ value: [EnrollmentRefusal], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeEnrollmentRefusal.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [EnrollmentRefusal] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [EnrollmentRefusal]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeEnrollmentRefusal.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeHeadMovement: FfiConverterRustBuffer {
     typealias SwiftType = [HeadMovement]
 
@@ -5334,10 +5859,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_siap_ffi_checksum_method_siapcore_check() != 39608) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_delete_face() != 12565) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_delete_face() != 59041) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_siap_ffi_checksum_method_siapcore_enroll_face() != 64683) {
+    if (uniffi_siap_ffi_checksum_method_siapcore_enroll_face() != 52849) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_siap_ffi_checksum_method_siapcore_face_status() != 51389) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_siapcore_identify() != 19675) {
@@ -5353,6 +5881,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_siapcore_register() != 8345) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_siap_ffi_checksum_method_siapcore_start_enrollment() != 15520) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_siap_ffi_checksum_method_siapcore_start_liveness() != 48369) {

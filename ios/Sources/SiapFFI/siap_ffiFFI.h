@@ -310,7 +310,12 @@ int8_t uniffi_siap_ffi_fn_method_siapcore_delete_face(uint64_t ptr, RustBuffer e
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_ENROLL_FACE
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_ENROLL_FACE
-uint64_t uniffi_siap_ffi_fn_method_siapcore_enroll_face(uint64_t ptr, RustBuffer employee_id, RustBuffer photos
+uint64_t uniffi_siap_ffi_fn_method_siapcore_enroll_face(uint64_t ptr, RustBuffer employee_id, RustBuffer photos, RustBuffer liveness
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_FACE_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_FACE_STATUS
+RustBuffer uniffi_siap_ffi_fn_method_siapcore_face_status(uint64_t ptr, RustBuffer employee_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_IDENTIFY
@@ -336,6 +341,11 @@ RustBuffer uniffi_siap_ffi_fn_method_siapcore_permits(uint64_t ptr, RustCallStat
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_REGISTER
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_REGISTER
 uint64_t uniffi_siap_ffi_fn_method_siapcore_register(uint64_t ptr, RustBuffer enrollment_code
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_START_ENROLLMENT
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_START_ENROLLMENT
+uint64_t uniffi_siap_ffi_fn_method_siapcore_start_enrollment(uint64_t ptr, RustBuffer employee_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_FN_METHOD_SIAPCORE_START_LIVENESS
@@ -696,6 +706,12 @@ uint16_t uniffi_siap_ffi_checksum_method_siapcore_enroll_face(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_FACE_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_FACE_STATUS
+uint16_t uniffi_siap_ffi_checksum_method_siapcore_face_status(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_IDENTIFY
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_IDENTIFY
 uint16_t uniffi_siap_ffi_checksum_method_siapcore_identify(void
@@ -723,6 +739,12 @@ uint16_t uniffi_siap_ffi_checksum_method_siapcore_permits(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_REGISTER
 #define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_REGISTER
 uint16_t uniffi_siap_ffi_checksum_method_siapcore_register(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_START_ENROLLMENT
+#define UNIFFI_FFIDEF_UNIFFI_SIAP_FFI_CHECKSUM_METHOD_SIAPCORE_START_ENROLLMENT
+uint16_t uniffi_siap_ffi_checksum_method_siapcore_start_enrollment(void
     
 );
 #endif

@@ -55,6 +55,28 @@ CREATE TABLE IF NOT EXISTS liveness_nonces (
 );
 ",
     ),
+    (
+        4,
+        r"
+CREATE TABLE IF NOT EXISTS face_enrollments (
+    employee_id     TEXT NOT NULL,
+    template_sha256 TEXT NOT NULL,
+    device_id       TEXT NOT NULL,
+    seq             {INT} NOT NULL,
+    status          TEXT NOT NULL,
+    refused         TEXT NOT NULL DEFAULT '[]',
+    crops           TEXT NOT NULL DEFAULT '[]',
+    liveness_passed {INT},
+    received_at_ms  {INT} NOT NULL,
+    decided_by      TEXT,
+    decided_at_ms   {INT},
+    decision_reason TEXT,
+    device_ids      TEXT,
+    PRIMARY KEY (employee_id, template_sha256)
+);
+CREATE INDEX IF NOT EXISTS face_enrollments_status ON face_enrollments (status, received_at_ms);
+",
+    ),
 ];
 
 const TABLES: &str = r"

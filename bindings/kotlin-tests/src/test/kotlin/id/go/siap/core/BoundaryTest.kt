@@ -10,6 +10,7 @@ import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
 import kotlin.test.assertNotNull
+import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 
@@ -143,7 +144,12 @@ class BoundaryTest {
                 val files = listOf("obama/1.jpg", "obama/2.jpg", "obama/3.jpg").mapIndexed { i, rel ->
                     Support.photoFile(rel).copyTo(camera.resolve("IMG_000$i.jpg"))
                 }
-                core.enrollFace("e1", files.map { CameraImage.File(it.path) })
+                val enrolled = core.enrollFace("e1", files.map { CameraImage.File(it.path) })
+                assertEquals(emptyList(), enrolled.refused)
+                // Pending until the city approves it; the hash names it in the approval.
+                assertEquals(FaceApproval.Pending, enrolled.approval)
+                assertEquals(FaceStatus(enrolled.templateSha256, FaceApproval.Pending), core.faceStatus("e1"))
+                assertEquals(64, enrolled.templateSha256.length)
                 val count = assertFailsWith<SiapException.BadInput> { core.enrollFace("e2", listOf(Support.photo("biden/1.jpg"), Support.photo("biden/2.jpg"))) }
                 assertTrue("3 to 5" in count.reason, count.reason)
                 // A group photo fails the quality gate: the error says which photo, not who is in it.
@@ -163,7 +169,18 @@ class BoundaryTest {
 
             assertTrue(core.deleteFace("e1"))
             assertFalse(core.deleteFace("e1"))
+            assertNull(core.faceStatus("e1"))
             assertFailsWith<SiapException.NotEnrolled> { core.startLiveness("e1") }
+        }
+        // The city's default: photos alone do not enroll anyone (recorded as a refused attempt).
+        SiapCore.open(Support.config(models = true).copy(requireEnrollmentLiveness = true), null, clock).use { core ->
+            val refused = runBlocking { core.enrollFace("e1", listOf("obama/1.jpg", "obama/2.jpg", "obama/3.jpg").map(Support::photo)) }
+            assertEquals(listOf(EnrollmentRefusal.LIVENESS_MISSING), refused.refused)
+            assertNull(refused.approval)
+            assertNull(core.faceStatus("e1"))
+            assertEquals(1uL, core.status().records)
+            // An enrollment's liveness session is started for someone not enrolled yet.
+            core.startEnrollment("e1").close()
         }
     }
 

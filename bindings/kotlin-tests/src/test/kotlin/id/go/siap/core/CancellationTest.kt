@@ -49,7 +49,7 @@ class CancellationTest {
 
     private val clock = TestClock()
 
-    /** A registered, synced device of [employee], its face enrolled, still selfies allowed. */
+    /** A registered, synced device of [employee], its face enrolled and approved, still selfies allowed. */
     private suspend fun device(employee: String, signer: JvmSigner): SiapCore {
         val server = shared.get()
         server.employee(employee)
@@ -57,7 +57,10 @@ class CancellationTest {
         val core = SiapCore.open(server.config(models = true, requireLiveness = false), signer, clock)
         core.register(code)
         assertTrue(core.sync().complete)
-        core.enrollFace(employee, listOf("obama/1.jpg", "obama/2.jpg", "obama/3.jpg").map(Support::photo))
+        val enrolled = core.enrollFace(employee, listOf("obama/1.jpg", "obama/2.jpg", "obama/3.jpg").map(Support::photo))
+        assertTrue(core.sync().complete)
+        server.approveFace(employee, enrolled.templateSha256)
+        assertTrue(core.sync().complete)
         return core
     }
 

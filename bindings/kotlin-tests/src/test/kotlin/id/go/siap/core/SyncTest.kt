@@ -63,7 +63,16 @@ class SyncTest {
             val s = core.status()
             assertTrue(s.registered)
             assertTrue(s.faceReady)
-            core.enrollFace("e-day", obama.map(Support::photo))
+            // Enrolled, pending; HR approves the template from the record the phone uploaded; the phone
+            // pulls the signed approval. Only then does a check-in count.
+            val enrolled = core.enrollFace("e-day", obama.map(Support::photo))
+            assertEquals(FaceApproval.Pending, enrolled.approval)
+            val pending = core.check("e-day", CheckDirection.IN, Support.selfie("obama/4.jpg"), clock.fix(-10.16361, OFFICE_LON))
+            assertEquals(listOf(CheckReason.ENROLLMENT_PENDING), pending.reasons)
+            assertTrue(core.sync().complete)
+            server.approveFace("e-day", enrolled.templateSha256)
+            assertTrue(core.sync().complete)
+            assertEquals(FaceApproval.Approved, core.faceStatus("e-day")?.approval)
 
             val inside = core.check("e-day", CheckDirection.IN, Support.selfie("obama/4.jpg"), clock.fix(-10.1636, OFFICE_LON))
             assertTrue(inside.accepted, inside.reasons.toString())
@@ -108,10 +117,12 @@ class SyncTest {
 
             // The server holds what the typed inputs said: direction, condition.
             val held = server.records(core.status().deviceId)
-            assertEquals(3, held.size)
-            assertEquals("attendance.check_in", held[0].first)
-            assertTrue("\"condition\":\"minor_damage\"" in held[1].second, held[1].second)
-            assertEquals("attendance.check_out", held[2].first)
+            assertEquals(5, held.size)
+            assertEquals("face.enrollment", held[0].first)
+            assertEquals("attendance.check_in", held[1].first)
+            assertEquals("attendance.check_in", held[2].first)
+            assertTrue("\"condition\":\"minor_damage\"" in held[3].second, held[3].second)
+            assertEquals("attendance.check_out", held[4].first)
         }
     }
 
@@ -121,11 +132,14 @@ class SyncTest {
         server.employee("e-nosite", sites = emptyList())
         // The default policy: a face, from a liveness session, is required.
         employeeDevice("e-why", server.config(models = true)).use { core ->
-            core.enrollFace("e-why", obama.map(Support::photo))
+            val enrolled = core.enrollFace("e-why", obama.map(Support::photo))
+            assertTrue(core.sync().complete)
+            server.approveFace("e-why", enrolled.templateSha256)
+            assertTrue(core.sync().complete)
             val reasons = mutableSetOf<CheckReason>()
             val flags = mutableSetOf<LocationFlag>()
             var n = 0
-            var recorded = 0uL
+            var recorded = 1uL
             // Each check at its own spot, a centimetre and a second from the last one (the same fix twice
             // is a replay; any move in no time at all is an impossible speed).
             val start = clock.wall().minusSeconds(60)
@@ -209,10 +223,18 @@ class SyncTest {
             assertTrue("already used" in reused.reason, reused.reason)
             assertFailsWith<SiapException.BadInput> { session.pushFrame(frame, t0 + 2_000) }
 
+            // Re-enrolled from other photos: the new template is pending until the city approves it.
+            core.enrollFace("e-why", listOf("obama/2.jpg", "obama/3.jpg", "obama/4.jpg").map(Support::photo))
+            recorded++
+            assertEquals(listOf(CheckReason.LIVENESS_MISSING, CheckReason.ENROLLMENT_PENDING), check(Support.selfie("obama/4.jpg")).reasons)
+
             // 15 km from the last fix (the one dated a minute ahead) within about a minute: outside, and
             // an impossible move.
             val outside = check(Support.selfie("obama/4.jpg"), clock.fix(-10.30, OFFICE_LON))
-            assertEquals(listOf(CheckReason.OUTSIDE_FENCE, CheckReason.IMPOSSIBLE_SPEED, CheckReason.LIVENESS_MISSING), outside.reasons)
+            assertEquals(
+                listOf(CheckReason.OUTSIDE_FENCE, CheckReason.IMPOSSIBLE_SPEED, CheckReason.LIVENESS_MISSING, CheckReason.ENROLLMENT_PENDING),
+                outside.reasons,
+            )
 
             assertEquals(CheckReason.entries.toSet(), reasons, "reasons never seen: ${CheckReason.entries - reasons}")
             assertEquals(LocationFlag.entries.toSet(), flags, "flags never seen: ${LocationFlag.entries - flags}")

@@ -82,13 +82,18 @@ object Support {
     /** A fresh directory, deleted with its contents when the test JVM exits. */
     fun tempDir(prefix: String = "siap-kt"): File = Files.createTempDirectory(prefix).toFile().also { tempDirs += it }
 
-    /** A fresh device: no server; face models only when [models] (then the photos are needed too). */
+    /**
+     * A fresh device: no server; face models only when [models] (then the photos are needed too).
+     * Enrollment without a liveness session: the test photos are stills (the refusal of a photo held
+     * up at enrollment is tested in Rust, `core/tests/device_faces.rs`; the default is checked below).
+     */
     fun config(models: Boolean = false): CoreConfig = CoreConfig(
         dataDir = tempDir().path,
         modelsDir = if (models) models() else null,
         serverUrl = null,
         serverPublicKey = null,
         masterKey = ByteArray(32) { it.toByte() },
+        requireEnrollmentLiveness = false,
     )
 
     /** The smallest inspection photo the core accepts: a JPEG header (photos are typed by their bytes). */
@@ -396,6 +401,10 @@ class TestServer private constructor(private val process: Process, val url: Stri
     )
 
     fun permitStatus(id: String, status: String) = admin("PUT", "/v1/admin/permits/$id", """{"status":"$status"}""")
+
+    /** HR approves [employee]'s face [template] for the device that enrolled it (a signed decision in the feed). */
+    fun approveFace(employee: String, template: String) =
+        admin("POST", "/v1/admin/faces/$employee/$template/decision", """{"decision":"approved","approver":"hr-kotlin"}""")
 
     /** A one-time enrollment code binding a device to [type] (`employee`, `permit`) [id]. */
     fun enrollmentCode(type: String, id: String): String =

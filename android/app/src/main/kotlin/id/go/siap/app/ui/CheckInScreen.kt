@@ -73,10 +73,14 @@ fun CheckInScreen(core: SiapCore, app: SiapApp) {
         Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
             OutlinedButton(enabled = !action.busy && employeeId.isNotBlank(), onClick = {
                 action.launch {
+                    val id = employeeId.trim()
                     val frames = mutableListOf<CameraImage>()
                     repeat(3) { frames += grabber.next(); delay(400) }
-                    core.enrollFace(employeeId.trim(), frames) // suspend, off this thread
-                    "Wajah terdaftar"
+                    // Enrollment answers a liveness challenge too (a photo held up is refused).
+                    val session = runLiveness(core, app, grabber, id, enrollment = true) { prompt = it }
+                    val r = session.use { core.enrollFace(id, frames, it) } // suspend, off this thread
+                    if (r.refused.isNotEmpty()) "Pendaftaran wajah ditolak: ${r.refused.joinToString()}"
+                    else "Wajah tersimpan, menunggu persetujuan BKPSDM (sinkronkan setelah disetujui)"
                 }
             }) { Text("Daftarkan wajah") }
             OutlinedButton(enabled = !action.busy && employeeId.isNotBlank(), onClick = {

@@ -29,10 +29,14 @@ suspend fun runLiveness(
     app: SiapApp,
     grabber: FrameGrabber,
     employeeId: String,
+    enrollment: Boolean = false,
     onPrompt: (String?) -> Unit,
 ): LivenessSession {
-    // The core reads its clock and draws the challenge (a database read: off the main thread).
-    val session = withContext(Dispatchers.IO) { core.startLiveness(employeeId) }
+    // The core reads its clock and draws the challenge (a database read: off the main thread); an
+    // enrollment's session is for someone without an approved face yet.
+    val session = withContext(Dispatchers.IO) {
+        if (enrollment) core.startEnrollment(employeeId) else core.startLiveness(employeeId)
+    }
     try {
         val challenge = session.challenge()
         // Frames are timed on the monotonic clock of the same DeviceClock the core reads.

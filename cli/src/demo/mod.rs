@@ -1,15 +1,24 @@
 //! `siap demo`: a working day on an embedded default, end to end, in a fresh temporary directory.
 //!
-//! It creates a device, sets up two offices of a city in eastern Indonesia, and walks through an
-//! accepted check-in, a check-in rejected for being outside the fence, one flagged and rejected for a
-//! mock location, an asset inspection with a photo, and a permit signed by the city and cached; then it
-//! verifies the device's chain and exports it. With the labelled photos of `../shared/faces` (or
-//! `SIAP_FACES_DIR`) it enrolls two employees and every check-in carries a real face verification,
-//! including an impostor's; without them it says so and runs without the face step.
-//! Every number printed comes from the real core, driven through `siap_core::Device`, the same type
-//! the phone apps call through the FFI; only the phone's clock and camera are simulated.
+//! It starts the city's server on loopback, creates a device, sets up two offices of a city in eastern
+//! Indonesia and registers the phone to Maria. With the labelled photos of `../shared/faces` (or
+//! `SIAP_FACES_DIR`), the evening before, a colleague enrolls his own face as Maria's (the city
+//! rejects it), Maria enrolls hers (approved) and the colleague enrolls himself on her phone (refused:
+//! not his phone). The working day walks through an accepted check-in, one outside the fence, one with
+//! a mock location, the colleague on Maria's phone (and the same check-in signed "accepted" by a
+//! modified app: the server disputes it), an impostor's face, a photo held up to a liveness challenge,
+//! an asset inspection with a photo, and a permit signed by the city; then it verifies and exports the
+//! chain, syncs, and prints the server's verdict beside the phone's. Without the photos it says so and
+//! runs without the face step.
+//!
+//! `city` is the server's side, `faces` the photos and the enrollments. Every number printed comes
+//! from the real core, driven through `siap_core::Device`, the same type the phone apps call through
+//! the FFI; only the phone's clock and camera are simulated.
 
-use std::path::{Path, PathBuf};
+mod city;
+mod faces;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -22,7 +31,10 @@ use siap_core::device::{
     Cancel, Check, ClockNow, DeviceClock, DeviceConfig, FaceInput, ImageInput, Inspection,
     PhotoInput,
 };
-use siap_core::face::{FaceImage, default_models_dir};
+
+use city::City;
+use faces::Faces;
+use siap_core::face::default_models_dir;
 use siap_core::geo::{Fence, Fix, LatLon, Site};
 use siap_core::inspection::Condition;
 use siap_core::ledger::{Ledger, Signer, SoftwareSigner};
@@ -42,12 +54,11 @@ pub struct DemoArgs {
 const HOUR: i64 = 3_600_000;
 const MARIA: &str = "198503122010011001";
 const YOHANES: &str = "199001012015031002";
-const BOOT: &str = "demo-boot-1";
-
 /// The simulated phone's clocks: the demo sets the time since boot; the wall clock runs with it.
 struct PhoneClock {
     since_boot_ms: AtomicI64,
-    wall_at_boot: i64,
+    wall_at_boot: AtomicI64,
+    boot: AtomicI64,
 }
 
 impl PhoneClock {
@@ -55,13 +66,20 @@ impl PhoneClock {
         self.since_boot_ms.store(since_boot_ms, Ordering::SeqCst);
     }
 
+    /// The phone restarts at `wall_ms` (a new boot: the monotonic clock starts again).
+    fn reboot(&self, wall_ms: i64) {
+        self.boot.fetch_add(1, Ordering::SeqCst);
+        self.wall_at_boot.store(wall_ms, Ordering::SeqCst);
+        self.set(0);
+    }
+
     fn at(&self, since_boot_ms: i64) -> ClockNow {
         ClockNow {
             monotonic: MonotonicReading {
                 monotonic_ms: since_boot_ms,
-                boot_id: BOOT.into(),
+                boot_id: format!("demo-boot-{}", self.boot.load(Ordering::SeqCst)),
             },
-            wall_ms: self.wall_at_boot + since_boot_ms,
+            wall_ms: self.wall_at_boot.load(Ordering::SeqCst) + since_boot_ms,
         }
     }
 }
@@ -101,11 +119,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let faces_dir = faces_dir();
     let mut server_cfg = siap_server::ServerConfig::in_dir(&dir.join("server"), "demo-admin-token");
     // This demo city accepts still photos (see the device's policy below): its server judges by the
     // same rule.
     server_cfg.device_config.require_liveness = false;
-    let server = rt.block_on(siap_server::spawn(&server_cfg, ([127, 0, 0, 1], 0).into()))?;
+    server_cfg.device_config.require_face = faces_dir.is_some();
+    let city = rt.block_on(City::start(&server_cfg))?;
 
     // The simulated working day starts at 07:00 WITA (UTC+8, Kupang's time zone) on the latest day
     // whose 07:00 is at least four hours ago: the server judges event times against its own clock, so
@@ -115,21 +135,23 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     if server_now > now - 4 * HOUR {
         server_now -= 24 * HOUR;
     }
+    // The phone is first switched on the evening before (15:00 WITA), for the enrollments.
     let phone = Arc::new(PhoneClock {
         since_boot_ms: AtomicI64::new(0),
-        wall_at_boot: server_now,
+        wall_at_boot: AtomicI64::new(server_now - 16 * HOUR),
+        boot: AtomicI64::new(0),
     });
 
     // The device: one SQLite file, a P-256 key sealed under the app's master key. On phones a
     // check-in needs a face and a liveness challenge answered on camera (the default policy). There is
     // no camera video here, so this demo city accepts still photos for the check-ins below, and shows
     // the liveness challenge on a photo held up to the camera at the end.
-    let faces_dir = faces_dir();
-    let mut config = DeviceConfig::new(&dir, MasterKey::generate()?)
-        .with_server(format!("http://{}", server.addr), server.public_key.clone());
+    let mut config =
+        DeviceConfig::new(&dir, MasterKey::generate()?).with_server(city.url(), city.public_key());
     config.models_dir = faces_dir.as_ref().map(|_| default_models_dir());
     config.policy.require_face = faces_dir.is_some();
     config.policy.require_liveness = false;
+    config.policy.require_enrollment_liveness = false;
     let started = std::time::Instant::now();
     let device = Device::open(config, None, phone.clone())?;
     let store = device.store().clone();
@@ -206,13 +228,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         refs.assets()?.len()
     );
 
+    println!("\n-- the evening before: registration and enrollment --");
+    rt.block_on(city.register(&device, MARIA, &dir.join("server")))?;
+    let faces = Faces::open(faces_dir, started);
+    let enrolled = match &faces {
+        Some(f) => Some(rt.block_on(f.evening_before(&device, &phone, &city))?),
+        None => None,
+    };
+
+    // The working day: the phone was restarted at 07:00 and anchored its clock to the server's once.
+    phone.reboot(server_now);
     ClockStore(&store).record(
         server_now + 10_090,
         &phone.at(10_000).monotonic,
         &phone.at(10_180).monotonic,
     )?;
-
-    let faces = Faces::open(&device, faces_dir, started)?;
     let check_face = |employee: &str, at_ms: i64, place: (f64, f64, f64), mock: bool, face| {
         phone.set(at_ms);
         let check = Check {
@@ -267,8 +297,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "kit_harington/3.jpg",
     )?;
     report("Yohanes tries again with a fake-GPS app", &mock);
-    // This phone is registered to Maria. Yohanes uses it to check himself in at his own office: the
-    // phone has his face enrolled and accepts; the server will not (the device is not bound to him).
+    // This phone is registered to Maria. Yohanes uses it to check himself in at his own office: his
+    // face is enrolled on it, but the city never approved it for this phone.
     let borrowed = check(
         YOHANES,
         28 * 60_000,
@@ -277,6 +307,22 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "kit_harington/3.jpg",
     )?;
     report("Yohanes checks in at Dinas PU on Maria's phone", &borrowed);
+    // So he patches the app on the rooted phone to sign the same check-in as accepted: the phone's
+    // record says accepted; the server re-checks it.
+    let mut patched = borrowed.payload.clone();
+    patched.decision = siap_core::attendance::Decision::Accepted;
+    patched.reasons.clear();
+    if let Some(t) = patched.face.as_mut().and_then(|f| f.template.as_mut()) {
+        t.approved = true;
+    }
+    let modified = ledger.append(
+        siap_core::attendance::KIND_CHECK_IN,
+        &serde_json::to_vec(&patched)?,
+    )?;
+    println!(
+        "  record #{}: a modified app signs Yohanes's check-in on Maria's phone as Accepted",
+        modified.seq
+    );
     // A colleague checks in "for" Maria with his own face, at the right place and time.
     let impostor = match &faces {
         Some(_) => {
@@ -348,8 +394,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("\n-- permit --");
     // Signed here with a key standing in for the city's (the server signs permits in production; the
     // device below is configured with the server's key, so this cache is given the stand-in's).
-    let city = SoftwareSigner::generate()?;
-    let city_pk = city.public_key()?;
+    let permit_office = SoftwareSigner::generate()?;
+    let city_pk = permit_office.public_key()?;
     let doc = PermitDocument {
         permit_id: "PBG-2026-000317".into(),
         version: 3,
@@ -373,8 +419,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         office: "DPMPTSP Kota Kupang".into(),
     };
     let cache = PermitCache::new(&store, &city_pk);
-    cache.apply(&SignedBlob::sign_json(&city, PERMIT_DOMAIN, &doc)?)?;
-    let mut forged = SignedBlob::sign_json(&city, PERMIT_DOMAIN, &doc)?;
+    cache.apply(&SignedBlob::sign_json(&permit_office, PERMIT_DOMAIN, &doc)?)?;
+    let mut forged = SignedBlob::sign_json(&permit_office, PERMIT_DOMAIN, &doc)?;
     forged.body = serde_json::to_vec(&PermitDocument {
         official_fee_idr: 5_000_000,
         version: 4,
@@ -404,139 +450,20 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     finish(ledger, &dir)?;
 
     println!("\n-- sync --");
-    let disputed = rt.block_on(sync_to_embedded_server(
-        &device,
-        server,
-        &server_cfg,
-        &dir,
-        server_now,
-    ))?;
+    let disputed = rt.block_on(city.report(&device, server_now))?;
     anyhow::ensure!(
         ok.accepted()
             && !outside.accepted()
             && !mock.accepted()
             && forged_refused
-            && borrowed.accepted()
-            && disputed == vec![borrowed.seq]
+            && !borrowed.accepted()
+            && disputed == vec![modified.seq]
             && impostor.is_none_or(|o| !o.accepted())
-            && photo_attack.is_none_or(|o| !o.accepted()),
+            && photo_attack.is_none_or(|o| !o.accepted())
+            && enrolled.is_none_or(|e| e.maria_approved && e.buddy_rejected && e.yohanes_refused),
         "demo outcome differs from the script"
     );
     Ok(())
-}
-
-/// Registers the device with the server on loopback with a one-time code and syncs: the server
-/// verifies every signature and the chain before it stores and acknowledges anything.
-async fn sync_to_embedded_server(
-    device: &Device,
-    running: siap_server::Running,
-    cfg: &siap_server::ServerConfig,
-    dir: &Path,
-    day_ms: i64,
-) -> anyhow::Result<Vec<u64>> {
-    use siap_core::sync::protocol::Binding;
-
-    let admin = siap_server::state(cfg).await?;
-    let now = siap_core::time::wall_now_ms();
-    // The city publishes its offices and staff on the server (the device above was given the same
-    // data directly): the server judges each check-in by its own fences, not by the phone's.
-    let refs = Reference(device.store());
-    for site in refs.sites()? {
-        let fence = serde_json::to_value(&site.fence)?;
-        let change = siap_core::sync::protocol::Change::Site {
-            id: site.id,
-            name: site.name,
-            fence,
-        };
-        siap_server::changes::publish(&admin.db, change, now).await?;
-    }
-    for e in refs.employees()? {
-        let change = siap_core::sync::protocol::Change::Employee {
-            id: e.id,
-            name: e.name,
-            site_ids: e.site_ids,
-        };
-        siap_server::changes::publish(&admin.db, change, now).await?;
-    }
-    let code = siap_server::devices::issue_code(
-        &admin.db,
-        Binding::Employee(MARIA.into()),
-        None,
-        HOUR,
-        now,
-    )
-    .await?;
-    println!(
-        "  server on http://{} (SQLite in {}), enrollment code issued",
-        running.addr,
-        dir.join("server").display()
-    );
-    device.register(&code).await?;
-    let report = device.sync().await?;
-    println!(
-        "  sync: sent {}, acknowledged {}, pending {}, photos uploaded {}, changes pulled {}, complete: {}",
-        report.sent,
-        report.acknowledged,
-        report.pending,
-        report.blobs_uploaded,
-        report.pulled,
-        report.is_complete()
-    );
-    for (phase, e) in &report.errors {
-        println!("  sync problem in {phase:?}: {e}");
-    }
-    let again = device.sync().await?;
-    println!(
-        "  sync again: acknowledged {} (nothing is sent twice)",
-        again.acknowledged
-    );
-    // The report day in WITA (UTC+8), where Kupang is.
-    let day = civil_date((day_ms + 8 * HOUR).div_euclid(24 * HOUR));
-    let rows = siap_server::report::attendance(&admin.db, &day, 8 * 60).await?;
-    let forks = siap_server::report::forks(&admin.db, 0, 1000).await?;
-    println!(
-        "  server attendance report for {day} (WITA): {} check-ins, {} forks; the server's verdict beside the phone's:",
-        rows.len(),
-        forks.len()
-    );
-    for r in &rows {
-        println!(
-            "    {} at {} #{}: server {} {:?}, phone {}, flags {:?}",
-            r.employee_id,
-            r.site_id,
-            r.seq,
-            r.decision,
-            r.server_reasons,
-            r.device_decision,
-            r.flags
-        );
-    }
-    let disputed: Vec<u64> = rows
-        .iter()
-        .filter(|r| r.flags.iter().any(|f| f == "verdict_disputed"))
-        .map(|r| r.seq)
-        .collect();
-    let _ = running.shutdown.send(());
-    let _ = running.task.await;
-    anyhow::ensure!(
-        report.is_complete() && report.pending == 0,
-        "the demo's sync did not complete"
-    );
-    Ok(disputed)
-}
-
-/// `YYYY-MM-DD` of `days` since the Unix epoch (Howard Hinnant's civil_from_days).
-fn civil_date(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Where the labelled photos standing in for the phone's camera are, if anywhere.
@@ -553,99 +480,6 @@ fn faces_dir() -> Option<PathBuf> {
             dir.display()
         );
         None
-    }
-}
-
-/// The labelled photos standing in for the phone's camera.
-struct Faces {
-    dir: PathBuf,
-}
-
-impl Faces {
-    /// Enrolls both employees on the device from their photos (the models were loaded when the device
-    /// opened, `started` ago).
-    fn open(
-        device: &Device,
-        dir: Option<PathBuf>,
-        started: std::time::Instant,
-    ) -> anyhow::Result<Option<Faces>> {
-        let Some(dir) = dir else { return Ok(None) };
-        println!("\n-- faces --");
-        println!(
-            "  device opened, models loaded, hash-checked and optimised in {} ms",
-            started.elapsed().as_millis()
-        );
-        let enrollments = [
-            (MARIA, ["obama/1.jpg", "obama/2.jpg", "obama/3.jpg"]),
-            (
-                YOHANES,
-                [
-                    "kit_harington/1.jpg",
-                    "kit_harington/2.jpg",
-                    "kit_harington/3.jpg",
-                ],
-            ),
-        ];
-        for (employee, photos) in enrollments {
-            let imgs: Vec<ImageInput> = photos
-                .iter()
-                .map(|p| ImageInput::File(dir.join(p)))
-                .collect();
-            device
-                .enroll(employee, &imgs, &Cancel::never())
-                .with_context(|| format!("enrolling from {photos:?}"))?;
-            println!(
-                "  employee {employee} enrolled from {} photos, template sealed at rest",
-                photos.len()
-            );
-        }
-        Ok(Some(Faces { dir }))
-    }
-
-    /// A photo of `employee` held up to the camera and tilted to imitate the challenge of a liveness
-    /// session started at `issued_ms` since boot: the frames go through the device's liveness session
-    /// as a phone's camera frames would.
-    fn photo_attack(
-        &self,
-        device: &Device,
-        employee: &str,
-        photo: &str,
-        issued_ms: i64,
-    ) -> anyhow::Result<(Arc<siap_core::device::LivenessSession>, String)> {
-        use siap_core::liveness::attack::{HeldPicture, Rgb, held_picture_frames};
-        use siap_core::liveness::synth::Rng;
-
-        let file = ImageInput::File(self.dir.join(photo));
-        let img = file.decode()?;
-        // The kiosk's identification finds the face to hold up.
-        let face = device
-            .identify(&file, &Cancel::never())?
-            .faces
-            .first()
-            .map(|f| f.detection.bbox)
-            .context("no face in the photo")?;
-        let picture = Rgb::new(img.width(), img.height(), img.rgb().to_vec())?;
-        let session = device.start_liveness(employee)?;
-        let challenge = session.challenge();
-        let steps = challenge
-            .steps
-            .iter()
-            .map(|m| m.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let frames = held_picture_frames(
-            &picture,
-            face,
-            &challenge.steps,
-            &HeldPicture::default(),
-            10.0,
-            &mut Rng::new(2026),
-        )?;
-        for (t, frame) in frames {
-            let frame = FaceImage::from_rgb8(frame.width, frame.height, frame.data)?;
-            session.push_frame(&frame, issued_ms + 300 + t)?;
-        }
-        Ok((session, format!("[{steps}]")))
     }
 }
 

@@ -29,7 +29,10 @@ fn demo_runs_and_its_ledger_verifies() {
         "chain verified",
         "refused (bad signature)",
         "verdict_disputed",
-        "[\"not_bound\"]",
+        "[\"not_bound\", \"enrollment_pending\"]",
+        "EnrollmentPending",
+        "HR approves Maria's template",
+        "Maria's face Approved",
     ] {
         assert!(
             stdout.contains(expected),

@@ -226,6 +226,20 @@ fn bench(c: &mut Criterion) {
             black_box(engine.verify(&template, &img).expect("verify"))
         });
     });
+    // What the server does per check-in it re-checks: decode the uploaded crop, embed it, compare.
+    let crop = siap_core::face::crop::encode(sample.aligned.as_deref().expect("aligned face"))
+        .expect("encode crop");
+    eprintln!(
+        "evidence: the selfie's aligned face crop is {} bytes as JPEG",
+        crop.len()
+    );
+    c.bench_function("server_recheck_crop", |b| {
+        b.iter(|| {
+            let rgb = siap_core::face::crop::decode(&crop).expect("decode crop");
+            let e = engine.embed_aligned(&rgb).expect("embed");
+            black_box(template.similarity(&e))
+        });
+    });
     passive(c, &dir, &engine, &img);
 }
 

@@ -99,6 +99,10 @@ pub struct FaceEvidence {
     /// The template matched against, and whether the device holds the city's approval of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<crate::enrollment::TemplateRef>,
+    /// SHA-256 (hex) of the aligned face crop the similarity was computed on, uploaded as a blob
+    /// with the record: the server embeds it again against the template it approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_sha256: Option<String>,
     /// Liveness, when checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<LivenessEvidence>,
@@ -119,6 +123,9 @@ pub struct CheckRequest {
     pub device_wall_ms: i64,
     /// The face step's result (`None` when no face was captured).
     pub face: Option<FaceEvidence>,
+    /// The aligned face crop of the face step, JPEG-encoded, stored as a blob with the record (its
+    /// hash is `face.crop_sha256`).
+    pub face_crop: Option<Vec<u8>>,
 }
 
 /// The rules a check is decided by. Flags are always recorded; these say which ones reject.
@@ -319,11 +326,29 @@ pub fn check(
         Direction::Out => KIND_CHECK_OUT,
     };
     let bytes = serde_json::to_vec(&payload)?;
+    let crop = req
+        .face_crop
+        .as_ref()
+        .map(|jpeg| (ring::digest::digest(&ring::digest::SHA256, jpeg), jpeg));
+    if let (Some((sha, _)), Some(f)) = (&crop, &req.face)
+        && f.crop_sha256.as_deref() != Some(hex::encode(sha.as_ref()).as_str())
+    {
+        return Err(Error::invalid(
+            "face_crop",
+            "does not match the face evidence",
+        ));
+    }
     let record = ledger.append_with(kind, &bytes, |tx, _| {
         tx.execute(
             "INSERT OR IGNORE INTO seen_fixes (fingerprint, time_ms, lat, lon) VALUES (?1, ?2, ?3, ?4)",
             params![fingerprint, req.fix.time_ms, req.fix.lat, req.fix.lon],
         )?;
+        if let Some((sha, jpeg)) = &crop {
+            tx.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, mime, data, created_at_ms) VALUES (?1, 'image/jpeg', ?2, ?3)",
+                params![sha.as_ref(), jpeg, req.device_wall_ms],
+            )?;
+        }
         Ok(())
     })?;
     Ok(CheckOutcome {
@@ -379,6 +404,7 @@ impl From<&crate::face::VerifyOutcome> for FaceEvidence {
                 .collect(),
             model_sha256: v.model_sha256.clone(),
             template: None,
+            crop_sha256: None,
             liveness: None,
         }
     }
@@ -393,15 +419,35 @@ pub fn verify_face(
     master: &crate::sealed::MasterKey,
     employee_id: &str,
     selfie: &crate::face::FaceImage,
-) -> Result<FaceEvidence> {
+) -> Result<(FaceEvidence, Option<Vec<u8>>)> {
     use crate::face::template_store;
     let key = template_store::sealing_key(master);
     let template = template_store::load(store, &key, employee_id)?.ok_or(Error::NotFound {
         what: "face template",
     })?;
-    let mut evidence = FaceEvidence::from(&engine.verify(&template, selfie)?);
-    evidence.template = Some(unapproved(&template));
-    Ok(evidence)
+    let outcome = engine.verify(&template, selfie)?;
+    with_crop(FaceEvidence::from(&outcome), &template, &outcome)
+}
+
+/// The face step's evidence for the device to record: `evidence` naming `template` (not yet marked
+/// approved: the device looks its approval up) and the crop the similarity was computed on, with the
+/// crop itself, JPEG-encoded, to store as a blob beside the record.
+#[cfg(feature = "face")]
+fn with_crop(
+    mut evidence: FaceEvidence,
+    template: &crate::face::Template,
+    outcome: &crate::face::VerifyOutcome,
+) -> Result<(FaceEvidence, Option<Vec<u8>>)> {
+    evidence.template = Some(unapproved(template));
+    let crop = outcome
+        .aligned
+        .as_deref()
+        .map(crate::face::crop::encode)
+        .transpose()?;
+    evidence.crop_sha256 = crop
+        .as_ref()
+        .map(|j| hex::encode(ring::digest::digest(&ring::digest::SHA256, j)));
+    Ok((evidence, crop))
 }
 
 /// The reference to `template`, not yet marked approved (the device looks its approval up).
@@ -429,7 +475,7 @@ pub fn verify_live(
     passive: Option<crate::liveness::PassiveObservation>,
     policy: &crate::liveness::LivenessPolicy,
     now: &MonotonicReading,
-) -> Result<FaceEvidence> {
+) -> Result<(FaceEvidence, Option<Vec<u8>>)> {
     use crate::face::template_store;
     let key = template_store::sealing_key(master);
     let template = template_store::load(store, &key, employee_id)?.ok_or(Error::NotFound {
@@ -438,7 +484,6 @@ pub fn verify_live(
     let mut outcome = engine.finish_and_verify(attempt, &template, passive, policy)?;
     outcome.verdict.expire_at(attempt.challenge(), now);
     let mut evidence = FaceEvidence::from(&outcome.verify);
-    evidence.template = Some(unapproved(&template));
     evidence.liveness = Some(outcome.verdict.to_evidence());
-    Ok(evidence)
+    with_crop(evidence, &template, &outcome.verify)
 }

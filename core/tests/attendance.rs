@@ -65,6 +65,7 @@ fn face(matched: bool) -> FaceEvidence {
         quality_passed: true,
         quality_reasons: vec![],
         model_sha256: vec!["00".into()],
+        crop_sha256: None,
         template: Some(siap_core::enrollment::TemplateRef {
             sha256: "ab".repeat(32),
             approved: true,
@@ -99,6 +100,7 @@ fn req(employee: &str, north_m: f64, at_ms: i64, acc: f64) -> CheckRequest {
         now: mono(at_ms),
         device_wall_ms: T0 + at_ms,
         face: Some(face(true)),
+        face_crop: None,
     }
 }
 

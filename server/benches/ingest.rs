@@ -89,6 +89,7 @@ fn check_in(i: usize) -> Vec<u8> {
             quality_passed: true,
             quality_reasons: vec![],
             model_sha256: vec![],
+            crop_sha256: None,
             template: Some(siap_core::enrollment::TemplateRef {
                 sha256: "ab".repeat(32),
                 approved: true,

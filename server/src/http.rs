@@ -58,6 +58,10 @@ pub struct AppState {
     pub throttle: Arc<RegistrationThrottle>,
     /// Permits to read a large body (record batch, photo chunk) at once.
     pub heavy: Arc<tokio::sync::Semaphore>,
+    /// The face engine, when the server re-checks faces itself ([`crate::recheck`]).
+    pub faces: Option<Arc<siap_core::face::FaceEngine>>,
+    /// Wakes the re-check worker (a blob completed, check-ins were queued).
+    pub recheck_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Longest wait for a permit to read a large body before answering 503.
@@ -354,8 +358,17 @@ async fn upload(
     if req.device_id != device.device_id {
         return Err(ServerError::Forbidden("batch names another device"));
     }
-    let out = ingest::ingest(&st.db, device, req.records, &st.device_config, now_ms()).await?;
+    let out = ingest::ingest(
+        &st.db,
+        device,
+        req.records,
+        &st.device_config,
+        st.faces.is_some(),
+        now_ms(),
+    )
+    .await?;
     drop(permit);
+    st.recheck_wake.notify_one();
     if let Some(e) = out.rejected {
         return Err(e);
     }
@@ -404,10 +417,13 @@ async fn blob_put(
         mime,
         data,
     };
-    Ok(json(
-        StatusCode::OK,
-        &blobs::put_chunk(&st.db, st.blobs.clone(), chunk, device.device_id, now_ms()).await?,
-    ))
+    let status =
+        blobs::put_chunk(&st.db, st.blobs.clone(), chunk, device.device_id, now_ms()).await?;
+    if status.complete {
+        // A face crop may have been what a pending check-in waited for.
+        st.recheck_wake.notify_one();
+    }
+    Ok(json(StatusCode::OK, &status))
 }
 
 #[derive(Deserialize)]

@@ -42,12 +42,15 @@ pub struct Ingested {
 }
 
 /// Ingests `records` for `device`. `now` is the server time.
-/// Attendance records are judged by the city's `policy` (see [`crate::verdict`]).
+/// Attendance records are judged by the city's `policy` (see [`crate::verdict`]); with
+/// `face_recheck`, a check-in otherwise accepted waits for the server's face check
+/// ([`crate::recheck`]).
 pub async fn ingest(
     db: &Db,
     device: Device,
     records: Vec<Record>,
     policy: &DeviceConfig,
+    face_recheck: bool,
     now: i64,
 ) -> Result<Ingested, ServerError> {
     if records.len() > MAX_BATCH_RECORDS {
@@ -62,7 +65,16 @@ pub async fn ingest(
             seq: device.acked_seq,
             hash: device.head_hash,
         });
-        let outcome = try_once(db, &device, head, records.clone(), policy, now).await?;
+        let outcome = try_once(
+            db,
+            &device,
+            head,
+            records.clone(),
+            policy,
+            face_recheck,
+            now,
+        )
+        .await?;
         if let Some(done) = outcome {
             return Ok(done);
         }
@@ -190,6 +202,7 @@ async fn try_once(
     head: Option<ChainHead>,
     records: std::sync::Arc<Vec<Record>>,
     policy: &DeviceConfig,
+    face_recheck: bool,
     now: i64,
 ) -> Result<Option<Ingested>, ServerError> {
     let head_seq = head.map_or(0, |h| h.seq);
@@ -226,11 +239,12 @@ async fn try_once(
                 if moved == 0 {
                     return Ok(None);
                 }
-                let mut reference = crate::verdict::Reference::load(tx, &new, &policy)?;
+                let mut reference =
+                    crate::verdict::Reference::load(tx, &new, &policy, face_recheck)?;
                 for chunk in new.chunks(INSERT_BATCH) {
                     insert_records(tx, chunk, &binding, &mut reference, now)?;
                 }
-                reference.remember_nonces(tx)?;
+                reference.remember(tx, now)?;
                 crate::faces::record(tx, &new, &binding, now)?;
             }
             let mut duplicates = batch_duplicates;

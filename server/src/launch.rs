@@ -23,6 +23,11 @@ pub struct ServeArgs {
     /// created on first start with mode 0600).
     #[arg(long)]
     pub admin_token: Option<String>,
+    /// Directory of the face models (or env `SIAP_FACE_MODELS`): the server then re-checks every
+    /// check-in's face itself, and reports it `pending` until it has. Without it, the phone's face
+    /// verdict is believed (see README, "Trust model").
+    #[arg(long)]
+    pub face_models: Option<PathBuf>,
 }
 
 /// The admin token: the option, else `SIAP_ADMIN_TOKEN`, else the token file of the data directory
@@ -61,6 +66,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         cfg.database = url;
     }
+    cfg.face_models = args.face_models.clone().or_else(|| {
+        std::env::var_os("SIAP_FACE_MODELS")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
     let running = crate::spawn(&cfg, args.listen).await?;
     println!(
         "listening {} public_key {}",

@@ -6,6 +6,8 @@
 //! - [`ingest`]: record upload with the core's chain verification;
 //! - [`blobs`]: resumable, content-addressed photo upload; [`blobstore`]: where the bytes live (files);
 //! - [`changes`]: the signed changes feed and what administrators publish into it;
+//! - [`verdict`]: the server's own verdict on each check-in; [`faces`]: face enrollments and the
+//!   city's decisions on them; [`recheck`]: the worker that re-embeds each check-in's face crop;
 //! - [`report`]: attendance, flagged records, forks, stale devices;
 //! - [`http`]: the axum API (described by `openapi.json`); [`listen`]: the connection loop with
 //!   timeouts and caps; [`throttle`]: registration guessing limits;
@@ -25,6 +27,7 @@ pub mod http;
 pub mod ingest;
 pub mod launch;
 pub mod listen;
+pub mod recheck;
 pub mod report;
 pub mod throttle;
 pub mod verdict;
@@ -56,6 +59,9 @@ pub struct ServerConfig {
     pub limits: listen::Limits,
     /// Large bodies (record batches, photo chunks) read at once, at most.
     pub max_heavy_requests: usize,
+    /// Directory of the face models: when set, the server re-checks every check-in's face itself
+    /// ([`recheck`]); a missing or altered model is an error at start.
+    pub face_models: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -69,6 +75,7 @@ impl ServerConfig {
             blob_dir: data_dir.join("blobs"),
             limits: listen::Limits::default(),
             max_heavy_requests: 8,
+            face_models: None,
         }
     }
 }
@@ -119,6 +126,16 @@ pub async fn state(cfg: &ServerConfig) -> Result<AppState, ServerError> {
     let blobs = tokio::task::spawn_blocking(move || blobstore::FsBlobStore::open(&dir))
         .await
         .map_err(|_| ServerError::Internal("blob store open task failed".into()))??;
+    let faces = match cfg.face_models.clone() {
+        Some(dir) => Some(Arc::new(
+            tokio::task::spawn_blocking(move || {
+                siap_core::face::FaceEngine::open(&dir, siap_core::face::FaceConfig::default())
+            })
+            .await
+            .map_err(|_| ServerError::Internal("face model load task failed".into()))??,
+        )),
+        None => None,
+    };
     Ok(AppState {
         db,
         signer: Arc::new(signer) as Arc<dyn Signer>,
@@ -128,6 +145,8 @@ pub async fn state(cfg: &ServerConfig) -> Result<AppState, ServerError> {
         blobs: Arc::new(blobs),
         throttle: Arc::new(throttle::RegistrationThrottle::default()),
         heavy: Arc::new(tokio::sync::Semaphore::new(cfg.max_heavy_requests.max(1))),
+        faces,
+        recheck_wake: Arc::new(tokio::sync::Notify::new()),
     })
 }
 
@@ -157,6 +176,10 @@ pub async fn spawn(cfg: &ServerConfig, addr: SocketAddr) -> Result<Running, Serv
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let limits = cfg.limits;
     let sweeper = tokio::spawn(sweep_partials(st.clone(), cfg.blob_dir.clone()));
+    let rechecker = st
+        .faces
+        .clone()
+        .map(|engine| tokio::spawn(recheck::run(st.clone(), engine, st.recheck_wake.clone())));
     let app = router(st).layer(tower_http::timeout::TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         limits.request_timeout,
@@ -168,6 +191,9 @@ pub async fn spawn(cfg: &ServerConfig, addr: SocketAddr) -> Result<Running, Serv
         })
         .await;
         sweeper.abort();
+        if let Some(r) = rechecker {
+            r.abort();
+        }
     });
     Ok(Running {
         addr,

@@ -128,8 +128,9 @@ pub struct AttendanceRow {
     pub event_ms: i64,
     /// `trusted` or `device`.
     pub time_source: String,
-    /// The server's verdict ([`crate::verdict`]): `accepted`, `rejected`, or `unverified` for records
-    /// stored before the server judged attendance. This is what counts.
+    /// The server's verdict ([`crate::verdict`]): `accepted`, `rejected`, `pending` (waiting for the
+    /// server's own face check, [`crate::recheck`]), or `unverified` for records stored before the
+    /// server judged attendance. This is what counts.
     pub decision: String,
     /// What the device decided (a claim the server re-checks).
     pub device_decision: String,

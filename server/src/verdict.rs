@@ -57,6 +57,11 @@ pub struct Reference {
     fresh: Vec<(String, String, u64)>,
     /// Approved face templates per employee, with the devices each holds for (`None`: any).
     approved: crate::faces::Approved,
+    /// The server re-checks faces itself (it has the face models): a check-in otherwise accepted
+    /// waits for that (`pending`).
+    face_recheck: bool,
+    /// Check-ins judged `pending` in this batch, to queue for the worker.
+    queued: Vec<Queued>,
 }
 
 impl Reference {
@@ -66,6 +71,7 @@ impl Reference {
         tx: &mut dyn Sql,
         records: &[Record],
         policy: &DeviceConfig,
+        face_recheck: bool,
     ) -> Result<Reference, ServerError> {
         let judged: Vec<(&Record, AttendancePayload)> = records
             .iter()
@@ -140,13 +146,31 @@ impl Reference {
             nonces,
             fresh: Vec::new(),
             approved,
+            face_recheck,
+            queued: Vec::new(),
         })
     }
 
-    /// Stores the nonces first used by the records judged since [`Reference::load`].
-    pub fn remember_nonces(&mut self, tx: &mut dyn Sql) -> Result<(), ServerError> {
+    /// Stores the nonces first used by the records judged since [`Reference::load`], and queues the
+    /// check-ins judged `pending` for the face re-check.
+    pub fn remember(&mut self, tx: &mut dyn Sql, now: i64) -> Result<(), ServerError> {
         let fresh: Vec<_> = self.fresh.drain(..).collect();
-        insert_nonces(tx, &fresh)
+        insert_nonces(tx, &fresh)?;
+        for q in self.queued.drain(..) {
+            tx.exec(
+                "INSERT INTO face_rechecks (device_id, seq, employee_id, template_sha256, crop_sha256, status, queued_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT (device_id, seq) DO NOTHING",
+                &[
+                    V::T(q.device_id),
+                    V::I(q.seq as i64),
+                    V::T(q.employee_id),
+                    V::T(q.template_sha256),
+                    V::T(q.crop_sha256),
+                    V::I(now),
+                ],
+            )?;
+        }
+        Ok(())
     }
 
     /// Whether the template `face` was matched against is approved by the city for `device`.
@@ -222,6 +246,14 @@ fn face_reasons(p: &AttendancePayload, r: &Record, reference: &mut Reference) ->
     if !reference.template_approved(p, face, &r.device_id) {
         reasons.push("enrollment_pending".into());
     }
+    if reference.face_recheck
+        && !face
+            .crop_sha256
+            .as_deref()
+            .is_some_and(siap_core::enrollment::is_sha256_hex)
+    {
+        reasons.push("face_crop_missing".into());
+    }
     if !face.quality_passed {
         reasons.push("face_quality".into());
     } else if !face.matched || face.similarity < face.threshold {
@@ -295,7 +327,8 @@ fn place_reasons(p: &AttendancePayload, reference: &mut Reference, reasons: &mut
 /// The server's verdict on one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerVerdict {
-    /// `accepted` or `rejected`.
+    /// `accepted`, `rejected`, or `pending` (waiting for the server's own face check, see
+    /// [`crate::recheck`]).
     pub decision: &'static str,
     /// Why rejected (empty when accepted), snake_case codes.
     pub reasons: Vec<String>,
@@ -320,10 +353,12 @@ pub fn judge(
     if !bound {
         reasons.push("not_bound".to_owned());
     }
+    let mut recheck = None;
     match serde_json::from_slice::<AttendancePayload>(&r.payload) {
         Ok(p) => {
             place_reasons(&p, reference, &mut reasons);
             reasons.extend(face_reasons(&p, r, reference));
+            recheck = reference.face_recheck.then(|| recheck_of(&p)).flatten();
         }
         Err(_) => reasons.push("unreadable".to_owned()),
     }
@@ -342,14 +377,44 @@ pub fn judge(
         x.flags.dedup();
         x.flagged = true;
     }
-    Some(ServerVerdict {
-        decision: if reasons.is_empty() {
-            "accepted"
-        } else {
-            "rejected"
-        },
-        reasons,
-    })
+    let decision = match recheck {
+        _ if !reasons.is_empty() => "rejected",
+        // Everything else holds: the face is confirmed by the recheck worker, not by the phone.
+        Some((template, crop)) => {
+            reference.queued.push(Queued {
+                device_id: r.device_id.clone(),
+                seq: r.seq,
+                employee_id: x.employee_id.clone().unwrap_or_default(),
+                template_sha256: template,
+                crop_sha256: crop,
+            });
+            "pending"
+        }
+        None => "accepted",
+    };
+    Some(ServerVerdict { decision, reasons })
+}
+
+/// A check-in waiting for the server's face check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// Its device.
+    pub device_id: String,
+    /// Its seq.
+    pub seq: u64,
+    /// Whose face it claims.
+    pub employee_id: String,
+    /// The template it names.
+    pub template_sha256: String,
+    /// The crop it names.
+    pub crop_sha256: String,
+}
+
+/// The (template, crop) of a check-in's face evidence, when it has both (a face is required to be
+/// re-checked only when the record carries one: `face_missing` covers the rest).
+fn recheck_of(p: &AttendancePayload) -> Option<(String, String)> {
+    let f = p.face.as_ref()?;
+    Some((f.template.as_ref()?.sha256.clone(), f.crop_sha256.clone()?))
 }
 
 #[cfg(test)]
@@ -437,6 +502,8 @@ mod tests {
             nonces: HashMap::new(),
             fresh: Vec::new(),
             indexes: HashMap::new(),
+            face_recheck: false,
+            queued: Vec::new(),
             approved: HashMap::from([(
                 "e1".to_owned(),
                 vec![
@@ -532,6 +599,7 @@ mod tests {
             quality_passed: true,
             quality_reasons: vec![],
             model_sha256: vec![],
+            crop_sha256: None,
             template: Some(TemplateRef {
                 sha256: APPROVED.into(),
                 approved: true,

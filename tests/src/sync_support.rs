@@ -446,6 +446,7 @@ impl TestDevice {
                 quality_passed: true,
                 quality_reasons: vec![],
                 model_sha256: vec![],
+                crop_sha256: None,
                 template: self
                     .template
                     .lock()

@@ -386,3 +386,69 @@ async fn self_enrollment_never_counts_on_both_databases() {
         self_enrollment_never_counts(b).await;
     }
 }
+
+/// Scenario 7, the honest path: enrolled and approved, then three days of check-ins in and out
+/// recorded offline, synced at once on the fourth day: every one is confirmed by the server, none is
+/// disputed.
+async fn three_days_offline_then_every_check_in_counts(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(backend, &tmp.path().join("server"))
+        .await
+        .unwrap();
+    let admin = server.admin();
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/sites/s1",
+            Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": -6.2, "lon": 106.8}, "radius_m": 100}})),
+        )
+        .await
+        .unwrap();
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/employees/e1",
+            Some(serde_json::json!({"name": "x", "site_ids": ["s1"]})),
+        )
+        .await
+        .unwrap();
+    let phone = TestDevice::open(&tmp.path().join("p"), &server.url, &server.public_key).unwrap();
+    let code = admin.code_for_employee("e1").await.unwrap();
+    phone.device.register(&code).await.unwrap();
+    phone.enroll_approved(&admin, "e1").await.unwrap();
+    // Offline: two check-ins a day (07:30 and 16:00 WIB) for three days, nothing synced.
+    let day_ms: i64 = 86_400_000;
+    for day in 0..3 {
+        for at in [AT - 1_800_000, AT + 8 * 3_600_000] {
+            phone
+                .check_in("e1", "s1", at + day * day_ms, true, &[])
+                .unwrap();
+        }
+    }
+    assert_eq!(phone.device.status().unwrap().pending_records, 6);
+    assert!(phone.device.sync().await.unwrap().is_complete());
+    for date in ["2025-11-05", "2025-11-06", "2025-11-07"] {
+        let report = admin
+            .json(
+                Method::GET,
+                &format!("/v1/admin/reports/attendance?date={date}&utc_offset_min=420"),
+                None,
+            )
+            .await
+            .unwrap();
+        let rows = report.as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{report}");
+        for r in rows {
+            assert_eq!(r["decision"], "accepted", "{r}");
+            assert_eq!(r["device_decision"], "accepted", "{r}");
+            assert!(r["flags"].as_array().unwrap().is_empty(), "{r}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn three_days_offline_then_every_check_in_counts_on_both_databases() {
+    for b in backends("three_days_offline_then_every_check_in_counts_on_both_databases") {
+        three_days_offline_then_every_check_in_counts(b).await;
+    }
+}

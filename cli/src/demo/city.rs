@@ -132,8 +132,22 @@ impl City {
             again.acknowledged
         );
         // The report day in WITA (UTC+8), where Kupang is.
-        let day = civil_date((day_ms + 8 * HOUR).div_euclid(24 * HOUR));
-        let rows = siap_server::report::attendance(&self.state.db, &day, 8 * 60).await?;
+        let day = siap_core::time::civil_date(day_ms, 8 * 60);
+        // Check-ins the server would accept wait for its own face check of their crops.
+        let mut rows = siap_server::report::attendance(&self.state.db, &day, 8 * 60).await?;
+        let waited = rows.iter().filter(|r| r.decision == "pending").count();
+        for _ in 0..200 {
+            if rows.iter().all(|r| r.decision != "pending") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            rows = siap_server::report::attendance(&self.state.db, &day, 8 * 60).await?;
+        }
+        if waited > 0 {
+            println!(
+                "  the server embedded the uploaded face crop of {waited} check-in(s) itself, against the template it computed from the approved enrollment's crops, before counting it"
+            );
+        }
         let forks = siap_server::report::forks(&self.state.db, 0, 1000).await?;
         println!(
             "  server attendance report for {day} (WITA): {} check-ins, {} forks; the server's verdict beside the phone's:",
@@ -165,18 +179,4 @@ impl City {
         );
         Ok(disputed)
     }
-}
-
-/// `YYYY-MM-DD` of `days` since the Unix epoch (Howard Hinnant's civil_from_days).
-fn civil_date(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }

@@ -125,6 +125,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     // same rule.
     server_cfg.device_config.require_liveness = false;
     server_cfg.device_config.require_face = faces_dir.is_some();
+    // With the models at hand, the server re-checks every face itself from the uploaded crops.
+    server_cfg.face_models = faces_dir.as_ref().map(|_| default_models_dir());
     let city = rt.block_on(City::start(&server_cfg))?;
 
     // The simulated working day starts at 07:00 WITA (UTC+8, Kupang's time zone) on the latest day

@@ -160,16 +160,17 @@ impl Device {
     }
 
     /// The face step of a check: a selfie verified against the template, or a finished liveness
-    /// session (judged at `now`, then verified on its own frames).
+    /// session (judged at `now`, then verified on its own frames). Returns the evidence and the
+    /// aligned crop it was computed on (JPEG), which the check stores as a blob beside its record.
     pub(super) fn face_step(
         &self,
         employee_id: &str,
         input: &FaceInput,
         now: &ClockNow,
         cancel: &Cancel,
-    ) -> Result<FaceEvidence> {
+    ) -> Result<(FaceEvidence, Option<Vec<u8>>)> {
         let engine = self.engine()?;
-        let mut evidence = match input {
+        let (mut evidence, crop) = match input {
             FaceInput::Selfie(img) => {
                 let img = img.decode()?;
                 cancel.checkpoint()?;
@@ -195,7 +196,7 @@ impl Device {
         if let Some(t) = evidence.template.as_mut() {
             t.approved = self.template_status(employee_id, &t.sha256)? == TemplateStatus::Approved;
         }
-        Ok(evidence)
+        Ok((evidence, crop))
     }
 
     fn template_status(&self, employee_id: &str, sha256: &str) -> Result<TemplateStatus> {

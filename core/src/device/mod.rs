@@ -281,12 +281,15 @@ impl Device {
     pub fn check(&self, check: Check, cancel: &Cancel) -> Result<CheckOutcome> {
         let now = self.now()?;
         #[cfg(feature = "face")]
-        let face = match &check.face {
-            Some(input) => Some(self.face_step(&check.employee_id, input, &now, cancel)?),
-            None => None,
+        let (face, face_crop) = match &check.face {
+            Some(input) => {
+                let (evidence, crop) = self.face_step(&check.employee_id, input, &now, cancel)?;
+                (Some(evidence), crop)
+            }
+            None => (None, None),
         };
         #[cfg(not(feature = "face"))]
-        let face = None;
+        let (face, face_crop) = (None, None);
         cancel.checkpoint()?;
         let req = CheckRequest {
             employee_id: check.employee_id,
@@ -295,6 +298,7 @@ impl Device {
             now: now.monotonic,
             device_wall_ms: now.wall_ms,
             face,
+            face_crop,
         };
         attendance::check(&self.ledger, &self.policy, &req)
     }

@@ -64,6 +64,10 @@ pub struct VerifyOutcome {
     pub quality: QualityReport,
     /// SHA-256 of every model file used.
     pub model_sha256: Vec<String>,
+    /// The aligned 112x112 RGB8 face the similarity was computed on (evidence the server re-embeds);
+    /// `None` when no face could be used.
+    #[serde(skip)]
+    pub aligned: Option<Vec<u8>>,
 }
 
 /// One face found during identification.
@@ -176,6 +180,11 @@ impl FaceEngine {
     /// The engine's configuration.
     pub fn config(&self) -> &FaceConfig {
         &self.config
+    }
+
+    /// SHA-256 of the embedding model (what a template made by this engine names).
+    pub fn embedding_model_sha256(&self) -> &'static str {
+        MOBILEFACENET.sha256
     }
 
     /// SHA-256 of every model file, as `file:hex`.
@@ -338,6 +347,7 @@ impl FaceEngine {
             matched: s.quality.passed && similarity >= threshold,
             quality: s.quality,
             model_sha256: self.model_hashes(),
+            aligned: s.aligned,
         })
     }
 

@@ -447,6 +447,7 @@ impl FaceEngine {
                 matched: q.passed && similarity >= threshold,
                 quality: q.clone(),
                 model_sha256: self.model_hashes(),
+                aligned: attempt.frames[i].aligned.clone(),
             },
             Some(i),
         ))
@@ -459,6 +460,7 @@ impl FaceEngine {
             matched: false,
             quality,
             model_sha256: self.model_hashes(),
+            aligned: None,
         }
     }
 }

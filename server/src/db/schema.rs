@@ -77,6 +77,26 @@ CREATE TABLE IF NOT EXISTS face_enrollments (
 CREATE INDEX IF NOT EXISTS face_enrollments_status ON face_enrollments (status, received_at_ms);
 ",
     ),
+    (
+        5,
+        r"
+ALTER TABLE face_enrollments ADD COLUMN server_template {BYTES};
+CREATE TABLE IF NOT EXISTS face_rechecks (
+    device_id       TEXT NOT NULL,
+    seq             {INT} NOT NULL,
+    employee_id     TEXT NOT NULL,
+    template_sha256 TEXT NOT NULL,
+    crop_sha256     TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    queued_at_ms    {INT} NOT NULL,
+    similarity_bp   {INT},
+    checked_at_ms   {INT},
+    PRIMARY KEY (device_id, seq)
+);
+CREATE INDEX IF NOT EXISTS face_rechecks_status ON face_rechecks (status, queued_at_ms);
+CREATE INDEX IF NOT EXISTS face_rechecks_crop ON face_rechecks (crop_sha256, queued_at_ms);
+",
+    ),
 ];
 
 const TABLES: &str = r"

@@ -1,0 +1,286 @@
+//! The server's own face check: a check-in the server would otherwise accept waits (`pending`) until
+//! the server has embedded the aligned face crop the phone uploaded with it and compared it with the
+//! template the city approved, computed by the server itself from that enrollment's crops.
+//!
+//! Why a worker and not ingest: the crops arrive as blobs after the records (a phone uploads records
+//! first, then photos, possibly days later on a bad connection), and an embedding costs tens of
+//! milliseconds of CPU that must not hold the ingest transaction or the request. The worker wakes when
+//! a blob completes (and every few seconds), takes a batch of pending check-ins whose crop is there,
+//! and settles each one: `accepted`, or `rejected` with
+//!
+//! - `face_recheck_mismatch`: the crop is not the approved face (a modified app that signed `matched`
+//!   for someone else's face);
+//! - `replayed_evidence`: the crop was already the evidence of another check-in (a recorded check-in
+//!   pasted into a later one);
+//! - `face_crop_unreadable`: the blob is not a 112x112 JPEG face crop.
+//!
+//! A check-in that names no crop is rejected at ingest (`face_crop_missing`). Until settled, a
+//! check-in is reported as `pending`, never as accepted. A rejection of a check-in the device accepted
+//! is flagged `verdict_disputed`, like every other disagreement.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use siap_core::face::{FaceEngine, Template, crop};
+
+use crate::blobs;
+use crate::db::V;
+use crate::error::ServerError;
+use crate::http::AppState;
+
+/// Check-ins settled per round.
+const BATCH: i64 = 32;
+
+/// How long the worker sleeps when nothing woke it.
+const IDLE: Duration = Duration::from_secs(2);
+
+/// Runs the worker until the task is aborted.
+pub async fn run(st: AppState, engine: Arc<FaceEngine>, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        // A full batch: there may be more. An error (a database hiccup) is retried after the pause:
+        // nothing was half-written, each settlement is one transaction.
+        if settle_batch(&st, &engine)
+            .await
+            .is_ok_and(|n| n as i64 >= BATCH)
+        {
+            continue;
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(IDLE) => {}
+        }
+    }
+}
+
+/// One pending check-in.
+struct Pending {
+    device_id: String,
+    seq: i64,
+    employee_id: String,
+    template_sha256: String,
+    crop_sha256: String,
+}
+
+/// The outcome of one re-check.
+struct Settled {
+    decision: &'static str,
+    reasons: Vec<String>,
+    similarity: Option<f32>,
+}
+
+/// Settles the pending check-ins whose evidence is complete. Returns how many were looked at.
+pub async fn settle_batch(st: &AppState, engine: &Arc<FaceEngine>) -> Result<usize, ServerError> {
+    let rows = st
+        .db
+        .tx(|tx| {
+            tx.query(
+                "SELECT device_id, seq, employee_id, template_sha256, crop_sha256 FROM face_rechecks
+                 WHERE status = 'pending' ORDER BY queued_at_ms, device_id, seq LIMIT $1",
+                &[V::I(BATCH)],
+            )
+        })
+        .await?;
+    let pending: Vec<Pending> = rows
+        .iter()
+        .map(|r| {
+            Ok(Pending {
+                device_id: r[0].t()?,
+                seq: r[1].i()?,
+                employee_id: r[2].t()?,
+                template_sha256: r[3].t()?,
+                crop_sha256: r[4].t()?,
+            })
+        })
+        .collect::<Result<_, ServerError>>()?;
+    let n = pending.len();
+    for p in pending {
+        if let Some(s) = recheck(st, engine, &p).await? {
+            settle(st, &p, s).await?;
+        }
+    }
+    Ok(n)
+}
+
+/// Re-checks one check-in; `None` while its evidence is incomplete.
+async fn recheck(
+    st: &AppState,
+    engine: &Arc<FaceEngine>,
+    p: &Pending,
+) -> Result<Option<Settled>, ServerError> {
+    // The first check-in that named this crop keeps it; any later one is a replay.
+    let (crop_sha, device, seq) = (p.crop_sha256.clone(), p.device_id.clone(), p.seq);
+    let first = st
+        .db
+        .tx(move |tx| {
+            tx.one(
+                "SELECT device_id, seq FROM face_rechecks WHERE crop_sha256 = $1
+                 ORDER BY queued_at_ms, device_id, seq LIMIT 1",
+                &[V::T(crop_sha)],
+            )
+        })
+        .await?;
+    if let Some(r) = first
+        && (r[0].t()? != device || r[1].i()? != seq)
+    {
+        return Ok(Some(Settled {
+            decision: "rejected",
+            reasons: vec!["replayed_evidence".into()],
+            similarity: None,
+        }));
+    }
+    let Some(jpeg) = blob(st, &p.crop_sha256).await? else {
+        return Ok(None);
+    };
+    let Some(template) = server_template(st, engine, &p.employee_id, &p.template_sha256).await?
+    else {
+        return Ok(None);
+    };
+    let engine = engine.clone();
+    let similarity = tokio::task::spawn_blocking(move || -> Result<Option<f32>, ServerError> {
+        let Ok(rgb) = crop::decode(&jpeg) else {
+            return Ok(None);
+        };
+        let e = engine.embed_aligned(&rgb).map_err(ServerError::from)?;
+        Ok(Some(template.similarity(&e)))
+    })
+    .await
+    .map_err(|_| ServerError::Internal("face re-check task failed".into()))??;
+    let threshold = siap_core::face::FaceConfig::default().threshold;
+    Ok(Some(match similarity {
+        None => Settled {
+            decision: "rejected",
+            reasons: vec!["face_crop_unreadable".into()],
+            similarity: None,
+        },
+        Some(s) if s >= threshold => Settled {
+            decision: "accepted",
+            reasons: Vec::new(),
+            similarity: Some(s),
+        },
+        Some(s) => Settled {
+            decision: "rejected",
+            reasons: vec!["face_recheck_mismatch".into()],
+            similarity: Some(s),
+        },
+    }))
+}
+
+/// A complete blob's bytes, `None` while it has not been uploaded.
+async fn blob(st: &AppState, sha: &str) -> Result<Option<Vec<u8>>, ServerError> {
+    match blobs::get(&st.db, st.blobs.clone(), sha.to_owned()).await {
+        Ok((_, data)) => Ok(Some(data)),
+        Err(ServerError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The server's own template of an approved enrollment: the mean of the embeddings of its crops,
+/// computed once (when every crop is there) and stored. `None` until then, or when the template is
+/// not approved (any more).
+async fn server_template(
+    st: &AppState,
+    engine: &Arc<FaceEngine>,
+    employee: &str,
+    template: &str,
+) -> Result<Option<Template>, ServerError> {
+    let (e, t) = (employee.to_owned(), template.to_owned());
+    let row = st
+        .db
+        .tx(move |tx| {
+            tx.one(
+                "SELECT status, crops, server_template FROM face_enrollments
+                 WHERE employee_id = $1 AND template_sha256 = $2",
+                &[V::T(e), V::T(t)],
+            )
+        })
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    if row[0].t()? != "approved" {
+        return Ok(None);
+    }
+    if let V::B(bytes) = &row[2] {
+        return Ok(Template::from_bytes(bytes).ok());
+    }
+    let crops: Vec<String> = serde_json::from_str(&row[1].t()?).unwrap_or_default();
+    let mut jpegs = Vec::with_capacity(crops.len());
+    for c in &crops {
+        match blob(st, c).await? {
+            Some(j) => jpegs.push(j),
+            None => return Ok(None),
+        }
+    }
+    let engine = engine.clone();
+    let made = tokio::task::spawn_blocking(move || -> Result<Option<Template>, ServerError> {
+        let mut embeddings = Vec::with_capacity(jpegs.len());
+        for j in &jpegs {
+            let Ok(rgb) = crop::decode(j) else { continue };
+            embeddings.push(engine.embed_aligned(&rgb).map_err(ServerError::from)?);
+        }
+        if embeddings.is_empty() {
+            return Ok(None);
+        }
+        Ok(Template::from_embeddings(engine.embedding_model_sha256(), embeddings).ok())
+    })
+    .await
+    .map_err(|_| ServerError::Internal("face template task failed".into()))??;
+    let Some(made) = made else { return Ok(None) };
+    let (e, t, bytes) = (employee.to_owned(), template.to_owned(), made.to_bytes());
+    st.db
+        .tx(move |tx| {
+            tx.exec(
+                "UPDATE face_enrollments SET server_template = $1 WHERE employee_id = $2 AND template_sha256 = $3",
+                &[V::B(bytes), V::T(e), V::T(t)],
+            )
+        })
+        .await?;
+    Ok(Some(made))
+}
+
+/// Stores the outcome: the re-check row, and the record's server verdict (still `pending`, so a
+/// record settled twice by two workers is written once).
+async fn settle(st: &AppState, p: &Pending, s: Settled) -> Result<(), ServerError> {
+    let (device, seq) = (p.device_id.clone(), p.seq);
+    let now = crate::http::now_ms();
+    st.db
+        .tx(move |tx| {
+            let row = tx.one(
+                "SELECT flags, decision, flagged FROM records WHERE device_id = $1 AND seq = $2 AND server_decision = 'pending'",
+                &[V::T(device.clone()), V::I(seq)],
+            )?;
+            let Some(row) = row else { return Ok(()) };
+            let mut flags: Vec<String> = serde_json::from_str(&row[0].t()?).unwrap_or_default();
+            let device_accepted = row[1].opt_t()?.as_deref() == Some("accepted");
+            let disputed = s.decision != "accepted" && device_accepted;
+            if disputed {
+                flags.push("verdict_disputed".into());
+                flags.sort();
+                flags.dedup();
+            }
+            let flagged = i64::from(disputed).max(row[2].i()?);
+            tx.exec(
+                "UPDATE records SET server_decision = $1, server_reasons = $2, flags = $3, flagged = $4
+                 WHERE device_id = $5 AND seq = $6 AND server_decision = 'pending'",
+                &[
+                    V::T(s.decision.into()),
+                    V::T(serde_json::to_string(&s.reasons).unwrap_or_else(|_| "[]".into())),
+                    V::T(serde_json::to_string(&flags).unwrap_or_else(|_| "[]".into())),
+                    V::I(flagged),
+                    V::T(device.clone()),
+                    V::I(seq),
+                ],
+            )?;
+            tx.exec(
+                "UPDATE face_rechecks SET status = 'done', similarity_bp = $1, checked_at_ms = $2
+                 WHERE device_id = $3 AND seq = $4",
+                &[
+                    s.similarity
+                        .map_or(V::NullI, |x| V::I((f64::from(x) * 10_000.0).round() as i64)),
+                    V::I(now),
+                    V::T(device),
+                    V::I(seq),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+}

@@ -1,0 +1,226 @@
+//! Scenario 3 and the crop half of scenario 5: the server re-checks the face itself. A real phone
+//! (real models, real photos of `../shared/faces`) enrolls, is approved, and checks in honestly; then a
+//! modified client signs "accepted, matched" for a check-in whose face crop is someone else's, pastes
+//! the honest check-in's crop into a later check-in, and leaves the crop out. The server, with the face
+//! models, embeds each crop against the template it computed from the approved enrollment's crops:
+//! only the honest check-in counts, and it is `pending` until the server has confirmed it. Both
+//! databases.
+
+#[path = "../../core/tests/face_common/photos.rs"]
+mod photos;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use siap_core::Device;
+use siap_core::attendance::{AttendancePayload, Decision, Direction, KIND_CHECK_IN};
+use siap_core::device::{Cancel, Check, DeviceConfig, FaceInput, ImageInput};
+use siap_core::face::default_models_dir;
+use siap_core::geo::Fix;
+use siap_tests::sync_support::{
+    Admin, Backend, FakeMonotonic, TestServer, backends, test_client_config, test_master_key,
+};
+
+const OFFICE: (f64, f64) = (-10.1635, 123.5895);
+
+fn fix(north: f64) -> Fix {
+    Fix {
+        lat: OFFICE.0 + north,
+        lon: OFFICE.1,
+        accuracy_m: Some(8.0),
+        time_ms: siap_core::time::wall_now_ms() - 500,
+        provider: "fused".into(),
+        is_mock: false,
+    }
+}
+
+/// What a modified app signs: `payload` as given, appended to the device's own chain.
+fn forge(device: &Device, payload: &AttendancePayload) -> u64 {
+    device
+        .ledger()
+        .append(KIND_CHECK_IN, &serde_json::to_vec(payload).unwrap())
+        .unwrap()
+        .seq
+}
+
+/// The report rows of `device`, once none is `pending` any more (the worker has settled them).
+async fn settled(admin: &Admin, device: &str) -> Vec<serde_json::Value> {
+    let date = siap_core::time::civil_date(siap_core::time::wall_now_ms(), 0);
+    for _ in 0..300 {
+        let report = admin
+            .json(
+                Method::GET,
+                &format!("/v1/admin/reports/attendance?date={date}&utc_offset_min=0"),
+                None,
+            )
+            .await
+            .unwrap();
+        let rows: Vec<serde_json::Value> = report
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["device_id"] == device)
+            .cloned()
+            .collect();
+        if rows.iter().all(|r| r["decision"] != "pending") {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("check-ins still pending after 30 s");
+}
+
+async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(backend, &tmp.path().join("server"), |cfg| {
+        cfg.face_models = Some(default_models_dir());
+        // This city allows still selfies (no camera video here); the face is what is re-checked.
+        cfg.device_config.require_liveness = false;
+    })
+    .await
+    .unwrap();
+    let admin = server.admin();
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/sites/office",
+            Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": OFFICE.0, "lon": OFFICE.1}, "radius_m": 150}})),
+        )
+        .await
+        .unwrap();
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/employees/e1",
+            Some(serde_json::json!({"name": "x", "site_ids": ["office"]})),
+        )
+        .await
+        .unwrap();
+
+    let mut cfg = DeviceConfig::new(tmp.path().join("phone"), test_master_key());
+    cfg.server_public_key = Some(server.public_key.clone());
+    cfg.sync = Some(test_client_config(&server.url, &server.public_key));
+    cfg.models_dir = Some(default_models_dir());
+    cfg.policy.require_liveness = false;
+    cfg.policy.require_enrollment_liveness = false;
+    let phone = Device::open(cfg, None, Arc::new(FakeMonotonic::default())).unwrap();
+    phone
+        .register(&admin.code_for_employee("e1").await.unwrap())
+        .await
+        .unwrap();
+    assert!(phone.sync().await.unwrap().is_complete());
+    let photo = |rel: &str| ImageInput::File(faces.join(rel));
+    let never = Cancel::never();
+
+    // Enrolled on the phone (three crops uploaded), approved by HR, the approval pulled.
+    let enrolled = phone
+        .enroll(
+            "e1",
+            &["obama/1.jpg", "obama/2.jpg", "obama/3.jpg"].map(photo),
+            None,
+            &never,
+        )
+        .unwrap();
+    assert!(phone.sync().await.unwrap().is_complete());
+    admin
+        .approve_face("e1", &enrolled.payload.template_sha256)
+        .await
+        .unwrap();
+    assert!(phone.sync().await.unwrap().is_complete());
+
+    let check = |face: &str, north: f64| Check {
+        employee_id: "e1".into(),
+        direction: Direction::In,
+        face: Some(FaceInput::Selfie(photo(face))),
+        fix: fix(north),
+    };
+    let honest = phone.check(check("obama/4.jpg", 0.0), &never).unwrap();
+    assert!(honest.accepted(), "{:?}", honest.payload.reasons);
+    let impostor = phone.check(check("biden/1.jpg", 0.00002), &never).unwrap();
+    assert!(!impostor.accepted());
+
+    // A modified app: the impostor's check-in signed as accepted and matched (his crop uploaded with
+    // it); the honest crop pasted into a later check-in; a check-in without its crop.
+    let mut claims_match = impostor.payload.clone();
+    claims_match.decision = Decision::Accepted;
+    claims_match.reasons.clear();
+    if let Some(f) = claims_match.face.as_mut() {
+        f.similarity = 0.91;
+        f.matched = true;
+    }
+    let mismatch = forge(&phone, &claims_match);
+    let mut pasted = honest.payload.clone();
+    pasted.fix = fix(0.00004);
+    let replay = forge(&phone, &pasted);
+    let mut cropless = honest.payload.clone();
+    cropless.fix = fix(0.00006);
+    if let Some(f) = cropless.face.as_mut() {
+        f.crop_sha256 = None;
+    }
+    let no_crop = forge(&phone, &cropless);
+    assert!(phone.sync().await.unwrap().is_complete());
+
+    let rows = settled(&admin, phone.ledger().device_id()).await;
+    let row = |seq: u64| {
+        rows.iter()
+            .find(|r| r["seq"] == seq)
+            .unwrap_or_else(|| panic!("no row #{seq} in {rows:?}"))
+    };
+    let verdict = |seq: u64| {
+        let r = row(seq);
+        (
+            r["decision"].as_str().unwrap().to_owned(),
+            r["server_reasons"].clone(),
+        )
+    };
+    assert_eq!(
+        verdict(honest.seq),
+        ("accepted".into(), serde_json::json!([]))
+    );
+    assert_eq!(
+        verdict(impostor.seq),
+        (
+            "rejected".into(),
+            serde_json::json!(["face_mismatch", "device_rejected"])
+        )
+    );
+    assert_eq!(
+        verdict(mismatch),
+        (
+            "rejected".into(),
+            serde_json::json!(["face_recheck_mismatch"])
+        )
+    );
+    assert_eq!(
+        verdict(replay),
+        ("rejected".into(), serde_json::json!(["replayed_evidence"]))
+    );
+    assert_eq!(
+        verdict(no_crop),
+        ("rejected".into(), serde_json::json!(["face_crop_missing"]))
+    );
+    for seq in [mismatch, replay, no_crop] {
+        assert!(
+            row(seq)["flags"]
+                .as_array()
+                .unwrap()
+                .contains(&"verdict_disputed".into()),
+            "{:?}",
+            row(seq)
+        );
+    }
+    // Exactly one check-in counts.
+    let counted = rows.iter().filter(|r| r["decision"] == "accepted").count();
+    assert_eq!(counted, 1, "{rows:?}");
+}
+
+#[tokio::test]
+async fn the_server_rechecks_the_face_on_both_databases() {
+    let Some(faces) = photos::faces_dir() else {
+        return;
+    };
+    for b in backends("the_server_rechecks_the_face_on_both_databases") {
+        the_server_rechecks_the_face(b, &faces).await;
+    }
+}

@@ -1,10 +1,33 @@
 //! Every same-person pair of `../shared/faces` scores above the default threshold and every
-//! different-person pair below it; the margin is printed.
+//! different-person pair below it; the margin is printed, with what the impostor scores say about 1:N
+//! identification (kiosk mode): the expected false-match rate of a 500-person gallery at both
+//! thresholds, from a normal fit of the impostor scores.
 #![cfg(feature = "face")]
 
 mod face_common;
 
-use siap_core::face::{DEFAULT_THRESHOLD, cosine};
+use siap_core::face::{DEFAULT_IDENTIFY_THRESHOLD, DEFAULT_THRESHOLD, cosine};
+
+/// P(Z >= z) for a standard normal (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
+fn normal_tail(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erfc = poly * (-x * x).exp();
+    if x >= 0.0 {
+        erfc / 2.0
+    } else {
+        1.0 - erfc / 2.0
+    }
+}
+
+/// Expected false-match rate of one unenrolled face against a gallery of `n` people at `threshold`.
+fn gallery_fmr(mean: f64, sd: f64, threshold: f64, n: i32) -> f64 {
+    1.0 - (1.0 - normal_tail((threshold - mean) / sd)).powi(n)
+}
 
 #[test]
 fn genuine_pairs_above_and_impostor_pairs_below_the_threshold() {
@@ -51,6 +74,24 @@ fn genuine_pairs_above_and_impostor_pairs_below_the_threshold() {
         imp.len(),
         gmin - DEFAULT_THRESHOLD,
         DEFAULT_THRESHOLD - imax
+    );
+    let (m, s) = (f64::from(mean), f64::from(sd));
+    let fmr_1to1 = gallery_fmr(m, s, f64::from(DEFAULT_THRESHOLD), 500);
+    let fmr_kiosk = gallery_fmr(m, s, f64::from(DEFAULT_IDENTIFY_THRESHOLD), 500);
+    eprintln!(
+        "1:N with 500 enrolled: expected false matches of an unenrolled face {:.2} % at {DEFAULT_THRESHOLD}, {:.2} % at the identification threshold {DEFAULT_IDENTIFY_THRESHOLD}",
+        100.0 * fmr_1to1,
+        100.0 * fmr_kiosk
+    );
+    // The rule the identification threshold was set by: at most 1 % for 500 people, and every
+    // genuine pair still above it.
+    assert!(
+        fmr_kiosk < 0.01,
+        "identification threshold too low: {fmr_kiosk}"
+    );
+    assert!(
+        gmin > DEFAULT_IDENTIFY_THRESHOLD,
+        "a same-person pair scored {gmin}, below the identification threshold"
     );
     assert!(gmin > DEFAULT_THRESHOLD, "a same-person pair scored {gmin}");
     assert!(

@@ -34,6 +34,8 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     fn read(&self, sha: &str) -> Result<Vec<u8>, ServerError>;
     /// Whether a complete blob is stored.
     fn exists(&self, sha: &str) -> bool;
+    /// Deletes a complete blob (retention, erasure); deleting one that is not there is no error.
+    fn remove(&self, sha: &str) -> Result<(), ServerError>;
 }
 
 /// Blobs as files under a root directory (created 0700).
@@ -190,6 +192,14 @@ impl BlobStore for FsBlobStore {
 
     fn exists(&self, sha: &str) -> bool {
         self.object(sha).is_ok_and(|p| p.is_file())
+    }
+
+    fn remove(&self, sha: &str) -> Result<(), ServerError> {
+        match std::fs::remove_file(self.object(sha)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("delete a blob")(e)),
+        }
     }
 }
 

@@ -163,6 +163,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/blobs/{sha}", get(admin_blob))
         .route("/v1/admin/faces", get(admin_faces))
         .route(
+            "/v1/admin/employees/{id}/official-photo",
+            put(admin_official_photo),
+        )
+        .route("/v1/admin/faces/{employee}/erase", post(admin_face_erase))
+        .route(
             "/v1/admin/faces/{employee}/{template}/decision",
             post(admin_face_decision),
         )
@@ -613,6 +618,43 @@ async fn admin_faces(
     let Query(q) = q.map_err(|_| ServerError::BadRequest("bad query".into()))?;
     let list = crate::faces::list(&st.db, q.status, q.employee_id).await?;
     Ok(json(StatusCode::OK, &list))
+}
+
+async fn admin_face_erase(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(employee): Path<String>,
+    body: Body,
+) -> Result<Response, ServerError> {
+    admin_auth(&st, &headers)?;
+    let req: crate::erasure::ErasureRequest =
+        parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
+    let out = crate::erasure::erase(
+        &st.db,
+        st.blobs.clone(),
+        st.signer.clone(),
+        employee,
+        req,
+        now_ms(),
+    )
+    .await?;
+    Ok(json(StatusCode::OK, &out))
+}
+
+/// Largest official photo accepted.
+const MAX_OFFICIAL_PHOTO: usize = 4 * 1024 * 1024;
+
+async fn admin_official_photo(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ServerError> {
+    admin_auth(&st, &headers)?;
+    let _permit = heavy_permit(&st).await?;
+    let photo = read_body(&headers, body, MAX_OFFICIAL_PHOTO).await?;
+    let out = crate::official::store(&st, id, photo.to_vec(), now_ms()).await?;
+    Ok(json(StatusCode::OK, &out))
 }
 
 async fn admin_face_decision(

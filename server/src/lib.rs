@@ -7,7 +7,9 @@
 //! - [`blobs`]: resumable, content-addressed photo upload; [`blobstore`]: where the bytes live (files);
 //! - [`changes`]: the signed changes feed and what administrators publish into it;
 //! - [`verdict`]: the server's own verdict on each check-in; [`faces`]: face enrollments and the
-//!   city's decisions on them; [`recheck`]: the worker that re-embeds each check-in's face crop;
+//!   city's decisions on them; [`official`]: HR's official photos, as embeddings for approvers;
+//!   [`recheck`]: the worker that re-embeds each check-in's face crop; [`erasure`]: retention and
+//!   erasure of face data;
 //! - [`report`]: attendance, flagged records, forks, stale devices;
 //! - [`http`]: the axum API (described by `openapi.json`); [`listen`]: the connection loop with
 //!   timeouts and caps; [`throttle`]: registration guessing limits;
@@ -21,12 +23,14 @@ pub mod blobstore;
 pub mod changes;
 pub mod db;
 pub mod devices;
+pub mod erasure;
 pub mod error;
 pub mod faces;
 pub mod http;
 pub mod ingest;
 pub mod launch;
 pub mod listen;
+pub mod official;
 pub mod recheck;
 pub mod report;
 pub mod throttle;
@@ -62,6 +66,9 @@ pub struct ServerConfig {
     /// Directory of the face models: when set, the server re-checks every check-in's face itself
     /// ([`recheck`]); a missing or altered model is an error at start.
     pub face_models: Option<PathBuf>,
+    /// How long face crops of settled check-ins and of refused enrollments are kept
+    /// ([`erasure::expire`]).
+    pub face_retention_days: u32,
 }
 
 impl ServerConfig {
@@ -76,9 +83,14 @@ impl ServerConfig {
             limits: listen::Limits::default(),
             max_heavy_requests: 8,
             face_models: None,
+            face_retention_days: DEFAULT_FACE_RETENTION_DAYS,
         }
     }
 }
+
+/// Face crops are kept 90 days by default: long enough to settle a dispute over a month's
+/// attendance and its allowance, short enough not to keep a face archive.
+pub const DEFAULT_FACE_RETENTION_DAYS: u32 = 90;
 
 /// Loads the server key from `path`, generating it (readable by the owner only) on first start.
 pub fn load_or_create_key(path: &Path) -> Result<SoftwareSigner, ServerError> {
@@ -175,7 +187,11 @@ pub async fn spawn(cfg: &ServerConfig, addr: SocketAddr) -> Result<Running, Serv
         .map_err(|_| ServerError::Internal("no local address".into()))?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let limits = cfg.limits;
-    let sweeper = tokio::spawn(sweep_partials(st.clone(), cfg.blob_dir.clone()));
+    let sweeper = tokio::spawn(sweep_partials(
+        st.clone(),
+        cfg.blob_dir.clone(),
+        cfg.face_retention_days,
+    ));
     let rechecker = st
         .faces
         .clone()
@@ -219,11 +235,14 @@ async fn json_timeout(resp: axum::response::Response) -> axum::response::Respons
 
 /// Expires photo uploads abandoned for a week, hourly: their database rows and bytes, and orphaned
 /// partial files (written but never recorded, e.g. a crash between the two).
-async fn sweep_partials(st: AppState, blob_dir: PathBuf) {
+async fn sweep_partials(st: AppState, blob_dir: PathBuf, face_retention_days: u32) {
     let mut tick = tokio::time::interval(std::time::Duration::from_hours(1));
     loop {
         tick.tick().await;
-        let _ = blobs::expire_partials(&st.db, st.blobs.clone(), http::now_ms()).await;
+        let now = http::now_ms();
+        let _ = blobs::expire_partials(&st.db, st.blobs.clone(), now).await;
+        let cutoff = now - i64::from(face_retention_days) * 86_400_000;
+        let _ = erasure::expire(&st.db, st.blobs.clone(), cutoff).await;
         let cutoff = std::time::SystemTime::now()
             - std::time::Duration::from_millis(blobs::PARTIAL_TTL_MS.unsigned_abs());
         let dir = blob_dir.clone();

@@ -14,6 +14,9 @@
 //!   pasted into a later one);
 //! - `face_crop_unreadable`: the blob is not a 112x112 JPEG face crop.
 //!
+//! The same worker computes the template of each pending enrollment once its crops are in, and its
+//! similarity to the employee's official photo ([`crate::official`]), for the approver.
+//!
 //! A check-in that names no crop is rejected at ingest (`face_crop_missing`). Until settled, a
 //! check-in is reported as `pending`, never as accepted. A rejection of a check-in the device accepted
 //! is flagged `verdict_disputed`, like every other disagreement.
@@ -38,7 +41,8 @@ const IDLE: Duration = Duration::from_secs(2);
 pub async fn run(st: AppState, engine: Arc<FaceEngine>, wake: Arc<tokio::sync::Notify>) {
     loop {
         // A full batch: there may be more. An error (a database hiccup) is retried after the pause:
-        // nothing was half-written, each settlement is one transaction.
+        // nothing is half-written, each step is one transaction.
+        let _ = prepare_enrollments(&st, &engine).await;
         if settle_batch(&st, &engine)
             .await
             .is_ok_and(|n| n as i64 >= BATCH)
@@ -174,9 +178,8 @@ async fn blob(st: &AppState, sha: &str) -> Result<Option<Vec<u8>>, ServerError> 
     }
 }
 
-/// The server's own template of an approved enrollment: the mean of the embeddings of its crops,
-/// computed once (when every crop is there) and stored. `None` until then, or when the template is
-/// not approved (any more).
+/// The server's own template of an approved enrollment (see [`enrollment_template`]); `None` while
+/// it cannot be computed, or when the template is not approved (any more).
 async fn server_template(
     st: &AppState,
     engine: &Arc<FaceEngine>,
@@ -188,20 +191,42 @@ async fn server_template(
         .db
         .tx(move |tx| {
             tx.one(
-                "SELECT status, crops, server_template FROM face_enrollments
+                "SELECT status FROM face_enrollments WHERE employee_id = $1 AND template_sha256 = $2",
+                &[V::T(e), V::T(t)],
+            )
+        })
+        .await?;
+    if row.map(|r| r[0].t()).transpose()?.as_deref() != Some("approved") {
+        return Ok(None);
+    }
+    enrollment_template(st, engine, employee, template).await
+}
+
+/// The server's own template of an enrollment: the mean of the embeddings of its crops, computed once
+/// (when every crop is there) and stored, with its similarity to the employee's official photo when
+/// there is one. `None` until then.
+pub async fn enrollment_template(
+    st: &AppState,
+    engine: &Arc<FaceEngine>,
+    employee: &str,
+    template: &str,
+) -> Result<Option<Template>, ServerError> {
+    let (e, t) = (employee.to_owned(), template.to_owned());
+    let row = st
+        .db
+        .tx(move |tx| {
+            tx.one(
+                "SELECT crops, server_template FROM face_enrollments
                  WHERE employee_id = $1 AND template_sha256 = $2",
                 &[V::T(e), V::T(t)],
             )
         })
         .await?;
     let Some(row) = row else { return Ok(None) };
-    if row[0].t()? != "approved" {
-        return Ok(None);
-    }
-    if let V::B(bytes) = &row[2] {
+    if let V::B(bytes) = &row[1] {
         return Ok(Template::from_bytes(bytes).ok());
     }
-    let crops: Vec<String> = serde_json::from_str(&row[1].t()?).unwrap_or_default();
+    let crops: Vec<String> = serde_json::from_str(&row[0].t()?).unwrap_or_default();
     let mut jpegs = Vec::with_capacity(crops.len());
     for c in &crops {
         match blob(st, c).await? {
@@ -224,16 +249,45 @@ async fn server_template(
     .await
     .map_err(|_| ServerError::Internal("face template task failed".into()))??;
     let Some(made) = made else { return Ok(None) };
-    let (e, t, bytes) = (employee.to_owned(), template.to_owned(), made.to_bytes());
+    let (e, t, keep) = (employee.to_owned(), template.to_owned(), made.clone());
     st.db
         .tx(move |tx| {
+            let official = crate::official::similarity_bp(tx, &e, &keep)?;
             tx.exec(
-                "UPDATE face_enrollments SET server_template = $1 WHERE employee_id = $2 AND template_sha256 = $3",
-                &[V::B(bytes), V::T(e), V::T(t)],
+                "UPDATE face_enrollments SET server_template = $1, official_similarity_bp = $2
+                 WHERE employee_id = $3 AND template_sha256 = $4",
+                &[
+                    V::B(keep.to_bytes()),
+                    official.map_or(V::NullI, V::I),
+                    V::T(e),
+                    V::T(t),
+                ],
             )
         })
         .await?;
     Ok(Some(made))
+}
+
+/// Computes the templates of pending enrollments whose crops have all arrived, so that the approver
+/// sees their similarity to the official photo. Returns how many were looked at.
+async fn prepare_enrollments(
+    st: &AppState,
+    engine: &Arc<FaceEngine>,
+) -> Result<usize, ServerError> {
+    let rows = st
+        .db
+        .tx(|tx| {
+            tx.query(
+                "SELECT employee_id, template_sha256 FROM face_enrollments
+                 WHERE status = 'pending' AND server_template IS NULL ORDER BY received_at_ms LIMIT $1",
+                &[V::I(BATCH)],
+            )
+        })
+        .await?;
+    for r in &rows {
+        enrollment_template(st, engine, &r[0].t()?, &r[1].t()?).await?;
+    }
+    Ok(rows.len())
 }
 
 /// Stores the outcome: the re-check row, and the record's server verdict (still `pending`, so a

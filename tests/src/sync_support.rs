@@ -180,6 +180,19 @@ impl Admin {
         Ok((resp.status().as_u16(), resp.bytes().await?.to_vec()))
     }
 
+    /// Sends raw bytes (a photo) with `PUT`; returns status and body.
+    pub async fn put_bytes(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<(u16, Vec<u8>)> {
+        let resp = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await?;
+        Ok((resp.status().as_u16(), resp.bytes().await?.to_vec()))
+    }
+
     /// Sends and parses a JSON answer, failing on non-2xx.
     pub async fn json(
         &self,

@@ -30,6 +30,14 @@ use crate::{Error, Result};
 /// provisional: re-measure on local data with `siap face eval`.
 pub const DEFAULT_THRESHOLD: f32 = 0.45;
 
+/// Default threshold of 1:N identification (kiosk mode), stricter than 1:1 verification: with a
+/// gallery of N people an unenrolled face has N chances to pass, so the false-match rate grows about
+/// N-fold (`1 - (1 - p)^N`). Measured on the impostor pairs of `../shared/faces` (mean -0.005, sd 0.119,
+/// a normal fit; `core/tests/face_pairs.rs` prints it): at 0.45 a 500-person gallery would falsely
+/// name an unenrolled face about 3 % of the time, at 0.50 about 0.6 %; the lowest genuine pair scored
+/// 0.63.
+pub const DEFAULT_IDENTIFY_THRESHOLD: f32 = 0.50;
+
 /// Engine settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaceConfig {
@@ -37,8 +45,11 @@ pub struct FaceConfig {
     pub detector: DetectorConfig,
     /// Quality gate thresholds.
     pub quality: QualityConfig,
-    /// Cosine similarity at or above which two faces are the same person.
+    /// Cosine similarity at or above which two faces are the same person (1:1, a check).
     pub threshold: f32,
+    /// The same for 1:N identification against a gallery (kiosk mode), see
+    /// [`DEFAULT_IDENTIFY_THRESHOLD`].
+    pub identify_threshold: f32,
 }
 
 impl Default for FaceConfig {
@@ -47,6 +58,7 @@ impl Default for FaceConfig {
             detector: DetectorConfig::default(),
             quality: QualityConfig::default(),
             threshold: DEFAULT_THRESHOLD,
+            identify_threshold: DEFAULT_IDENTIFY_THRESHOLD,
         }
     }
 }
@@ -133,6 +145,14 @@ impl FaceEngine {
     pub fn open(models_dir: &Path, config: FaceConfig) -> Result<FaceEngine> {
         if !(config.threshold.is_finite() && (-1.0..=1.0).contains(&config.threshold)) {
             return Err(Error::invalid("threshold", "must be within -1..1"));
+        }
+        if !(config.identify_threshold.is_finite()
+            && (config.threshold..=1.0).contains(&config.identify_threshold))
+        {
+            return Err(Error::invalid(
+                "identify_threshold",
+                "must be within threshold..1",
+            ));
         }
         if !(config.detector.min_face_size.is_finite() && config.detector.min_face_size >= 12.0) {
             return Err(Error::invalid(
@@ -352,7 +372,8 @@ impl FaceEngine {
     }
 
     /// 1:N identification: every face in the photo is compared with the gallery; a face whose best
-    /// similarity is below the threshold, or that fails the per-face quality gate, is "unknown" (`id: None`).
+    /// similarity is below the identification threshold (stricter than 1:1, see
+    /// [`DEFAULT_IDENTIFY_THRESHOLD`]), or that fails the per-face quality gate, is "unknown" (`id: None`).
     pub fn identify(
         &self,
         gallery: &[(String, Template)],
@@ -362,7 +383,7 @@ impl FaceEngine {
             Self::check_template_model(t)?;
         }
         let dets = self.detect(img)?;
-        let threshold = self.config.threshold;
+        let threshold = self.config.identify_threshold;
         let mut faces = Vec::with_capacity(dets.len());
         for det in &dets {
             let s = self.assess_face(img, det, dets.len(), 0)?;

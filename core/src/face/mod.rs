@@ -44,8 +44,8 @@ pub use antispoof::{
 pub use detect::{Detection, DetectorConfig, nms};
 pub use embed::{DIM, cosine};
 pub use engine::{
-    DEFAULT_THRESHOLD, Enrolled, FaceConfig, FaceEngine, FaceSample, IdentifiedFace,
-    IdentifyOutcome, VerifyOutcome,
+    DEFAULT_IDENTIFY_THRESHOLD, DEFAULT_THRESHOLD, Enrolled, FaceConfig, FaceEngine, FaceSample,
+    IdentifiedFace, IdentifyOutcome, VerifyOutcome,
 };
 pub use input::{FaceImage, MAX_PIXELS, MAX_SIDE, PixelFormat, RawFrame};
 pub use live::{FrameFeedback, LiveConfig, LiveOutcome, LivenessAttempt};

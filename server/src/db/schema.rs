@@ -97,6 +97,18 @@ CREATE INDEX IF NOT EXISTS face_rechecks_status ON face_rechecks (status, queued
 CREATE INDEX IF NOT EXISTS face_rechecks_crop ON face_rechecks (crop_sha256, queued_at_ms);
 ",
     ),
+    (
+        6,
+        r"
+CREATE TABLE IF NOT EXISTS official_faces (
+    employee_id     TEXT PRIMARY KEY,
+    photo_sha256    TEXT NOT NULL,
+    embedding       {BYTES} NOT NULL,
+    updated_at_ms   {INT} NOT NULL
+);
+ALTER TABLE face_enrollments ADD COLUMN official_similarity_bp {INT};
+",
+    ),
 ];
 
 const TABLES: &str = r"

@@ -178,6 +178,26 @@ async fn blob(st: &AppState, sha: &str) -> Result<Option<Vec<u8>>, ServerError> 
     }
 }
 
+/// `columns` of one enrollment.
+async fn enrollment(
+    st: &AppState,
+    employee: &str,
+    template: &str,
+    columns: &'static str,
+) -> Result<Option<crate::db::Row>, ServerError> {
+    let (e, t) = (employee.to_owned(), template.to_owned());
+    st.db
+        .tx(move |tx| {
+            tx.one(
+                &format!(
+                    "SELECT {columns} FROM face_enrollments WHERE employee_id = $1 AND template_sha256 = $2"
+                ),
+                &[V::T(e), V::T(t)],
+            )
+        })
+        .await
+}
+
 /// The server's own template of an approved enrollment (see [`enrollment_template`]); `None` while
 /// it cannot be computed, or when the template is not approved (any more).
 async fn server_template(
@@ -186,16 +206,7 @@ async fn server_template(
     employee: &str,
     template: &str,
 ) -> Result<Option<Template>, ServerError> {
-    let (e, t) = (employee.to_owned(), template.to_owned());
-    let row = st
-        .db
-        .tx(move |tx| {
-            tx.one(
-                "SELECT status FROM face_enrollments WHERE employee_id = $1 AND template_sha256 = $2",
-                &[V::T(e), V::T(t)],
-            )
-        })
-        .await?;
+    let row = enrollment(st, employee, template, "status").await?;
     if row.map(|r| r[0].t()).transpose()?.as_deref() != Some("approved") {
         return Ok(None);
     }
@@ -211,18 +222,9 @@ pub async fn enrollment_template(
     employee: &str,
     template: &str,
 ) -> Result<Option<Template>, ServerError> {
-    let (e, t) = (employee.to_owned(), template.to_owned());
-    let row = st
-        .db
-        .tx(move |tx| {
-            tx.one(
-                "SELECT crops, server_template FROM face_enrollments
-                 WHERE employee_id = $1 AND template_sha256 = $2",
-                &[V::T(e), V::T(t)],
-            )
-        })
-        .await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = enrollment(st, employee, template, "crops, server_template").await? else {
+        return Ok(None);
+    };
     if let V::B(bytes) = &row[1] {
         return Ok(Template::from_bytes(bytes).ok());
     }
@@ -279,7 +281,8 @@ async fn prepare_enrollments(
         .tx(|tx| {
             tx.query(
                 "SELECT employee_id, template_sha256 FROM face_enrollments
-                 WHERE status = 'pending' AND server_template IS NULL ORDER BY received_at_ms LIMIT $1",
+                 WHERE status = 'pending' AND server_template IS NULL AND crops <> '[]'
+                 ORDER BY received_at_ms LIMIT $1",
                 &[V::I(BATCH)],
             )
         })

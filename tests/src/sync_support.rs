@@ -209,6 +209,33 @@ impl Admin {
         Ok(serde_json::from_slice(&b)?)
     }
 
+    /// Publishes site `id`: a circle of `radius_m` around (`lat`, `lon`).
+    pub async fn put_site(
+        &self,
+        id: &str,
+        (lat, lon): (f64, f64),
+        radius_m: f64,
+    ) -> anyhow::Result<()> {
+        self.json(
+            reqwest::Method::PUT,
+            &format!("/v1/admin/sites/{id}"),
+            Some(serde_json::json!({"name": id, "fence": {"type": "circle", "center": {"lat": lat, "lon": lon}, "radius_m": radius_m}})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Publishes employee `id`, assigned to `sites`.
+    pub async fn put_employee(&self, id: &str, sites: &[&str]) -> anyhow::Result<()> {
+        self.json(
+            reqwest::Method::PUT,
+            &format!("/v1/admin/employees/{id}"),
+            Some(serde_json::json!({"name": id, "site_ids": sites})),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Issues an enrollment code bound to an employee.
     pub async fn code_for_employee(&self, employee: &str) -> anyhow::Result<String> {
         let v = self

@@ -27,23 +27,9 @@ async fn binding_place_and_time_are_rechecked(backend: Backend) {
         .await
         .unwrap();
     let admin = server.admin();
-    admin
-        .json(
-            Method::PUT,
-            "/v1/admin/sites/s1",
-            Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": -6.2, "lon": 106.8}, "radius_m": 100}})),
-        )
-        .await
-        .unwrap();
+    admin.put_site("s1", (-6.2, 106.8), 100.0).await.unwrap();
     for e in ["e1", "e2"] {
-        admin
-            .json(
-                Method::PUT,
-                &format!("/v1/admin/employees/{e}"),
-                Some(serde_json::json!({"name": "x", "site_ids": ["s1"]})),
-            )
-            .await
-            .unwrap();
+        admin.put_employee(e, &["s1"]).await.unwrap();
     }
     admin
         .json(
@@ -250,22 +236,8 @@ async fn self_enrollment_never_counts(backend: Backend) {
         .await
         .unwrap();
     let admin = server.admin();
-    admin
-        .json(
-            Method::PUT,
-            "/v1/admin/sites/s1",
-            Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": -6.2, "lon": 106.8}, "radius_m": 100}})),
-        )
-        .await
-        .unwrap();
-    admin
-        .json(
-            Method::PUT,
-            "/v1/admin/employees/maria",
-            Some(serde_json::json!({"name": "Maria", "site_ids": ["s1"]})),
-        )
-        .await
-        .unwrap();
+    admin.put_site("s1", (-6.2, 106.8), 100.0).await.unwrap();
+    admin.put_employee("maria", &["s1"]).await.unwrap();
     let phone = TestDevice::open(&tmp.path().join("m"), &server.url, &server.public_key).unwrap();
     let code = admin.code_for_employee("maria").await.unwrap();
     phone.device.register(&code).await.unwrap();
@@ -332,14 +304,7 @@ async fn self_enrollment_never_counts(backend: Backend) {
 
     // Enrolling again on his own phone under her id: the server refuses it outright (not bound).
     let own = TestDevice::open(&tmp.path().join("y"), &server.url, &server.public_key).unwrap();
-    admin
-        .json(
-            Method::PUT,
-            "/v1/admin/employees/yohanes",
-            Some(serde_json::json!({"name": "Yohanes", "site_ids": ["s1"]})),
-        )
-        .await
-        .unwrap();
+    admin.put_employee("yohanes", &["s1"]).await.unwrap();
     let code = admin.code_for_employee("yohanes").await.unwrap();
     own.device.register(&code).await.unwrap();
     let (_, elsewhere) = own.claim_enrollment("maria").unwrap();
@@ -396,22 +361,8 @@ async fn three_days_offline_then_every_check_in_counts(backend: Backend) {
         .await
         .unwrap();
     let admin = server.admin();
-    admin
-        .json(
-            Method::PUT,
-            "/v1/admin/sites/s1",
-            Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": -6.2, "lon": 106.8}, "radius_m": 100}})),
-        )
-        .await
-        .unwrap();
-    admin
-        .json(
-            Method::PUT,
-            "/v1/admin/employees/e1",
-            Some(serde_json::json!({"name": "x", "site_ids": ["s1"]})),
-        )
-        .await
-        .unwrap();
+    admin.put_site("s1", (-6.2, 106.8), 100.0).await.unwrap();
+    admin.put_employee("e1", &["s1"]).await.unwrap();
     let phone = TestDevice::open(&tmp.path().join("p"), &server.url, &server.public_key).unwrap();
     let code = admin.code_for_employee("e1").await.unwrap();
     phone.device.register(&code).await.unwrap();

@@ -103,22 +103,8 @@ async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path)
     .await
     .unwrap();
     let admin = server.admin();
-    admin
-        .json(
-            Method::PUT,
-            "/v1/admin/sites/office",
-            Some(serde_json::json!({"name": "Balai Kota", "fence": {"type": "circle", "center": {"lat": OFFICE.0, "lon": OFFICE.1}, "radius_m": 150}})),
-        )
-        .await
-        .unwrap();
-    admin
-        .json(
-            Method::PUT,
-            "/v1/admin/employees/e1",
-            Some(serde_json::json!({"name": "x", "site_ids": ["office"]})),
-        )
-        .await
-        .unwrap();
+    admin.put_site("office", OFFICE, 150.0).await.unwrap();
+    admin.put_employee("e1", &["office"]).await.unwrap();
 
     let mut cfg = DeviceConfig::new(tmp.path().join("phone"), test_master_key());
     cfg.server_public_key = Some(server.public_key.clone());

@@ -99,3 +99,41 @@ fn genuine_pairs_above_and_impostor_pairs_below_the_threshold() {
         "a different-person pair scored {imax}"
     );
 }
+
+/// The face crop a check-in uploads is a JPEG of the aligned face: the server's embedding of it must
+/// stay where the phone's was, or the server's re-check would disagree with an honest phone.
+#[test]
+fn a_face_crop_keeps_its_embedding_through_jpeg() {
+    use siap_core::face::crop;
+    let Some(dir) = face_common::faces_dir() else {
+        return;
+    };
+    let engine = face_common::engine();
+    let (mut worst, mut sum, mut n, mut bytes) = (1.0f32, 0.0f32, 0usize, 0usize);
+    for (_, files) in face_common::identities(&dir) {
+        for f in files {
+            let s = engine.sample(&face_common::load(&dir, &f)).expect("sample");
+            let (Some(aligned), Some(e)) = (s.aligned, s.embedding) else {
+                continue;
+            };
+            let jpeg = crop::encode(&aligned).expect("encode");
+            bytes += jpeg.len();
+            let again = engine
+                .embed_aligned(&crop::decode(&jpeg).expect("decode"))
+                .expect("embed");
+            let c = cosine(&e, &again);
+            worst = worst.min(c);
+            sum += c;
+            n += 1;
+        }
+    }
+    eprintln!(
+        "face crops through JPEG (quality {}): {n} crops, mean {} bytes, embedding cosine mean {:.4} worst {worst:.4}",
+        crop::JPEG_QUALITY,
+        bytes / n.max(1),
+        sum / n.max(1) as f32
+    );
+    assert!(n >= 10, "too few crops: {n}");
+    // A drift of 0.02 moves no pair of the set across the threshold (margins above 0.17).
+    assert!(worst > 0.98, "a crop's embedding moved to {worst}");
+}

@@ -185,7 +185,7 @@ pub async fn expire(
                 crops.extend(serde_json::from_str::<Vec<String>>(&r[0].t()?).unwrap_or_default());
             }
             // An approved enrollment keeps its crops, even when a settled check-in shares one.
-            let mut kept: Vec<String> = Vec::new();
+            let mut kept = std::collections::HashSet::new();
             for r in tx.query(
                 "SELECT crops FROM face_enrollments WHERE status IN ('pending', 'approved')",
                 &[],

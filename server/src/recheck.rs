@@ -11,7 +11,8 @@
 //! - `face_recheck_mismatch`: the crop is not the approved face (a modified app that signed `matched`
 //!   for someone else's face);
 //! - `replayed_evidence`: the crop was already the evidence of another check-in (a recorded check-in
-//!   pasted into a later one);
+//!   pasted into a later one), or is one of an enrollment's crops (which match its template by
+//!   construction);
 //! - `face_crop_unreadable`: the blob is not a 112x112 JPEG face crop.
 //!
 //! The same worker computes the template of each pending enrollment once its crops are in, and its
@@ -79,7 +80,8 @@ pub async fn settle_batch(st: &AppState, engine: &Arc<FaceEngine>) -> Result<usi
         .tx(|tx| {
             tx.query(
                 "SELECT device_id, seq, employee_id, template_sha256, crop_sha256 FROM face_rechecks
-                 WHERE status = 'pending' ORDER BY queued_at_ms, device_id, seq LIMIT $1",
+                 WHERE status = 'pending' ORDER BY COALESCE(checked_at_ms, 0), queued_at_ms, device_id, seq
+                 LIMIT $1",
                 &[V::I(BATCH)],
             )
         })
@@ -98,8 +100,11 @@ pub async fn settle_batch(st: &AppState, engine: &Arc<FaceEngine>) -> Result<usi
         .collect::<Result<_, ServerError>>()?;
     let n = pending.len();
     for p in pending {
-        if let Some(s) = recheck(st, engine, &p).await? {
-            settle(st, &p, s).await?;
+        match recheck(st, engine, &p).await? {
+            Some(s) => settle(st, &p, s).await?,
+            // Still waiting for its crop or the enrollment's: to the back of the queue, so that
+            // check-ins of a phone that went offline mid-upload never hold up everyone else's.
+            None => waiting(st, &p).await?,
         }
     }
     Ok(n)
@@ -123,9 +128,24 @@ async fn recheck(
             )
         })
         .await?;
-    if let Some(r) = first
-        && (r[0].t()? != device || r[1].i()? != seq)
-    {
+    // An enrollment's crop is the face the template was made from: named by a check-in, it would
+    // match by construction (a modified app on a phone holding the employee's approved template).
+    let pattern = format!("%\"{}\"%", p.crop_sha256);
+    let enrolled = st
+        .db
+        .tx(move |tx| {
+            tx.one(
+                "SELECT 1 FROM face_enrollments WHERE crops LIKE $1 LIMIT 1",
+                &[V::T(pattern)],
+            )
+        })
+        .await?
+        .is_some();
+    let replayed = match first {
+        Some(r) => r[0].t()? != device || r[1].i()? != seq,
+        None => false,
+    };
+    if enrolled || replayed {
         return Ok(Some(Settled {
             decision: "rejected",
             reasons: vec!["replayed_evidence".into()],
@@ -139,6 +159,7 @@ async fn recheck(
     else {
         return Ok(None);
     };
+    let threshold = engine.config().threshold;
     let engine = engine.clone();
     let similarity = tokio::task::spawn_blocking(move || -> Result<Option<f32>, ServerError> {
         let Ok(rgb) = crop::decode(&jpeg) else {
@@ -149,7 +170,6 @@ async fn recheck(
     })
     .await
     .map_err(|_| ServerError::Internal("face re-check task failed".into()))??;
-    let threshold = siap_core::face::FaceConfig::default().threshold;
     Ok(Some(match similarity {
         None => Settled {
             decision: "rejected",
@@ -291,6 +311,20 @@ async fn prepare_enrollments(
         enrollment_template(st, engine, &r[0].t()?, &r[1].t()?).await?;
     }
     Ok(rows.len())
+}
+
+/// Marks `p` looked at now (while pending, `checked_at_ms` is the last attempt).
+async fn waiting(st: &AppState, p: &Pending) -> Result<(), ServerError> {
+    let (device, seq, now) = (p.device_id.clone(), p.seq, crate::http::now_ms());
+    st.db
+        .tx(move |tx| {
+            tx.exec(
+                "UPDATE face_rechecks SET checked_at_ms = $1 WHERE device_id = $2 AND seq = $3 AND status = 'pending'",
+                &[V::I(now), V::T(device), V::I(seq)],
+            )?;
+            Ok(())
+        })
+        .await
 }
 
 /// Stores the outcome: the re-check row, and the record's server verdict (still `pending`, so a

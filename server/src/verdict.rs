@@ -23,10 +23,11 @@
 //!   that employee on that device (see [`crate::faces`]); otherwise `enrollment_pending`. A face a
 //!   colleague enrolled under someone else's id is never approved, so it never counts.
 //!
-//! Face and liveness are not re-computed on the server yet (that needs the face crops and the
-//! per-frame observations in the record, and nonces the server can tie to the device); until they
-//! are, a server `accepted` means "binding, place, time and replay re-checked, and the face evidence
-//! the device signed is consistent with the city's policy and with its decision". The fences are the server's current
+//! With the face models, the face itself is re-computed: a check-in that passes every rule above is
+//! `pending` until [`crate::recheck`] has embedded its crop (`face_crop_missing` when it names none).
+//! Liveness is not re-computed yet (that needs the per-frame observations in the record, and nonces
+//! the server can tie to the device): a server `accepted` trusts the liveness evidence the device
+//! signed, held to the city's policy, its decision and one use per nonce. The fences are the server's current
 //! ones: a fence moved after a check-in judges that check-in by the new fence. A record the device
 //! accepted and the server did not is flagged `verdict_disputed`, with both verdicts kept.
 

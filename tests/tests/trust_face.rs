@@ -225,6 +225,14 @@ async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path)
         f.crop_sha256 = None;
     }
     let no_crop = forge(&phone, &cropless);
+    // ... and one naming a crop of the approved enrollment itself (already on the server): it would
+    // match by construction.
+    let mut enrolled_crop = honest.payload.clone();
+    enrolled_crop.fix = fix(0.00008);
+    if let Some(f) = enrolled_crop.face.as_mut() {
+        f.crop_sha256 = Some(enrolled.payload.photos[1].crop_sha256.clone());
+    }
+    let from_enrollment = forge(&phone, &enrolled_crop);
     assert!(phone.sync().await.unwrap().is_complete());
 
     let rows = settled(&admin, phone.ledger().device_id()).await;
@@ -266,7 +274,11 @@ async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path)
         verdict(no_crop),
         ("rejected".into(), serde_json::json!(["face_crop_missing"]))
     );
-    for seq in [mismatch, replay, no_crop] {
+    assert_eq!(
+        verdict(from_enrollment),
+        ("rejected".into(), serde_json::json!(["replayed_evidence"]))
+    );
+    for seq in [mismatch, replay, no_crop, from_enrollment] {
         assert!(
             row(seq)["flags"]
                 .as_array()

@@ -1,7 +1,9 @@
 //! The liveness session an app runs before a check-in: the core issues the challenge, the app shows it
 //! and streams camera frames, the core answers each frame with guidance, and the session is handed to
-//! `SiapCore.check` as `FaceInput.Liveness`. Per-frame calls are synchronous: one detection, ~5-30 ms
-//! on a phone core (see `core/benches/liveness_frames.rs`), inside a 100 ms frame budget.
+//! `SiapCore.check` as `FaceInput.Liveness`. Per-frame calls are synchronous: one detection or track,
+//! the face mesh and the optical flow (see `core/benches/liveness_frames.rs` for the cost), inside a
+//! 100 ms frame budget. Each answer carries the guidance to show: the movement, how far along it the
+//! head is, and a hint ("turn further", "move closer", "only you in the picture").
 
 use std::sync::Arc;
 
@@ -47,6 +49,37 @@ pub struct LivenessChallenge {
     pub total_timeout_ms: i64,
 }
 
+/// What to tell the person beyond the movement asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LivenessHint {
+    /// No face found: "look at the camera".
+    NoFace,
+    /// Several faces: "only you in the picture".
+    OneFaceOnly,
+    /// The face is too small: "move closer".
+    MoveCloser,
+    /// The neutral pose is being measured: "look at the camera and hold still".
+    HoldStill,
+    /// The movement has started but is not far enough: "turn further".
+    TurnFurther,
+    /// Far enough: "now look back at the camera".
+    ComeBack,
+}
+
+impl From<siap_core::face::Hint> for LivenessHint {
+    fn from(h: siap_core::face::Hint) -> Self {
+        use siap_core::face::Hint as H;
+        match h {
+            H::NoFace => Self::NoFace,
+            H::OneFaceOnly => Self::OneFaceOnly,
+            H::MoveCloser => Self::MoveCloser,
+            H::HoldStill => Self::HoldStill,
+            H::TurnFurther => Self::TurnFurther,
+            H::ComeBack => Self::ComeBack,
+        }
+    }
+}
+
 /// What the core saw in one frame, to guide the person.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct LivenessFeedback {
@@ -58,6 +91,15 @@ pub struct LivenessFeedback {
     pub next: Option<HeadMovement>,
     /// The attempt cannot pass any more (wrong movement, another face, too slow): start a new session.
     pub failed: bool,
+    /// How far the head has gone towards `next`, 0..1 (for a progress arc; 1: far enough, come back).
+    pub progress: f32,
+    /// What to tell the person beyond the movement, if anything.
+    pub hint: Option<LivenessHint>,
+    /// Head yaw in this frame, degrees (+ = the person's left in an unmirrored frame), when the face
+    /// was found.
+    pub yaw_deg: Option<f32>,
+    /// Head pitch in this frame, degrees (+ = up), when the face was found.
+    pub pitch_deg: Option<f32>,
 }
 
 /// One liveness attempt for one employee, from `SiapCore.startLiveness`.
@@ -94,6 +136,10 @@ impl LivenessSession {
                 steps_completed: f.steps_completed as u32,
                 next: f.next.map(Into::into),
                 failed: f.failed,
+                progress: f.progress,
+                hint: f.hint.map(Into::into),
+                yaw_deg: f.pose.map(|p| p.yaw),
+                pitch_deg: f.pose.map(|p| p.pitch),
             })
         })
     }

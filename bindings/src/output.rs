@@ -144,6 +144,8 @@ pub enum LivenessFailure {
     PlanarMotion,
     /// Flat or not could not be told.
     PlanarityUndetermined,
+    /// The nose did not stand out of the face: a flat or bent picture.
+    FlatNose,
     /// The anti-spoof model's score is above the city's cut.
     PassiveSpoof,
     /// The frames are too blurry.
@@ -174,6 +176,7 @@ impl From<LivenessReasonKind> for LivenessFailure {
             K::StepTooLate => Self::StepTooLate,
             K::PlanarMotion => Self::PlanarMotion,
             K::PlanarityUndetermined => Self::PlanarityUndetermined,
+            K::FlatNose => Self::FlatNose,
             K::PassiveSpoof => Self::PassiveSpoof,
             K::TooBlurry => Self::TooBlurry,
             _ => Self::Unknown,

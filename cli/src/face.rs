@@ -49,6 +49,17 @@ pub enum FaceCommand {
     LivenessEval {
         /// The folder of labelled sequences.
         dir: PathBuf,
+        /// The liveness policy to apply (JSON, `LivenessPolicy` fields; missing fields keep their
+        /// defaults). Default: the shipped policy.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The frames are mirrored (a selfie preview): left and right swap.
+        #[arg(long)]
+        mirrored: bool,
+        /// Also write each sequence's observations (what the face engine saw) to this folder, in the same
+        /// layout, so that `liveness-eval` on it re-runs a policy without the face engine.
+        #[arg(long)]
+        dump: Option<PathBuf>,
     },
     /// Write printed-photo and screen attack sequences built from still photos (one face each) in the
     /// `liveness-eval` layout.
@@ -133,7 +144,18 @@ pub fn run(cmd: FaceCommand) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         }
         FaceCommand::Eval { pairs, dir } => eval(&pairs, &dir)?,
-        FaceCommand::LivenessEval { dir } => crate::liveness::evaluate(&engine()?, &dir)?,
+        FaceCommand::LivenessEval {
+            dir,
+            policy,
+            mirrored,
+            dump,
+        } => {
+            let options = crate::liveness::EvalOptions {
+                policy: crate::liveness::read_policy(policy.as_deref(), mirrored)?,
+                dump,
+            };
+            crate::liveness::evaluate(&engine()?, &dir, &options)?;
+        }
         FaceCommand::LivenessAttacks { photos, out, seed } => {
             let n = crate::liveness::write_attacks(&engine()?, &photos, &out, seed)?;
             println!(

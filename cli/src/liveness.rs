@@ -15,7 +15,102 @@ use siap_core::face::{FaceEngine, FaceImage, LiveConfig, LivenessAttempt};
 use siap_core::liveness::attack::{HeldPicture, Rgb, held_picture_frames};
 use siap_core::liveness::eval::{self, Outcome, PresentationLabel, SequenceEntry};
 use siap_core::liveness::synth::Rng;
-use siap_core::liveness::{Challenge, ChallengeConfig, LivenessPolicy, LivenessVerdict};
+use siap_core::liveness::{
+    Challenge, ChallengeConfig, FrameObservation, LivenessPolicy, LivenessVerdict, Movement,
+};
+
+/// How `liveness-eval` runs.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// The policy applied to every sequence.
+    pub policy: LivenessPolicy,
+    /// Where to write each sequence's observations, if anywhere.
+    pub dump: Option<PathBuf>,
+}
+
+/// The policy from a JSON file (fields not given keep their defaults), with `mirrored` set when asked.
+pub fn read_policy(file: Option<&Path>, mirrored: bool) -> Result<LivenessPolicy> {
+    let mut policy = match file {
+        None => LivenessPolicy::default(),
+        Some(f) => {
+            let mut value = serde_json::to_value(LivenessPolicy::default())?;
+            let given: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
+            )
+            .with_context(|| format!("parsing {}", f.display()))?;
+            let (Some(base), Some(given)) = (value.as_object_mut(), given.as_object()) else {
+                bail!("{}: the policy must be a JSON object", f.display());
+            };
+            for (k, v) in given {
+                if !base.contains_key(k) {
+                    bail!("{}: unknown policy field {k}", f.display());
+                }
+                base.insert(k.clone(), v.clone());
+            }
+            serde_json::from_value(value)?
+        }
+    };
+    policy.mirrored |= mirrored;
+    policy.validate()?;
+    Ok(policy)
+}
+
+/// One step as printed: what was measured against what the policy requires.
+#[derive(Debug, Serialize)]
+struct StepLine {
+    movement: Movement,
+    completed: bool,
+    /// Peak change along the step's axis, degrees, and the threshold.
+    peak_deg: f32,
+    threshold_deg: f32,
+    /// The other axis at the peak, degrees.
+    off_axis_deg: f32,
+    /// Tracked-point parallax and its threshold (inter-ocular distances), and the points used.
+    parallax: Option<f32>,
+    min_parallax: f32,
+    parallax_points: Option<usize>,
+    /// Five-landmark nose parallax (recorded).
+    nose_residual: Option<f32>,
+    /// The peak frame and the frame its parallax was measured against.
+    peak_frame: Option<usize>,
+    parallax_frame: Option<usize>,
+}
+
+fn step_lines(v: &LivenessVerdict, policy: &LivenessPolicy) -> Vec<StepLine> {
+    v.steps
+        .iter()
+        .map(|s| {
+            let turn = matches!(s.movement, Movement::TurnLeft | Movement::TurnRight);
+            let sign = if matches!(s.movement, Movement::TurnLeft | Movement::LookUp) {
+                1.0
+            } else {
+                -1.0
+            };
+            let (on, off) = if turn {
+                (s.peak_yaw_deg, s.peak_pitch_deg)
+            } else {
+                (s.peak_pitch_deg, s.peak_yaw_deg)
+            };
+            StepLine {
+                movement: s.movement,
+                completed: s.completed,
+                peak_deg: sign * on,
+                threshold_deg: if turn {
+                    policy.yaw_threshold_deg
+                } else {
+                    policy.pitch_threshold_deg
+                },
+                off_axis_deg: off,
+                parallax: s.parallax,
+                min_parallax: policy.min_parallax,
+                parallax_points: s.parallax_points,
+                nose_residual: s.nose_residual,
+                peak_frame: s.peak_frame,
+                parallax_frame: s.parallax_frame,
+            }
+        })
+        .collect()
+}
 
 /// One sequence's result, as printed.
 #[derive(Debug, Serialize)]
@@ -24,6 +119,7 @@ struct SequenceResult {
     sequence: String,
     outcome: Outcome,
     reasons: Vec<String>,
+    steps: Vec<StepLine>,
 }
 
 fn reasons(v: &LivenessVerdict) -> Vec<String> {
@@ -34,14 +130,17 @@ fn reasons(v: &LivenessVerdict) -> Vec<String> {
 }
 
 /// Runs the liveness check on one sequence: its precomputed observations, or the face engine on its
-/// frames.
+/// frames. Returns the verdict and the observations it was made from.
 fn run_sequence(
     engine: &FaceEngine,
     e: &SequenceEntry,
     policy: &LivenessPolicy,
-) -> Result<LivenessVerdict> {
+) -> Result<(LivenessVerdict, Vec<FrameObservation>)> {
     if let Some(obs) = &e.observations {
-        return Ok(siap_core::liveness::check(&e.challenge, obs, policy)?);
+        return Ok((
+            siap_core::liveness::check(&e.challenge, obs, policy)?,
+            obs.clone(),
+        ));
     }
     let mut attempt = LivenessAttempt::new(e.challenge.clone(), LiveConfig::default())?;
     for (t_ms, path) in &e.frames {
@@ -50,22 +149,49 @@ fn run_sequence(
             FaceImage::decode(&bytes).with_context(|| format!("decoding {}", path.display()))?;
         engine.observe(&mut attempt, &img, *t_ms, policy)?;
     }
-    Ok(engine.finish(&attempt, None, policy)?)
+    Ok(engine.finish_observations(&attempt, None, policy)?)
 }
 
-/// `siap face liveness-eval DIR`: prints one JSON line per sequence, then the report.
-pub fn evaluate(engine: &FaceEngine, dir: &Path) -> Result<()> {
+/// Writes a sequence's challenge and observations under `dump`, at its path relative to `root`.
+fn dump_sequence(
+    dump: &Path,
+    root: &Path,
+    e: &SequenceEntry,
+    obs: &[FrameObservation],
+) -> Result<()> {
+    let dir = dump.join(e.dir.strip_prefix(root).unwrap_or(&e.dir));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(
+        dir.join("challenge.json"),
+        serde_json::to_vec_pretty(&e.challenge)?,
+    )?;
+    std::fs::write(dir.join("observations.json"), serde_json::to_vec(obs)?)?;
+    Ok(())
+}
+
+/// `siap face liveness-eval DIR`: prints one JSON line per sequence (outcome, reasons, and per step
+/// the measured angle and parallax against their thresholds), then the report.
+pub fn evaluate(engine: &FaceEngine, dir: &Path, options: &EvalOptions) -> Result<()> {
     let entries = eval::discover(dir)?;
     if entries.is_empty() {
         bail!("no sequences under {}", dir.display());
     }
-    let policy = LivenessPolicy::default();
+    let policy = &options.policy;
     let mut results = Vec::with_capacity(entries.len());
     for e in &entries {
-        let (outcome, why) = match run_sequence(engine, e, &policy) {
-            Ok(v) if v.passed => (Outcome::Accepted, Vec::new()),
-            Ok(v) => (Outcome::Rejected, reasons(&v)),
-            Err(err) => (Outcome::Error, vec![format!("{err:#}")]),
+        let (outcome, why, steps) = match run_sequence(engine, e, policy) {
+            Ok((v, obs)) => {
+                if let Some(d) = &options.dump {
+                    dump_sequence(d, dir, e, &obs)?;
+                }
+                let steps = step_lines(&v, policy);
+                if v.passed {
+                    (Outcome::Accepted, Vec::new(), steps)
+                } else {
+                    (Outcome::Rejected, reasons(&v), steps)
+                }
+            }
+            Err(err) => (Outcome::Error, vec![format!("{err:#}")], Vec::new()),
         };
         let line = SequenceResult {
             label: e.label.clone(),
@@ -77,6 +203,7 @@ pub fn evaluate(engine: &FaceEngine, dir: &Path) -> Result<()> {
                 .to_string(),
             outcome,
             reasons: why,
+            steps,
         };
         println!("{}", serde_json::to_string(&line)?);
         results.push((e.label.clone(), outcome));
@@ -90,7 +217,9 @@ pub fn evaluate(engine: &FaceEngine, dir: &Path) -> Result<()> {
 
 /// `siap face liveness-attacks --photos DIR --out OUT`: for every JPEG/PNG under `photos` (one face
 /// each), writes a printed-photo and a screen attack sequence at a fresh challenge into
-/// `OUT/attack/{printed_photo,screen}/<name>/` (challenge.json + frames/<t_ms>.png).
+/// `OUT/attack/{printed_photo,screen}/<photo>/` (challenge.json + frames/<t_ms>.jpg), `<photo>` being
+/// the photo's path under `photos` with `/` as `_` and no extension. The tilt that imitates the
+/// movements varies from photo to photo (15 to 40 degrees).
 pub fn write_attacks(engine: &FaceEngine, photos: &Path, out: &Path, seed: u64) -> Result<usize> {
     let mut files: Vec<PathBuf> = walk(photos)?;
     files.sort();
@@ -104,6 +233,12 @@ pub fn write_attacks(engine: &FaceEngine, photos: &Path, out: &Path, seed: u64) 
             eprintln!("skipping {}: no face", file.display());
             continue;
         };
+        let name = file
+            .strip_prefix(photos)
+            .unwrap_or(file)
+            .with_extension("")
+            .to_string_lossy()
+            .replace(['/', '\\'], "_");
         let picture = Rgb::new(img.width(), img.height(), img.rgb().to_vec())?;
         for (species, screen_blur) in [("printed_photo", 0), ("screen", 2)] {
             let issued = MonotonicReading {
@@ -114,11 +249,12 @@ pub fn write_attacks(engine: &FaceEngine, photos: &Path, out: &Path, seed: u64) 
             let how = HeldPicture {
                 screen_blur,
                 flip: rng.next_u64() % 2 == 1,
+                tilt_deg: rng.uniform(15.0, 40.0),
                 ..HeldPicture::default()
             };
             let frames =
                 held_picture_frames(&picture, face, &challenge.steps, &how, 10.0, &mut rng)?;
-            let dir = out.join("attack").join(species).join(format!("{n:03}"));
+            let dir = out.join("attack").join(species).join(&name);
             std::fs::create_dir_all(dir.join("frames"))?;
             std::fs::write(
                 dir.join("challenge.json"),
@@ -126,9 +262,12 @@ pub fn write_attacks(engine: &FaceEngine, photos: &Path, out: &Path, seed: u64) 
             )?;
             for (t, frame) in frames {
                 let t_ms = issued.monotonic_ms + 300 + t;
-                image::RgbImage::from_raw(frame.width, frame.height, frame.data)
-                    .context("frame buffer")?
-                    .save(dir.join("frames").join(format!("{t_ms}.png")))?;
+                let rgb = image::RgbImage::from_raw(frame.width, frame.height, frame.data)
+                    .context("frame buffer")?;
+                let mut jpeg = Vec::new();
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+                    .encode_image(&rgb)?;
+                std::fs::write(dir.join("frames").join(format!("{t_ms}.jpg")), jpeg)?;
             }
             written += 1;
         }

@@ -21,6 +21,7 @@ fn attacks_built_from_photos_are_all_rejected_by_liveness_eval() {
         std::fs::copy(faces.join(f), photos.join(f.replace('/', "_"))).unwrap();
     }
     let set = tmp.path().join("set");
+    let dump = tmp.path().join("observations");
     let out = Command::new(env!("CARGO_BIN_EXE_siap"))
         .args(["face", "liveness-attacks", "--photos"])
         .arg(&photos)
@@ -33,9 +34,23 @@ fn attacks_built_from_photos_are_all_rejected_by_liveness_eval() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Sequences are named after their photo and written as JPEG.
+    let named = set.join("attack/printed_photo/kit_harington_1/frames");
+    let frames: Vec<_> = std::fs::read_dir(&named)
+        .unwrap_or_else(|e| panic!("{}: {e}", named.display()))
+        .flatten()
+        .collect();
+    assert!(!frames.is_empty());
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.path().extension().is_some_and(|e| e == "jpg"))
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_siap"))
         .args(["face", "liveness-eval"])
         .arg(&set)
+        .arg("--dump")
+        .arg(&dump)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -61,4 +76,45 @@ fn attacks_built_from_photos_are_all_rejected_by_liveness_eval() {
         2
     );
     assert_eq!(report["apcer_per_species"]["screen"]["presentations"], 2);
+    // Every sequence line says per step what was measured against which threshold.
+    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    let step = &first["steps"][0];
+    assert!(
+        step["threshold_deg"].is_number() && step["min_parallax"].is_number(),
+        "{first}"
+    );
+
+    // The dumped observations re-run without the face engine: the same outcomes under the shipped
+    // policy given as a file; a policy with a typo is refused.
+    let policy = tmp.path().join("policy.json");
+    std::fs::write(&policy, r#"{"min_parallax": 0.015}"#).unwrap();
+    let again = Command::new(env!("CARGO_BIN_EXE_siap"))
+        .args(["face", "liveness-eval"])
+        .arg(&dump)
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .unwrap();
+    let again_out = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{again_out}");
+    let outcomes = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("{\"label\""))
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!("{} {}", v["sequence"], v["outcome"])
+            })
+            .collect()
+    };
+    assert_eq!(outcomes(&stdout), outcomes(&again_out));
+    std::fs::write(&policy, r#"{"min_paralax": 0.015}"#).unwrap();
+    let typo = Command::new(env!("CARGO_BIN_EXE_siap"))
+        .args(["face", "liveness-eval"])
+        .arg(&dump)
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(!typo.status.success());
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("min_paralax"));
 }

@@ -2,12 +2,15 @@
 //! per-frame path of the face engine (frames fed one at a time, the status read after each) on it and
 //! on an 86-frame, 4-step attempt, and issuing a challenge.
 //!
-//! Detection and embedding are the face engine's cost and are benchmarked in `benches/face.rs`; this is
-//! the liveness decision on top of them (pose, movement tracking, homographies, embedding consistency).
-//! Measured here (bench profile, 2 cores shared with other builds, 2026-11, three runs): 20-34 µs per
-//! check; per-frame path 15-20 µs for 20 frames, 60-125 µs for 86 frames (110-146 µs and 2.2-3.4 ms when
-//! every frame re-ran the whole check); 1.1-2.0 µs per challenge issue: negligible against the < 300 ms
-//! budget for the whole 2-second challenge.
+//! Detection, the face mesh, the optical flow and embedding are the face engine's cost and are
+//! benchmarked in `benches/face.rs` and `benches/liveness_frames.rs`; this is the liveness decision on
+//! top of them (the head pose fitted to 28 mesh points per frame, movement tracking, a least-squares
+//! homography over 48 tracked points and the five-landmark nose residual per step, embedding
+//! consistency). Measured here (bench profile, 2 cores shared with other builds at a load of about 3,
+//! one run, with the mesh pose and the tracked points): 98 µs per check; per-frame path 86 µs for 20
+//! frames, 290 µs for 86 frames; 1.3 µs per challenge issue. With the five landmarks only it was
+//! 20-34 µs, 15-20 µs and 60-125 µs (three runs). Negligible against the < 300 ms budget for the whole
+//! 2-second challenge.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use siap_core::clock::MonotonicReading;

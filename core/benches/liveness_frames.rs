@@ -127,6 +127,11 @@ fn bench(c: &mut Criterion) {
             )
         });
     });
+    // The face mesh on one face (every frame runs it once).
+    let landmarks = engine.detect(&frames[5].1).expect("detect")[0].landmarks;
+    g.bench_function("face_mesh_one_face", |b| {
+        b.iter(|| black_box(engine.mesh(&frames[5].1, &landmarks).expect("mesh")));
+    });
     g.finish();
 }
 

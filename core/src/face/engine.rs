@@ -135,6 +135,7 @@ pub struct FaceEngine {
     config: FaceConfig,
     mtcnn: Mtcnn,
     embedder: Embedder,
+    mesh: super::mesh::MeshModel,
     models_dir: std::path::PathBuf,
     /// The passive anti-spoof model, loaded on first use: `None` inside when the file is not installed.
     passive: std::sync::OnceLock<Option<super::antispoof::PassiveModel>>,
@@ -172,10 +173,12 @@ impl FaceEngine {
         let rnet = PlanCache::new(RNET, models::load(models_dir, &RNET)?)?;
         let onet = PlanCache::new(ONET, models::load(models_dir, &ONET)?)?;
         let embedder = Embedder::new(models::load(models_dir, &MOBILEFACENET)?)?;
+        let mesh = super::mesh::MeshModel::new(models::load(models_dir, &super::mesh::FACEMESH)?)?;
         Ok(FaceEngine {
             config,
             mtcnn: Mtcnn { pnet, rnet, onet },
             embedder,
+            mesh,
             models_dir: models_dir.to_path_buf(),
             passive: std::sync::OnceLock::new(),
         })
@@ -238,6 +241,16 @@ impl FaceEngine {
     /// Follows `previous` into the next video frame (see [`super::detect::Mtcnn::track`]).
     pub(crate) fn track(&self, img: &FaceImage, previous: &Detection) -> Result<Option<Detection>> {
         self.mtcnn.track(&self.config.detector, img, previous)
+    }
+
+    /// The face mesh of the face with these detector landmarks (see [`super::mesh`]); `None` when the
+    /// model finds no face there.
+    pub fn mesh(
+        &self,
+        img: &FaceImage,
+        landmarks: &[[f32; 2]; 5],
+    ) -> Result<Option<super::mesh::Mesh>> {
+        self.mesh.run(img, landmarks)
     }
 
     /// Aligns and embeds one detected face (no quality gate).

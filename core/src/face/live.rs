@@ -27,12 +27,14 @@ use serde::{Deserialize, Serialize};
 use super::align::align;
 use super::detect::{Detection, DetectorConfig};
 use super::engine::{FaceEngine, VerifyOutcome};
+use super::flow::FlowTracker;
 use super::input::FaceImage;
 use super::quality::{self, QualityReport};
 use super::template::Template;
+use crate::liveness::pose::POSE_POINTS;
 use crate::liveness::{
-    Challenge, FrameObservation, LivenessPolicy, LivenessVerdict, Movement, PassiveObservation,
-    Progress, StepEvidence,
+    AttemptStatus, Challenge, FrameObservation, LivenessPolicy, LivenessVerdict, Movement,
+    PassiveObservation, Pose, Progress, StepEvidence,
 };
 use crate::{Error, Result};
 
@@ -65,6 +67,24 @@ impl Default for LiveConfig {
     }
 }
 
+/// What the person should do now, beyond the movement asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hint {
+    /// No face in the frame.
+    NoFace,
+    /// More than one face: only the person checking in should be in the picture.
+    OneFaceOnly,
+    /// The face is too small for the geometry: come closer to the camera.
+    MoveCloser,
+    /// Look at the camera and hold still while the neutral pose is measured.
+    HoldStill,
+    /// The movement has started but is not far enough yet.
+    TurnFurther,
+    /// Far enough: now come back to looking at the camera.
+    ComeBack,
+}
+
 /// What one frame showed, for the app to guide the person ("move closer", "now turn left").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrameFeedback {
@@ -77,6 +97,34 @@ pub struct FrameFeedback {
     /// The attempt has already failed for a reason no further frame can fix (wrong movement, extra
     /// movement, several faces, frames out of order): the app should start a new challenge.
     pub failed: bool,
+    /// How far the head has gone towards [`Self::next`], 0..1 (1: far enough, now come back).
+    pub progress: f32,
+    /// What to tell the person beyond the movement, if anything.
+    pub hint: Option<Hint>,
+    /// The head pose in this frame, degrees (yaw + = the person's left in an unmirrored frame, pitch +
+    /// = up), when the face mesh found the face.
+    pub pose: Option<crate::liveness::Pose>,
+}
+
+/// The hint for a frame: the face first (none, several, too small), then the movement.
+fn hint(obs: &FrameObservation, status: &AttemptStatus, policy: &LivenessPolicy) -> Option<Hint> {
+    let pose = obs.mesh.as_deref().and_then(Pose::from_mesh);
+    if obs.faces == 0 || pose.is_none() {
+        return Some(Hint::NoFace);
+    }
+    if obs.faces > 1 {
+        return Some(Hint::OneFaceOnly);
+    }
+    if pose.is_some_and(|p| p.inter_ocular_px < policy.min_inter_ocular_px) {
+        return Some(Hint::MoveCloser);
+    }
+    if !status.settled {
+        return Some(Hint::HoldStill);
+    }
+    if status.returning {
+        return Some(Hint::ComeBack);
+    }
+    (status.next.is_some() && status.towards >= 0.3).then_some(Hint::TurnFurther)
 }
 
 /// One frame as kept by the attempt.
@@ -105,6 +153,8 @@ pub struct LivenessAttempt {
     /// The most frontal frame that passed the quality gate so far (|yaw|, image, face), for the passive
     /// model.
     best: Option<(f32, FaceImage, Detection)>,
+    /// Feature points followed from frame to frame, for the flat-versus-3-D test.
+    flow: FlowTracker,
 }
 
 /// The result of a finished attempt.
@@ -150,6 +200,7 @@ impl LivenessAttempt {
             last: None,
             last_pixels: None,
             best: None,
+            flow: FlowTracker::new(),
         })
     }
 
@@ -203,14 +254,23 @@ impl LivenessAttempt {
             return Err(e);
         }
         let status = progress.status();
+        let hint = hint(&kept.obs, &status, policy);
         self.progress = Some(progress);
         let faces = kept.obs.faces;
+        let pose = kept.obs.mesh.as_deref().and_then(Pose::from_mesh);
         self.frames.push(kept);
         Ok(FrameFeedback {
             faces,
             steps_completed: status.steps_completed,
             next: status.next,
             failed: status.failed,
+            progress: if status.returning {
+                1.0
+            } else {
+                status.towards
+            },
+            hint: if status.failed { None } else { hint },
+            pose,
         })
     }
 
@@ -294,6 +354,11 @@ impl FaceEngine {
             let faces = quality::meaningful_faces(&self.config().quality, &dets) as u32;
             (dets, faces)
         };
+        let mesh = match dets.first() {
+            Some(main) => self.mesh(img, &main.landmarks)?,
+            None => None,
+        };
+        let tracks = attempt.flow.next(img, mesh.as_ref());
         let kept = match dets.first() {
             Some(main) => {
                 let aligned = align(img, &main.landmarks);
@@ -315,6 +380,8 @@ impl FaceEngine {
                         face_box: Some(main.bbox),
                         embedding: None,
                         sharpness: quality.as_ref().map(|q| q.sharpness),
+                        mesh: mesh.as_ref().map(|m| m.select(&POSE_POINTS)),
+                        tracks,
                     },
                     aligned,
                     quality,
@@ -328,6 +395,8 @@ impl FaceEngine {
                     face_box: None,
                     embedding: None,
                     sharpness: None,
+                    mesh: None,
+                    tracks,
                 },
                 aligned: None,
                 quality: None,
@@ -360,6 +429,17 @@ impl FaceEngine {
         policy: &LivenessPolicy,
     ) -> Result<LivenessVerdict> {
         Ok(self.finish_frames(attempt, passive, policy)?.0)
+    }
+
+    /// [`Self::finish`], also returning every frame's observation with the embeddings the decision
+    /// computed (what an evaluation dumps to re-run policies without the engine).
+    pub fn finish_observations(
+        &self,
+        attempt: &LivenessAttempt,
+        passive: Option<PassiveObservation>,
+        policy: &LivenessPolicy,
+    ) -> Result<(LivenessVerdict, Vec<FrameObservation>)> {
+        self.finish_frames(attempt, passive, policy)
     }
 
     /// [`Self::finish`], then verifies the most frontal frame that passes the quality gate against the

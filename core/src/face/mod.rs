@@ -7,7 +7,9 @@
 //!   `onnx`: the converter's ONNX import); `plan`: one optimised tract plan per input shape, cached;
 //! - `resample`: area/bilinear crops into network inputs; `detect`: MTCNN boxes + 5 landmarks;
 //! - `align`: similarity transform onto the ArcFace 112x112 template; `embed`: MobileFaceNet, cosine;
-//! - `live`: liveness frames -> landmarks, sharpness, embeddings where needed, the verified frame;
+//! - `live`: liveness frames -> landmarks, mesh, tracked points, sharpness, embeddings where needed,
+//!   the verified frame, guidance; `flow`: feature points followed by optical flow (the planarity input);
+//! - `mesh`: MediaPipe's 468-point face mesh, for the liveness check's head pose in degrees;
 //! - `quality`: the gate with reasons; `template`: enrollment templates; `engine`: the public API;
 //! - `antispoof`: the optional passive anti-spoof score and the package's sharpness count; `widen`: its
 //!   float16 weights kept float16 in the model file.
@@ -22,8 +24,10 @@ pub mod crop;
 mod detect;
 mod embed;
 mod engine;
+mod flow;
 mod input;
 mod live;
+pub mod mesh;
 mod models;
 pub mod nnef;
 #[cfg(feature = "onnx")]
@@ -48,7 +52,7 @@ pub use engine::{
     IdentifiedFace, IdentifyOutcome, VerifyOutcome,
 };
 pub use input::{FaceImage, MAX_PIXELS, MAX_SIDE, PixelFormat, RawFrame};
-pub use live::{FrameFeedback, LiveConfig, LiveOutcome, LivenessAttempt};
+pub use live::{FrameFeedback, Hint, LiveConfig, LiveOutcome, LivenessAttempt};
 pub use models::{ALL as MODELS, MOBILEFACENET_EQUIVALENT, ModelSpec, default_models_dir};
 pub use quality::{QualityConfig, QualityIssue, QualityReport};
 pub use template::Template;

@@ -67,7 +67,7 @@ pub const MOBILEFACENET_EQUIVALENT: &[&str] =
     &["991c3a37c0b0e3d8cbffe013457f64d608a72d6f0617d4f24e2d3f2daccf0d1b"];
 
 /// All models, in the order [`crate::face::FaceEngine::model_hashes`] reports them.
-pub const ALL: [ModelSpec; 4] = [PNET, RNET, ONET, MOBILEFACENET];
+pub const ALL: [ModelSpec; 5] = [PNET, RNET, ONET, MOBILEFACENET, super::mesh::FACEMESH];
 
 /// Largest model file accepted (the biggest real one is ~5 MB).
 const MAX_MODEL_BYTES: u64 = 64 * 1024 * 1024;

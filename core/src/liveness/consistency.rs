@@ -1,24 +1,27 @@
 //! Frame consistency, one frame at a time: timestamps in order and inside the challenge's window, the
-//! one-face rule, usable landmarks, a face large enough, a feed that is not one frame repeated, and the
+//! one-face rule, a usable face mesh (the pose), a face large enough, a feed that is not one frame repeated, and the
 //! same person in every embedded frame. Also picks out the frames the movement tracker can use.
 
+use super::observation::Tracks;
 use super::stats::{cosine, median};
 use super::{
     ConsistencyEvidence, FrameObservation, Landmarks, LivenessPolicy, LivenessReason, Pose,
 };
 use crate::{Error, Result};
 
-/// A frame usable for the pose: exactly one face with usable landmarks, not before the challenge.
+/// A frame usable for the pose: exactly one face with a usable mesh, not before the challenge.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct UsedFrame {
     /// Index of the frame in the attempt.
     pub idx: usize,
     /// Its capture time, monotonic ms.
     pub t_ms: i64,
-    /// Its landmarks.
-    pub landmarks: Landmarks,
-    /// Their pose.
+    /// Its five detector landmarks, when given (for the recorded nose parallax).
+    pub landmarks: Option<Landmarks>,
+    /// The head pose fitted to its mesh.
     pub pose: Pose,
+    /// Its tracked feature points, when given.
+    pub tracks: Option<Tracks>,
 }
 
 /// What the consistency checks have seen so far.
@@ -39,8 +42,9 @@ pub(super) struct FrameChecks {
     first_missing_landmarks: Option<usize>,
     used: usize,
     min_inter_ocular_px: Option<f32>,
-    /// The first usable frame's landmarks and inter-ocular distance (the origin of the motion measure).
-    first_used: Option<(Landmarks, f32)>,
+    /// The first usable frame's mesh points and inter-ocular distance (the origin of the motion
+    /// measure).
+    first_used: Option<(Vec<[f32; 2]>, f32)>,
     /// Largest landmark displacement from the first usable frame, pixels.
     max_displacement_px: f32,
     embeddings: Vec<Vec<f32>>,
@@ -96,9 +100,10 @@ impl FrameChecks {
         if f.faces != 1 || f.t_ms < self.issued_ms {
             return Ok(None);
         }
-        let Some((landmarks, pose)) = f
-            .landmarks
-            .and_then(|l| Pose::from_landmarks(&l).map(|p| (l, p)))
+        let Some((mesh, pose)) = f
+            .mesh
+            .as_ref()
+            .and_then(|m| Pose::from_mesh(m).map(|p| (m, p)))
         else {
             self.first_missing_landmarks.get_or_insert(idx);
             return Ok(None);
@@ -106,8 +111,8 @@ impl FrameChecks {
         self.used += 1;
         let iod = pose.inter_ocular_px;
         self.min_inter_ocular_px = Some(self.min_inter_ocular_px.map_or(iod, |m| m.min(iod)));
-        let (origin, _) = self.first_used.get_or_insert((landmarks, iod));
-        for (a, b) in landmarks.iter().zip(origin.iter()) {
+        let (origin, _) = self.first_used.get_or_insert_with(|| (mesh.clone(), iod));
+        for (a, b) in mesh.iter().zip(origin.iter()) {
             self.max_displacement_px = self
                 .max_displacement_px
                 .max((a[0] - b[0]).hypot(a[1] - b[1]));
@@ -115,8 +120,9 @@ impl FrameChecks {
         Ok(Some(UsedFrame {
             idx,
             t_ms: f.t_ms,
-            landmarks,
+            landmarks: f.landmarks,
             pose,
+            tracks: f.tracks.clone(),
         }))
     }
 
@@ -146,9 +152,10 @@ impl FrameChecks {
         self.embeddings.push(e);
     }
 
-    /// Largest landmark displacement from the first usable frame, inter-ocular distances.
+    /// Largest mesh-point displacement from the first usable frame, inter-ocular distances.
     fn max_motion(&self) -> f32 {
         self.first_used
+            .as_ref()
             .map_or(0.0, |(_, iod)| self.max_displacement_px / iod)
     }
 

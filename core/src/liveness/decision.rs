@@ -16,7 +16,7 @@ use super::{
 use crate::Result;
 
 /// Where an attempt stands after the frames so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AttemptStatus {
     /// Steps of the challenge completed so far (in order).
     pub steps_completed: usize,
@@ -25,6 +25,12 @@ pub struct AttemptStatus {
     /// The attempt has already failed for a reason no further frame can fix (see
     /// [`LivenessReason::is_final`]): the app should start a new challenge.
     pub failed: bool,
+    /// How far the last usable frame went towards the movement asked for now, 0..1 (1: far enough).
+    pub towards: f32,
+    /// The movement asked for now went far enough: the head should come back to neutral.
+    pub returning: bool,
+    /// The person's neutral pose is known (enough usable frames at the start).
+    pub settled: bool,
 }
 
 /// The check of one attempt, fed one frame at a time.
@@ -85,10 +91,14 @@ impl Progress {
     pub fn status(&self) -> AttemptStatus {
         let (reasons, steps) = self.decide();
         let steps_completed = steps.iter().take_while(|s| s.completed).count();
+        let progress = self.steps.progress();
         AttemptStatus {
             steps_completed,
             next: self.challenge.steps.get(steps_completed).copied(),
             failed: reasons.iter().any(LivenessReason::is_final),
+            towards: progress.towards,
+            returning: progress.returning,
+            settled: self.steps.settled(),
         }
     }
 
@@ -99,13 +109,14 @@ impl Progress {
         self.frames.reasons(&self.policy, &mut reasons);
         let outcome = self.steps.outcome();
         reasons.extend(outcome.reasons);
-        // Planarity: every completed step must show nose parallax.
+        // Planarity: every completed step must show parallax of the tracked points (and of the nose,
+        // when the policy asks for it).
         for (i, s) in outcome.steps.iter().enumerate() {
             if !s.completed {
                 continue;
             }
-            match s.nose_residual {
-                Some(r) if r < self.policy.min_nose_residual => {
+            match s.parallax {
+                Some(r) if r < self.policy.min_parallax => {
                     reasons.push(LivenessReason::PlanarMotion {
                         step: i,
                         residual: r,
@@ -113,6 +124,16 @@ impl Progress {
                 }
                 Some(_) => {}
                 None => reasons.push(LivenessReason::PlanarityUndetermined { step: i }),
+            }
+            if let Some(th) = self.policy.min_nose_residual {
+                match s.nose_residual {
+                    Some(r) if r < th => reasons.push(LivenessReason::FlatNose {
+                        step: i,
+                        residual: r,
+                    }),
+                    Some(_) => {}
+                    None => reasons.push(LivenessReason::PlanarityUndetermined { step: i }),
+                }
             }
         }
         (reasons, outcome.steps)
@@ -124,11 +145,12 @@ impl Progress {
             p.validate()?;
         }
         let (mut reasons, steps) = self.decide();
-        let residuals: Vec<f32> = steps.iter().filter_map(|s| s.nose_residual).collect();
+        let residuals: Vec<f32> = steps.iter().filter_map(|s| s.parallax).collect();
         let planarity = PlanarityEvidence {
             min_residual: residuals.iter().copied().min_by(f32::total_cmp),
             residuals,
-            threshold: self.policy.min_nose_residual,
+            threshold: self.policy.min_parallax,
+            nose_residuals: steps.iter().filter_map(|s| s.nose_residual).collect(),
         };
         let score = passive.map(|p| p.score);
         if let (Some(s), Some(th)) = (score, self.policy.passive_reject_above)

@@ -2,20 +2,21 @@
 //!
 //! Face verification says "this looks like them"; liveness says "a live, three-dimensional head answered
 //! *this* challenge *now*". This module is pure math and policy over per-frame observations produced by the
-//! face engine (detections, five landmarks, optional embeddings and sharpness): it has no dependency on
-//! tract or on `crate::face`, compiles without the `face` feature, and the server can re-run [`check`] on
-//! the observations a device sends.
+//! face engine (detections, five landmarks, face-mesh points, feature points tracked by optical flow,
+//! optional embeddings and sharpness): it has no dependency on tract or on `crate::face`, compiles
+//! without the `face` feature, and the server can re-run [`check`] on the observations a device sends.
 //!
-//! What the check decides and why, what its thresholds were measured on (a synthetic face model: there
-//! is no real video of live heads here), what it costs and its known limits: `README.md` beside this
-//! file.
+//! What the check decides and why, what its thresholds were measured on (11 real videos of people
+//! turning their heads, attacks built from real photos, and a synthetic face for regression tests), what
+//! it costs and its known limits: `README.md` beside this file.
 //!
 //! One job per module:
 //!
 //! - [`Challenge`]: the random movements, nonce and time window (`challenge`);
 //! - [`FrameObservation`], [`PassiveObservation`]: the input, validated (`observation`);
 //! - [`LivenessPolicy`]: thresholds and switches (`policy`);
-//! - [`pose`], [`planarity`]: the geometry of one frame and of a pair of frames;
+//! - [`pose`], [`planarity`]: head pose in degrees from the mesh, and the parallax of tracked points
+//!   between two frames;
 //! - frame consistency (timestamps, one face, same person) and the movement state machine, each fed one
 //!   frame at a time (`consistency`, `tracker`);
 //! - [`Progress`], [`check`]: one attempt's decision, frame by frame or all at once (`decision`);
@@ -23,8 +24,8 @@
 //! - [`LivenessEvidence`]: the form signed into attendance records, and how it reads other versions'
 //!   records (`evidence`);
 //! - [`eval`]: APCER / BPCER on labelled recordings;
-//! - `synth`, `attack` (feature `test-support`): synthetic landmark sequences and image-level attacks
-//!   for tests, benchmarks and the CLI's demo.
+//! - `synth`, `attack` (feature `test-support`): synthetic sequences (landmarks, mesh, tracked points)
+//!   and image-level attacks for tests, benchmarks and the CLI's demo.
 
 mod challenge;
 mod consistency;
@@ -51,7 +52,7 @@ mod tests;
 pub use challenge::{Challenge, ChallengeConfig, Movement};
 pub use decision::{AttemptStatus, Progress, check, check_with_passive};
 pub use evidence::{LivenessDetails, LivenessEvidence};
-pub use observation::{FrameObservation, PassiveObservation};
+pub use observation::{FrameObservation, MAX_TRACKS, PassiveObservation, Tracks};
 pub use policy::LivenessPolicy;
 pub use pose::{Landmarks, Pose};
 pub use reason::{LivenessReason, LivenessReasonKind};

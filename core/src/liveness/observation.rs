@@ -21,7 +21,30 @@ pub struct FrameObservation {
     pub embedding: Option<Vec<f32>>,
     /// Sharpness of the face crop (the face engine's measure; higher is sharper).
     pub sharpness: Option<f32>,
+    /// The face mesh's points listed in [`super::pose::POSE_POINTS`], image pixels: what the head pose
+    /// in degrees is fitted to ([`super::Pose::from_mesh`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<Vec<[f32; 2]>>,
+    /// Feature points tracked in the pixels from frame to frame (optical flow): what the flat-versus-3-D
+    /// test reads ([`super::planarity::track_residual`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<Tracks>,
 }
+
+/// Feature points of the face tracked in the pixels, frame to frame. Points are chosen (corners inside
+/// the face) at the first frame of a *generation* and followed while they stay consistent; when too many
+/// are lost, a new generation starts with new points. Two frames can be compared point by point only
+/// within one generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tracks {
+    /// Which set of points these are.
+    pub generation: u32,
+    /// The generation's points in this frame, image pixels; `None` once a point is lost.
+    pub points: Vec<Option<[f32; 2]>>,
+}
+
+/// Most tracked points a frame may carry.
+pub const MAX_TRACKS: usize = 256;
 
 impl FrameObservation {
     /// Refuses non-finite landmarks, boxes, embeddings or sharpness, and empty or all-zero embeddings.
@@ -43,6 +66,24 @@ impl FrameObservation {
         }
         if self.sharpness.is_some_and(|s| !s.is_finite()) {
             return Err(Error::invalid("frames.sharpness", "not finite"));
+        }
+        if let Some(m) = &self.mesh
+            && (m.len() != super::pose::POSE_POINTS.len()
+                || m.iter().flatten().any(|v| !v.is_finite()))
+        {
+            return Err(Error::invalid(
+                "frames.mesh",
+                "wrong number of points or not finite",
+            ));
+        }
+        if let Some(t) = &self.tracks
+            && (t.points.len() > MAX_TRACKS
+                || t.points.iter().flatten().flatten().any(|v| !v.is_finite()))
+        {
+            return Err(Error::invalid(
+                "frames.tracks",
+                "too many points or not finite",
+            ));
         }
         Ok(())
     }

@@ -115,17 +115,28 @@ pub enum LivenessReason {
         /// Completion time relative to the deadline, ms (positive = late).
         late_by_ms: i64,
     },
-    /// The nose moved like a point on a flat picture during a step.
+    /// The tracked feature points moved like points on one flat picture during a step (records of
+    /// versions before the tracked points: the nose did).
     PlanarMotion {
+        /// Step index (0-based).
+        step: usize,
+        /// Parallax of the tracked points, inter-ocular distances.
+        residual: f32,
+    },
+    /// The parallax of a step could not be computed (too few points tracked through it, or degenerate
+    /// landmarks).
+    PlanarityUndetermined {
+        /// Step index (0-based).
+        step: usize,
+    },
+    /// The nose did not stand out of the plane of the eyes and mouth during a step (the five detector
+    /// landmarks' nose parallax below `LivenessPolicy::min_nose_residual`): a flat or gently bent
+    /// picture.
+    FlatNose {
         /// Step index (0-based).
         step: usize,
         /// Nose residual, inter-ocular distances.
         residual: f32,
-    },
-    /// The nose residual of a step could not be computed (degenerate landmarks).
-    PlanarityUndetermined {
-        /// Step index (0-based).
-        step: usize,
     },
     /// The passive anti-spoof score is above the policy threshold.
     PassiveSpoof {
@@ -167,6 +178,7 @@ impl LivenessReason {
             R::StepTooLate { .. } => K::StepTooLate,
             R::PlanarMotion { .. } => K::PlanarMotion,
             R::PlanarityUndetermined { .. } => K::PlanarityUndetermined,
+            R::FlatNose { .. } => K::FlatNose,
             R::PassiveSpoof { .. } => K::PassiveSpoof,
             R::TooBlurry { .. } => K::TooBlurry,
             R::Unknown => K::Unknown,
@@ -231,10 +243,12 @@ pub enum LivenessReasonKind {
     StepNotCompleted,
     /// A movement was completed after its deadline.
     StepTooLate,
-    /// The nose moved like a point on a flat picture during a step.
+    /// The tracked points moved like points on one flat picture during a step.
     PlanarMotion,
-    /// The nose residual of a step could not be computed (degenerate landmarks).
+    /// The parallax of a step could not be computed.
     PlanarityUndetermined,
+    /// The nose did not stand out of the plane of the eyes and mouth during a step.
+    FlatNose,
     /// The passive anti-spoof score is above the policy threshold.
     PassiveSpoof,
     /// The face crops are blurrier than the policy allows.
@@ -267,6 +281,7 @@ impl LivenessReasonKind {
             K::StepTooLate => "step_too_late",
             K::PlanarMotion => "planar_motion",
             K::PlanarityUndetermined => "planarity_undetermined",
+            K::FlatNose => "flat_nose",
             K::PassiveSpoof => "passive_spoof",
             K::TooBlurry => "too_blurry",
             K::Unknown => "unknown",

@@ -1,32 +1,53 @@
 //! The movement state machine, one usable frame at a time: the person's neutral pose (median of the
-//! first frames), the step being answered, its peak, its return to neutral, the nose parallax over it,
-//! and the wrong or extra movement that ends an attempt. Per frame it costs a pose comparison; the nose
-//! parallax is computed once per completed step.
+//! first frames), the step being answered, its peak, its return to neutral, the parallax over it, and
+//! the deliberate wrong or extra movement that ends an attempt. Per frame it costs a pose comparison;
+//! the parallax is computed once per completed step.
+//!
+//! Angles are degrees of head pose ([`Pose`]), with hysteresis: a movement counts from its threshold
+//! and is back only below the (smaller) return threshold of its own axis (or past neutral the other
+//! way), whatever the other axis does, so a turn with a chin lift still completes. A movement the challenge did not ask for ends the attempt
+//! when it is deliberate: the opposite direction on the asked-for axis from its threshold, the other
+//! axis from [`LivenessPolicy::deliberate_factor`] times its threshold (a nod instead of a turn), not the
+//! pitch wobble of a turn or an expression.
 
 use super::consistency::UsedFrame;
+use super::observation::Tracks;
 use super::planarity;
 use super::stats::median;
 use super::{Challenge, Landmarks, LivenessPolicy, LivenessReason, Movement, Pose, StepEvidence};
 
-/// Neutral frames before a movement used as planarity references (residual = median over pairs of
-/// these with the frames past the movement threshold, which halves the effect of landmark noise).
+/// Neutral frames before a movement used as nose-parallax references.
 const REFERENCE_FRAMES: usize = 3;
 
 /// How strongly a pose change expresses a movement, in units of that movement's threshold.
 pub(super) fn strength(m: Movement, dyaw: f32, dpitch: f32, p: &LivenessPolicy) -> f32 {
     match m {
-        Movement::TurnLeft => dyaw / p.yaw_threshold,
-        Movement::TurnRight => -dyaw / p.yaw_threshold,
-        Movement::LookUp => dpitch / p.pitch_threshold,
-        Movement::LookDown => -dpitch / p.pitch_threshold,
+        Movement::TurnLeft => dyaw / p.yaw_threshold_deg,
+        Movement::TurnRight => -dyaw / p.yaw_threshold_deg,
+        Movement::LookUp => dpitch / p.pitch_threshold_deg,
+        Movement::LookDown => -dpitch / p.pitch_threshold_deg,
     }
 }
 
-/// A frame kept as a planarity reference.
+/// Whether a movement turns the head (yaw) rather than nodding it (pitch).
+fn is_turn(m: Movement) -> bool {
+    matches!(m, Movement::TurnLeft | Movement::TurnRight)
+}
+
+/// The strength from which `other` counts as a deliberate movement while `want` is asked for (or, with
+/// `want = None`, once the challenge is answered).
+fn deliberate_from(other: Movement, want: Option<Movement>, p: &LivenessPolicy) -> f32 {
+    match want {
+        Some(w) if is_turn(w) == is_turn(other) => 1.0,
+        _ => p.deliberate_factor,
+    }
+}
+
+/// A frame kept as a nose-parallax reference.
 #[derive(Debug, Clone, PartialEq)]
 struct Reference {
     idx: usize,
-    landmarks: Landmarks,
+    landmarks: Option<Landmarks>,
 }
 
 impl From<&UsedFrame> for Reference {
@@ -36,6 +57,14 @@ impl From<&UsedFrame> for Reference {
             landmarks: u.landmarks,
         }
     }
+}
+
+/// A frame of the current step, kept for its tracked-point parallax.
+#[derive(Debug, Clone, PartialEq)]
+struct StepFrame {
+    idx: usize,
+    pose: Pose,
+    tracks: Option<Tracks>,
 }
 
 /// The strongest frame of the movement in progress.
@@ -53,6 +82,15 @@ pub(super) struct StepOutcome {
     pub steps: Vec<StepEvidence>,
     /// Wrong or extra movement, steps answered late, the first step not completed.
     pub reasons: Vec<LivenessReason>,
+}
+
+/// How far the step being answered has got, for the guidance on screen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct StepProgress {
+    /// The asked-for movement's strength in the last usable frame, 0..1 (1 = threshold reached).
+    pub towards: f32,
+    /// The threshold was reached: the head should now come back to neutral.
+    pub returning: bool,
 }
 
 /// The movement state machine of one attempt.
@@ -75,11 +113,15 @@ pub(super) struct StepTracker {
     current: usize,
     /// The last few neutral frames while waiting for the current movement.
     neutral_run: Vec<Reference>,
-    /// The planarity references of the movement in progress.
+    /// The nose-parallax references of the movement in progress.
     refs: Vec<Reference>,
     /// Landmarks of the frames past the threshold of the movement in progress.
     outs: Vec<Landmarks>,
+    /// Frames since the previous step completed (or the attempt began), for the tracked parallax.
+    window: Vec<StepFrame>,
     peak: Option<Peak>,
+    /// The last usable frame's progress on the step being answered.
+    last: StepProgress,
     /// The wrong or extra movement that ended the tracking; no later frame is looked at.
     ended: Option<LivenessReason>,
 }
@@ -105,7 +147,12 @@ impl StepTracker {
             neutral_run: Vec::new(),
             refs: Vec::new(),
             outs: Vec::new(),
+            window: Vec::new(),
             peak: None,
+            last: StepProgress {
+                towards: 0.0,
+                returning: false,
+            },
             ended: None,
         }
     }
@@ -131,10 +178,9 @@ impl StepTracker {
         };
         self.neutral = Some(Pose {
             yaw: median(pending.iter().map(|u| u.pose.yaw).collect()).unwrap_or(0.0),
-            pitch_ratio: median(pending.iter().map(|u| u.pose.pitch_ratio).collect())
-                .unwrap_or(0.0),
+            pitch: median(pending.iter().map(|u| u.pose.pitch).collect()).unwrap_or(0.0),
+            roll: base.pose.roll,
             inter_ocular_px: base.pose.inter_ocular_px,
-            roll_deg: base.pose.roll_deg,
         });
         for u in &pending {
             self.advance(u);
@@ -145,6 +191,16 @@ impl StepTracker {
     fn delta(&self, pose: &Pose, neutral: &Pose) -> (f32, f32) {
         let (dyaw, dpitch) = pose.delta(neutral);
         (if self.policy.mirrored { -dyaw } else { dyaw }, dpitch)
+    }
+
+    /// Whether the neutral pose is known.
+    pub fn settled(&self) -> bool {
+        self.neutral.is_some()
+    }
+
+    /// How far the step being answered has got (the last usable frame).
+    pub fn progress(&self) -> StepProgress {
+        self.last
     }
 
     /// One frame through the state machine (the neutral pose is known).
@@ -158,11 +214,11 @@ impl StepTracker {
         let p = &self.policy;
         let (dyaw, dpitch) = self.delta(&u.pose, &neutral);
         let Some(want) = self.steps.get(self.current).map(|s| s.movement) else {
-            // The challenge is answered: any further clear movement means the frames are not an answer
-            // to *this* challenge (e.g. a longer recording whose first moves match it).
+            // The challenge is answered: any further deliberate movement means the frames are not an
+            // answer to *this* challenge (e.g. a longer recording whose first moves match it).
             if let Some(observed) = Movement::ALL
                 .into_iter()
-                .find(|m| strength(*m, dyaw, dpitch, p) >= 1.0)
+                .find(|m| strength(*m, dyaw, dpitch, p) >= deliberate_from(*m, None, p))
             {
                 self.ended = Some(LivenessReason::ExtraMovement {
                     observed,
@@ -171,39 +227,59 @@ impl StepTracker {
             }
             return;
         };
-        let is_neutral = dyaw.abs() <= p.yaw_return && dpitch.abs() <= p.pitch_return;
+        self.window.push(StepFrame {
+            idx: u.idx,
+            pose: u.pose,
+            tracks: u.tracks.clone(),
+        });
+        let is_neutral = dyaw.abs() <= p.yaw_return_deg && dpitch.abs() <= p.pitch_return_deg;
         let s = strength(want, dyaw, dpitch, p);
+        // Back: inside the return band of the step's own axis, or already past neutral the other way
+        // (at 10 frames a second a quick return can skip the band).
+        let is_back = if is_turn(want) {
+            s * p.yaw_threshold_deg <= p.yaw_return_deg
+        } else {
+            s * p.pitch_threshold_deg <= p.pitch_return_deg
+        };
         let Some(peak) = &mut self.peak else {
+            self.last = StepProgress {
+                towards: s.clamp(0.0, 1.0),
+                returning: false,
+            };
+            // Until the threshold is reached, the step's peak fields hold the strongest frame so far
+            // (how far the person got, for the evaluation and the guidance).
+            let e = &mut self.steps[self.current];
+            if s > strength(want, e.peak_yaw_deg, e.peak_pitch_deg, p) {
+                e.peak_yaw_deg = dyaw;
+                e.peak_pitch_deg = dpitch;
+            }
             if is_neutral {
                 self.neutral_run.push(Reference::from(u));
                 if self.neutral_run.len() > REFERENCE_FRAMES {
                     self.neutral_run.remove(0);
                 }
             }
-            let (other, other_s) = Movement::ALL
-                .into_iter()
-                .filter(|m| *m != want)
-                .map(|m| (m, strength(m, dyaw, dpitch, p)))
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .unwrap_or((want, 0.0));
-            if s >= 1.0 && s >= other_s {
+            if s >= 1.0 {
                 self.peak = Some(Peak {
                     idx: u.idx,
                     pose: u.pose,
                     strength: s,
                 });
+                self.last.returning = true;
                 self.refs = if self.neutral_run.is_empty() {
                     self.first.iter().cloned().collect()
                 } else {
                     self.neutral_run.clone()
                 };
-                self.outs = vec![u.landmarks];
+                self.outs = u.landmarks.into_iter().collect();
                 self.steps[self.current].reached_ms = Some(u.t_ms.saturating_sub(self.issued_ms));
-            } else if other_s >= 1.0 {
+            } else if let Some(observed) = Movement::ALL.into_iter().find(|m| {
+                *m != want && strength(*m, dyaw, dpitch, p) >= deliberate_from(*m, Some(want), p)
+            }) {
                 self.ended = Some(LivenessReason::WrongMovement {
                     step: self.current,
                     expected: want,
-                    observed: other,
+                    observed,
                 });
             }
             return;
@@ -214,14 +290,51 @@ impl StepTracker {
                 pose: u.pose,
                 strength: s,
             };
+            let e = &mut self.steps[self.current];
+            e.peak_yaw_deg = dyaw;
+            e.peak_pitch_deg = dpitch;
         }
-        if s >= 1.0 {
-            self.outs.push(u.landmarks);
+        if s >= 1.0
+            && let Some(l) = u.landmarks
+        {
+            self.outs.push(l);
         }
-        if is_neutral {
+        if is_back {
             let peak = peak.clone();
             self.complete_step(&peak, u, &neutral);
         }
+    }
+
+    /// The tracked-point parallax of a step: the peak frame against the frame of the same generation,
+    /// in this step's window, farthest from it along the step's axis.
+    fn step_parallax(&self, peak: &Peak) -> Option<(usize, planarity::TrackParallax)> {
+        let want = self.steps.get(self.current)?.movement;
+        let at_peak = self.window.iter().find(|f| f.idx == peak.idx)?;
+        let tracks = at_peak.tracks.as_ref()?;
+        let axis = |pose: &Pose| if is_turn(want) { pose.yaw } else { pose.pitch };
+        let other = self
+            .window
+            .iter()
+            .filter(|f| {
+                f.idx != peak.idx
+                    && f.tracks
+                        .as_ref()
+                        .is_some_and(|t| t.generation == tracks.generation)
+            })
+            .max_by(|a, b| {
+                let da = (axis(&a.pose) - axis(&peak.pose)).abs();
+                let db = (axis(&b.pose) - axis(&peak.pose)).abs();
+                // Ties go to the earlier frame.
+                da.total_cmp(&db).then(b.idx.cmp(&a.idx))
+            })?;
+        let theirs = other.tracks.as_ref()?;
+        planarity::track_residual(
+            &theirs.points,
+            &tracks.points,
+            other.pose.inter_ocular_px,
+            self.policy.min_parallax_points,
+        )
+        .map(|r| (other.idx, r))
     }
 
     /// The movement in progress came back to neutral at `u`.
@@ -230,22 +343,32 @@ impl StepTracker {
         let nose_residual = median(
             self.refs
                 .iter()
-                .flat_map(|a| self.outs.iter().map(move |b| (a, b)))
-                .filter_map(|(a, b)| planarity::nose_residual(&a.landmarks, b))
+                .filter_map(|r| r.landmarks)
+                .flat_map(|a| self.outs.iter().map(move |b| (a, *b)))
+                .filter_map(|(a, b)| planarity::nose_residual(&a, &b))
                 .collect(),
         );
+        let parallax = self.step_parallax(peak);
         let e = &mut self.steps[self.current];
         e.completed = true;
         e.peak_frame = Some(peak.idx);
         e.neutral_frame = self.refs.last().or(self.first.as_ref()).map(|r| r.idx);
-        e.peak_yaw = peak_yaw;
-        e.peak_pitch = peak_pitch;
+        e.peak_yaw_deg = peak_yaw;
+        e.peak_pitch_deg = peak_pitch;
         e.completed_ms = Some(u.t_ms.saturating_sub(self.issued_ms));
         e.nose_residual = nose_residual;
+        e.parallax_frame = parallax.map(|(i, _)| i);
+        e.parallax = parallax.map(|(_, r)| r.residual);
+        e.parallax_points = parallax.map(|(_, r)| r.points);
         self.completed_at.push(u.t_ms);
         self.current += 1;
         self.peak = None;
         self.neutral_run = vec![Reference::from(u)];
+        self.window.clear();
+        self.last = StepProgress {
+            towards: 0.0,
+            returning: false,
+        };
     }
 
     /// The steps and the movement reasons as they stand. Before the neutral pose is known (fewer usable

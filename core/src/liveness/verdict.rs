@@ -15,18 +15,20 @@ pub struct StepEvidence {
     /// Whether it was completed (left neutral in the right direction and came back).
     #[serde(default)]
     pub completed: bool,
-    /// Index of the last neutral frame before the movement (one of the planarity references).
+    /// Index of the last neutral frame before the movement (one of the nose-parallax references).
     #[serde(default)]
     pub neutral_frame: Option<usize>,
     /// Index of the frame where the movement peaked.
     #[serde(default)]
     pub peak_frame: Option<usize>,
-    /// Yaw change at the peak, inter-ocular distances (+ = person's left).
+    /// Yaw change from neutral at the peak, degrees (+ = the person's left); for a step not completed,
+    /// at its strongest frame so far. Records of versions before the face mesh carried `peak_yaw` in
+    /// inter-ocular distances instead; it is not read.
     #[serde(default)]
-    pub peak_yaw: f32,
-    /// Pitch-ratio change at the peak (+ = up).
+    pub peak_yaw_deg: f32,
+    /// Pitch change from neutral at the peak, degrees (+ = up).
     #[serde(default)]
-    pub peak_pitch: f32,
+    pub peak_pitch_deg: f32,
     /// Time the threshold was first crossed, ms after issue.
     #[serde(default)]
     pub reached_ms: Option<i64>,
@@ -37,10 +39,20 @@ pub struct StepEvidence {
     /// after the first one not completed).
     #[serde(default)]
     pub deadline_ms: i64,
-    /// Nose parallax, inter-ocular distances: median over pairs (one of the last 3 neutral frames before
-    /// the movement, one frame past the movement threshold).
+    /// Nose parallax of the five detector landmarks, inter-ocular distances: median over pairs (one of
+    /// the last 3 neutral frames before the movement, one frame past the movement threshold).
     #[serde(default)]
     pub nose_residual: Option<f32>,
+    /// Parallax of the tracked feature points between the peak frame and [`Self::parallax_frame`],
+    /// inter-ocular distances (see `planarity::track_residual`): the flat-versus-3-D evidence.
+    #[serde(default)]
+    pub parallax: Option<f32>,
+    /// Points the parallax was computed from.
+    #[serde(default)]
+    pub parallax_points: Option<usize>,
+    /// The frame the peak was compared with (same tracked points, farthest along the step's axis).
+    #[serde(default)]
+    pub parallax_frame: Option<usize>,
 }
 
 impl StepEvidence {
@@ -51,12 +63,15 @@ impl StepEvidence {
             completed: false,
             neutral_frame: None,
             peak_frame: None,
-            peak_yaw: 0.0,
-            peak_pitch: 0.0,
+            peak_yaw_deg: 0.0,
+            peak_pitch_deg: 0.0,
             reached_ms: None,
             completed_ms: None,
             deadline_ms: 0,
             nose_residual: None,
+            parallax: None,
+            parallax_points: None,
+            parallax_frame: None,
         }
     }
 }
@@ -65,12 +80,15 @@ impl StepEvidence {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PlanarityEvidence {
-    /// Nose residual of each completed step.
+    /// Tracked-point parallax of each completed step that has one. Records of versions before the
+    /// tracked points carried nose residuals here.
     pub residuals: Vec<f32>,
-    /// The threshold in force.
+    /// The parallax threshold in force.
     pub threshold: f32,
-    /// Smallest residual over the completed steps.
+    /// Smallest parallax over the completed steps.
     pub min_residual: Option<f32>,
+    /// Nose residual (five detector landmarks) of each completed step that has one.
+    pub nose_residuals: Vec<f32>,
 }
 
 /// Summary of the consistency checks.

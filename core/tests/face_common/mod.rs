@@ -7,7 +7,8 @@ mod photos;
 
 use std::sync::OnceLock;
 
-pub use photos::{faces_dir, is_photo};
+#[allow(unused_imports)] // each test binary uses some of them
+pub use photos::{faces_dir, is_photo, liveness_dir};
 
 use siap_core::face::{FaceConfig, FaceEngine, FaceImage, default_models_dir};
 

@@ -83,3 +83,44 @@ pub fn is_photo(name: &str) -> bool {
                 .any(|x| e.eq_ignore_ascii_case(x))
         })
 }
+
+/// The labelled real videos of head movements (`../shared/liveness-real`, or `SIAP_LIVENESS_DIR`), in
+/// the `siap face liveness-eval` layout: `Some(folder)` when it holds `bona_fide/`; `None`, with a
+/// printed `SKIPPED` line, when it does not and neither `CI` nor `SIAP_LIVENESS_DIR` is set.
+///
+/// # Panics
+///
+/// When the folder is not usable and `CI` or `SIAP_LIVENESS_DIR` is set.
+#[allow(dead_code)] // not every includer of this file reads the videos
+pub fn liveness_dir() -> Option<PathBuf> {
+    let explicit = std::env::var_os("SIAP_LIVENESS_DIR").filter(|d| !d.is_empty());
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    let dir = if let Some(d) = &explicit {
+        PathBuf::from(d)
+    } else {
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        [
+            ws.join("../shared/liveness-real"),
+            ws.join("../../shared/liveness-real"),
+        ]
+        .into_iter()
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| ws.join("../shared/liveness-real"))
+    };
+    if dir.join("bona_fide").is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        explicit.is_none() && !ci,
+        "real liveness videos required (CI or SIAP_LIVENESS_DIR set) but {} has no bona_fide/ folder; \
+         a liveness test must not pass by skipping: point SIAP_LIVENESS_DIR at the layout of \
+         ../shared/liveness-real",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: real liveness videos not found at {} (set SIAP_LIVENESS_DIR; with CI set this is a \
+         failure)",
+        dir.display()
+    );
+    None
+}

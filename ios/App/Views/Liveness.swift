@@ -13,6 +13,30 @@ extension HeadMovement {
     }
 }
 
+extension LivenessHint {
+    /// The core's hint for a frame, as a sentence.
+    var prompt: String {
+        switch self {
+        case .noFace: return "Arahkan wajah ke kamera"
+        case .oneFaceOnly: return "Hanya satu orang di depan kamera"
+        case .moveCloser: return "Dekatkan wajah ke kamera"
+        case .holdStill: return "Lihat ke kamera dan diam sejenak"
+        case .turnFurther: return "Sedikit lagi"
+        case .comeBack: return "Bagus, sekarang kembali lihat ke kamera"
+        }
+    }
+}
+
+extension LivenessFeedback {
+    /// What to show for one frame: the hint first, then the movement asked for.
+    var prompt: String? {
+        if failed { return nil }
+        if hint == .turnFurther, let next = next { return "\(next.prompt) (\(LivenessHint.turnFurther.prompt))" }
+        if let hint = hint { return hint.prompt }
+        return next?.prompt
+    }
+}
+
 /// Runs the core's liveness challenge: shows each movement via `onPrompt` and streams camera frames to
 /// the session at about 10 per second until the core says the challenge is answered, has failed, or its
 /// time is up. Every decision is the core's; this only moves frames and text. The caller passes the
@@ -42,17 +66,9 @@ func runLiveness(
         let frame = try await camera.next()
         // The frame's arrival on the monotonic clock stands in for its capture time.
         let at = clock.monotonicMs()
-        // One face detection (~5-30 ms): CPU work, never on the main thread.
+        // Detection, face mesh and optical flow: CPU work, never on the main thread.
         let feedback = try await offMain { try session.pushFrame(frame: frame, monotonicMs: at) }
-        if feedback.failed {
-            onPrompt(nil)
-        } else if feedback.faces == 0 {
-            onPrompt("Arahkan wajah ke kamera")
-        } else if feedback.faces > 1 {
-            onPrompt("Hanya satu orang di depan kamera")
-        } else {
-            onPrompt(feedback.next?.prompt)
-        }
+        onPrompt(feedback.prompt)
         if feedback.failed || feedback.next == nil { break }
         let spent = clock.monotonicMs() - at
         if spent < 100 { try await Task.sleep(nanoseconds: UInt64(100 - spent) * 1_000_000) }

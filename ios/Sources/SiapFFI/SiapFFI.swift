@@ -2727,6 +2727,23 @@ public struct LivenessFeedback: Equatable, Hashable {
      * The attempt cannot pass any more (wrong movement, another face, too slow): start a new session.
      */
     public var failed: Bool
+    /**
+     * How far the head has gone towards `next`, 0..1 (for a progress arc; 1: far enough, come back).
+     */
+    public var progress: Float
+    /**
+     * What to tell the person beyond the movement, if anything.
+     */
+    public var hint: LivenessHint?
+    /**
+     * Head yaw in this frame, degrees (+ = the person's left in an unmirrored frame), when the face
+     * was found.
+     */
+    public var yawDeg: Float?
+    /**
+     * Head pitch in this frame, degrees (+ = up), when the face was found.
+     */
+    public var pitchDeg: Float?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2742,11 +2759,28 @@ public struct LivenessFeedback: Equatable, Hashable {
          */next: HeadMovement?, 
         /**
          * The attempt cannot pass any more (wrong movement, another face, too slow): start a new session.
-         */failed: Bool) {
+         */failed: Bool, 
+        /**
+         * How far the head has gone towards `next`, 0..1 (for a progress arc; 1: far enough, come back).
+         */progress: Float, 
+        /**
+         * What to tell the person beyond the movement, if anything.
+         */hint: LivenessHint?, 
+        /**
+         * Head yaw in this frame, degrees (+ = the person's left in an unmirrored frame), when the face
+         * was found.
+         */yawDeg: Float?, 
+        /**
+         * Head pitch in this frame, degrees (+ = up), when the face was found.
+         */pitchDeg: Float?) {
         self.faces = faces
         self.stepsCompleted = stepsCompleted
         self.next = next
         self.failed = failed
+        self.progress = progress
+        self.hint = hint
+        self.yawDeg = yawDeg
+        self.pitchDeg = pitchDeg
     }
 
     
@@ -2768,7 +2802,11 @@ public struct FfiConverterTypeLivenessFeedback: FfiConverterRustBuffer {
                 faces: FfiConverterUInt32.read(from: &buf), 
                 stepsCompleted: FfiConverterUInt32.read(from: &buf), 
                 next: FfiConverterOptionTypeHeadMovement.read(from: &buf), 
-                failed: FfiConverterBool.read(from: &buf)
+                failed: FfiConverterBool.read(from: &buf), 
+                progress: FfiConverterFloat.read(from: &buf), 
+                hint: FfiConverterOptionTypeLivenessHint.read(from: &buf), 
+                yawDeg: FfiConverterOptionFloat.read(from: &buf), 
+                pitchDeg: FfiConverterOptionFloat.read(from: &buf)
         )
     }
 
@@ -2777,6 +2815,10 @@ public struct FfiConverterTypeLivenessFeedback: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.stepsCompleted, into: &buf)
         FfiConverterOptionTypeHeadMovement.write(value.next, into: &buf)
         FfiConverterBool.write(value.failed, into: &buf)
+        FfiConverterFloat.write(value.progress, into: &buf)
+        FfiConverterOptionTypeLivenessHint.write(value.hint, into: &buf)
+        FfiConverterOptionFloat.write(value.yawDeg, into: &buf)
+        FfiConverterOptionFloat.write(value.pitchDeg, into: &buf)
     }
 }
 
@@ -4258,6 +4300,10 @@ public enum LivenessFailure: Equatable, Hashable {
      */
     case planarityUndetermined
     /**
+     * The nose did not stand out of the face: a flat or bent picture.
+     */
+    case flatNose
+    /**
      * The anti-spoof model's score is above the city's cut.
      */
     case passiveSpoof
@@ -4326,11 +4372,13 @@ public struct FfiConverterTypeLivenessFailure: FfiConverterRustBuffer {
         
         case 18: return .planarityUndetermined
         
-        case 19: return .passiveSpoof
+        case 19: return .flatNose
         
-        case 20: return .tooBlurry
+        case 20: return .passiveSpoof
         
-        case 21: return .unknown
+        case 21: return .tooBlurry
+        
+        case 22: return .unknown
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4412,16 +4460,20 @@ public struct FfiConverterTypeLivenessFailure: FfiConverterRustBuffer {
             writeInt(&buf, Int32(18))
         
         
-        case .passiveSpoof:
+        case .flatNose:
             writeInt(&buf, Int32(19))
         
         
-        case .tooBlurry:
+        case .passiveSpoof:
             writeInt(&buf, Int32(20))
         
         
-        case .unknown:
+        case .tooBlurry:
             writeInt(&buf, Int32(21))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(22))
         
         }
     }
@@ -4440,6 +4492,121 @@ public func FfiConverterTypeLivenessFailure_lift(_ buf: RustBuffer) throws -> Li
 #endif
 public func FfiConverterTypeLivenessFailure_lower(_ value: LivenessFailure) -> RustBuffer {
     return FfiConverterTypeLivenessFailure.lower(value)
+}
+
+
+
+/**
+ * What to tell the person beyond the movement asked for.
+ */
+
+public enum LivenessHint: Equatable, Hashable {
+    
+    /**
+     * No face found: "look at the camera".
+     */
+    case noFace
+    /**
+     * Several faces: "only you in the picture".
+     */
+    case oneFaceOnly
+    /**
+     * The face is too small: "move closer".
+     */
+    case moveCloser
+    /**
+     * The neutral pose is being measured: "look at the camera and hold still".
+     */
+    case holdStill
+    /**
+     * The movement has started but is not far enough: "turn further".
+     */
+    case turnFurther
+    /**
+     * Far enough: "now look back at the camera".
+     */
+    case comeBack
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LivenessHint: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLivenessHint: FfiConverterRustBuffer {
+    typealias SwiftType = LivenessHint
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LivenessHint {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .noFace
+        
+        case 2: return .oneFaceOnly
+        
+        case 3: return .moveCloser
+        
+        case 4: return .holdStill
+        
+        case 5: return .turnFurther
+        
+        case 6: return .comeBack
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LivenessHint, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .noFace:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .oneFaceOnly:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .moveCloser:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .holdStill:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .turnFurther:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .comeBack:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessHint_lift(_ buf: RustBuffer) throws -> LivenessHint {
+    return try FfiConverterTypeLivenessHint.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLivenessHint_lower(_ value: LivenessHint) -> RustBuffer {
+    return FfiConverterTypeLivenessHint.lower(value)
 }
 
 
@@ -5513,6 +5680,30 @@ fileprivate struct FfiConverterOptionTypeHeadMovement: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeHeadMovement.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeLivenessHint: FfiConverterRustBuffer {
+    typealias SwiftType = LivenessHint?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeLivenessHint.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeLivenessHint.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

@@ -3,6 +3,8 @@ package id.go.siap.app.ui
 import id.go.siap.app.SiapApp
 import id.go.siap.app.platform.FrameGrabber
 import id.go.siap.core.HeadMovement
+import id.go.siap.core.LivenessFeedback
+import id.go.siap.core.LivenessHint
 import id.go.siap.core.LivenessSession
 import id.go.siap.core.SiapCore
 import kotlinx.coroutines.Dispatchers
@@ -15,6 +17,24 @@ fun HeadMovement.prompt(): String = when (this) {
     HeadMovement.TURN_RIGHT -> "Tolehkan kepala ke kanan, lalu kembali"
     HeadMovement.LOOK_UP -> "Angkat dagu, lalu kembali"
     HeadMovement.LOOK_DOWN -> "Tundukkan kepala, lalu kembali"
+}
+
+/** The core's hint for a frame, as a sentence; `null` when the movement prompt says it all. */
+fun LivenessHint.prompt(): String = when (this) {
+    LivenessHint.NO_FACE -> "Arahkan wajah ke kamera"
+    LivenessHint.ONE_FACE_ONLY -> "Hanya satu orang di depan kamera"
+    LivenessHint.MOVE_CLOSER -> "Dekatkan wajah ke kamera"
+    LivenessHint.HOLD_STILL -> "Lihat ke kamera dan diam sejenak"
+    LivenessHint.TURN_FURTHER -> "Sedikit lagi"
+    LivenessHint.COME_BACK -> "Bagus, sekarang kembali lihat ke kamera"
+}
+
+/** What to show for one frame's feedback: the hint first, then the movement asked for. */
+fun LivenessFeedback.prompt(): String? = when {
+    failed -> null
+    hint == LivenessHint.TURN_FURTHER -> next?.prompt()?.let { "$it (${hint!!.prompt()})" }
+    hint != null -> hint!!.prompt()
+    else -> next?.prompt()
 }
 
 /**
@@ -46,16 +66,9 @@ suspend fun runLiveness(
             val frame = grabber.next()
             // The frame's arrival on the monotonic clock stands in for its capture time.
             val at = app.clock.monotonicMs()
-            // One face detection (~5-30 ms): CPU work, never on the main thread.
+            // Detection, face mesh and optical flow: CPU work, never on the main thread.
             val feedback = withContext(Dispatchers.Default) { session.pushFrame(frame, at) }
-            onPrompt(
-                when {
-                    feedback.failed -> null
-                    feedback.faces == 0u -> "Arahkan wajah ke kamera"
-                    feedback.faces > 1u -> "Hanya satu orang di depan kamera"
-                    else -> feedback.next?.prompt()
-                },
-            )
+            onPrompt(feedback.prompt())
             if (feedback.failed || feedback.next == null) break
             delay(maxOf(0L, 100L - (app.clock.monotonicMs() - at)))
         }

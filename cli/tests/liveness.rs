@@ -88,13 +88,16 @@ fn attacks_built_from_photos_are_all_rejected_by_liveness_eval() {
     // policy given as a file; a policy with a typo is refused.
     let policy = tmp.path().join("policy.json");
     std::fs::write(&policy, r#"{"min_parallax": 0.015}"#).unwrap();
-    let again = Command::new(env!("CARGO_BIN_EXE_siap"))
-        .args(["face", "liveness-eval"])
-        .arg(&dump)
-        .arg("--policy")
-        .arg(&policy)
-        .output()
-        .unwrap();
+    let eval_with_policy = || {
+        Command::new(env!("CARGO_BIN_EXE_siap"))
+            .args(["face", "liveness-eval"])
+            .arg(&dump)
+            .arg("--policy")
+            .arg(&policy)
+            .output()
+            .unwrap()
+    };
+    let again = eval_with_policy();
     let again_out = String::from_utf8_lossy(&again.stdout);
     assert!(again.status.success(), "{again_out}");
     let outcomes = |text: &str| -> Vec<String> {
@@ -108,13 +111,7 @@ fn attacks_built_from_photos_are_all_rejected_by_liveness_eval() {
     };
     assert_eq!(outcomes(&stdout), outcomes(&again_out));
     std::fs::write(&policy, r#"{"min_paralax": 0.015}"#).unwrap();
-    let typo = Command::new(env!("CARGO_BIN_EXE_siap"))
-        .args(["face", "liveness-eval"])
-        .arg(&dump)
-        .arg("--policy")
-        .arg(&policy)
-        .output()
-        .unwrap();
+    let typo = eval_with_policy();
     assert!(!typo.status.success());
     assert!(String::from_utf8_lossy(&typo.stderr).contains("min_paralax"));
 }

@@ -228,6 +228,22 @@ class _Builder:
         self.node("Concat", ins, [self.out(op)], axis=1)
 
 
+def translate(b, model, input_size, what):
+    """Runs every op of the model's graph through builder `b`, the input named `input`."""
+    g = b.g
+    (inp,) = g.InputsAsNumpy()
+    if b.shape(int(inp)) != [1, input_size, input_size, 3]:
+        sys.exit(f"{what}: unexpected input shape {b.shape(int(inp))}")
+    b.names[int(inp)] = "input"
+    for k in range(g.OperatorsLength()):
+        op = g.Operators(k)
+        name = _opname(model, op)
+        handler = getattr(b, name, None)
+        if handler is None:
+            sys.exit(f"{what}: TFLite op {name} is not supported")
+        handler(op)
+
+
 def convert(tflite_path):
     """Builds the ONNX model (opset 13) from the TFLite file."""
     with open(tflite_path, "rb") as f:
@@ -235,17 +251,7 @@ def convert(tflite_path):
     model = tflite.Model.GetRootAsModel(buf, 0)
     b = _Builder(model)
     g = b.g
-    (inp,) = g.InputsAsNumpy()
-    if b.shape(int(inp)) != [1, INPUT_SIZE, INPUT_SIZE, 3]:
-        sys.exit(f"antispoof: unexpected input shape {b.shape(int(inp))}")
-    b.names[int(inp)] = "input"
-    for k in range(g.OperatorsLength()):
-        op = g.Operators(k)
-        name = _opname(model, op)
-        handler = getattr(b, name, None)
-        if handler is None:
-            sys.exit(f"antispoof: TFLite op {name} is not supported")
-        handler(op)
+    translate(b, model, INPUT_SIZE, "antispoof")
     outs = [int(i) for i in g.OutputsAsNumpy()]
     if [b.tensor(i).Name() for i in outs] != [b"Identity", b"Identity_1"]:
         sys.exit("antispoof: unexpected output names")

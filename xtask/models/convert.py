@@ -172,6 +172,14 @@ def compare(raw_path, fixed_path, tflite_path):
     assert d < 1e-3 and min(cos) > 0.99999, (d, cos)
 
 
+def faces_dir():
+    """Like core/tests/face_common: SIAP_FACES_DIR, or ../shared/faces (one level further up for a git
+    worktree in a sub-folder)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    near = [os.path.join(root, *[".."] * k, "shared", "faces") for k in (1, 2)]
+    return os.environ.get("SIAP_FACES_DIR") or next((d for d in near if os.path.isdir(d)), near[0])
+
+
 def convert_antispoof(assets, out):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import antispoof
@@ -180,11 +188,7 @@ def convert_antispoof(assets, out):
     check(tfl, ANTISPOOF_TFLITE)
     dst = os.path.join(out, "antispoof.onnx")
     onnx.save(antispoof.convert(tfl), dst)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    # Like core/tests/face_common: ../shared/faces, or one level further up for a git worktree in a sub-folder.
-    near = [os.path.join(root, *[".."] * k, "shared", "faces") for k in (1, 2)]
-    faces = os.environ.get("SIAP_FACES_DIR") or next((d for d in near if os.path.isdir(d)), near[0])
-    antispoof.compare(dst, tfl, faces)
+    antispoof.compare(dst, tfl, faces_dir())
 
 
 def convert_facemesh(work, out):
@@ -207,10 +211,7 @@ def convert_facemesh(work, out):
     check(tfl, FACEMESH_TFLITE)
     dst = os.path.join(out, "facemesh.onnx")
     onnx.save(facemesh.convert(tfl), dst)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    near = [os.path.join(root, *[".."] * k, "shared", "faces") for k in (1, 2)]
-    faces = os.environ.get("SIAP_FACES_DIR") or next((d for d in near if os.path.isdir(d)), near[0])
-    facemesh.compare(dst, tfl, faces)
+    facemesh.compare(dst, tfl, faces_dir())
     return tfl
 
 

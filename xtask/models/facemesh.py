@@ -79,17 +79,7 @@ def convert(tflite_path):
     model = tflite.Model.GetRootAsModel(buf, 0)
     b = _MeshBuilder(model)
     g = b.g
-    (inp,) = g.InputsAsNumpy()
-    if b.shape(int(inp)) != [1, INPUT_SIZE, INPUT_SIZE, 3]:
-        sys.exit(f"facemesh: unexpected input shape {b.shape(int(inp))}")
-    b.names[int(inp)] = "input"
-    for k in range(g.OperatorsLength()):
-        op = g.Operators(k)
-        name = antispoof._opname(model, op)
-        handler = getattr(b, name, None)
-        if handler is None:
-            sys.exit(f"facemesh: TFLite op {name} is not supported")
-        handler(op)
+    antispoof.translate(b, model, INPUT_SIZE, "facemesh")
     outs = [int(i) for i in g.OutputsAsNumpy()]
     if [b.tensor(i).Name() for i in outs] != [b"conv2d_21", b"conv2d_31"]:
         sys.exit("facemesh: unexpected output names")

@@ -176,30 +176,43 @@ fn shrunk_region(
     })
 }
 
+/// Bilinear sample at `(sx, sy)` of a `w` x `h` interleaved RGB source (`px(offset)` reads one channel
+/// value); pixels outside the source count as black.
+pub(super) fn bilinear(
+    w: usize,
+    h: usize,
+    px: impl Fn(usize) -> f32,
+    sx: f32,
+    sy: f32,
+) -> [f32; 3] {
+    let (w, h) = (w as i64, h as i64);
+    let (x0, y0) = (sx.floor(), sy.floor());
+    let (fx, fy) = (sx - x0, sy - y0);
+    let (x0, y0) = (x0 as i64, y0 as i64);
+    let mut acc = [0f32; 3];
+    for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
+        for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
+            let (x, y) = (x0 + dx, y0 + dy);
+            if x < 0 || y < 0 || x >= w || y >= h {
+                continue;
+            }
+            let o = ((y * w + x) * 3) as usize;
+            for (c, a) in acc.iter_mut().enumerate() {
+                *a += wx * wy * px(o + c);
+            }
+        }
+    }
+    acc
+}
+
 /// Bilinear warp of a `w` x `h` interleaved RGB source (`px(offset)` reads one channel value) through the
 /// crop-to-source transform `inv`; outside the source is black.
 fn warp(inv: &Similarity, w: usize, h: usize, px: impl Fn(usize) -> f32) -> Vec<u8> {
-    let (w, h) = (w as i64, h as i64);
     let mut out = vec![0u8; ALIGNED * ALIGNED * 3];
     for v in 0..ALIGNED {
         for u in 0..ALIGNED {
             let [sx, sy] = inv.apply([u as f32, v as f32]);
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
-            let mut acc = [0f32; 3];
-            for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
-                for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
-                    let (x, y) = (x0 + dx, y0 + dy);
-                    if x < 0 || y < 0 || x >= w || y >= h {
-                        continue;
-                    }
-                    let o = ((y * w + x) * 3) as usize;
-                    for (c, a) in acc.iter_mut().enumerate() {
-                        *a += wx * wy * px(o + c);
-                    }
-                }
-            }
+            let acc = bilinear(w, h, &px, sx, sy);
             let o = (v * ALIGNED + u) * 3;
             for c in 0..3 {
                 out[o + c] = acc[c].round().clamp(0.0, 255.0) as u8;

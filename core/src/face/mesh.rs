@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use tract_nnef::prelude::*;
 
-use super::align::Similarity;
+use super::align::{Similarity, bilinear};
 use super::input::FaceImage;
 use super::models::{ModelSpec, prep_error};
 use crate::{Error, Result};
@@ -118,29 +118,14 @@ pub fn crop_transform(landmarks: &[[f32; 2]; 5]) -> Option<Similarity> {
 
 /// Bilinear sample of the crop through `t` (crop -> image) as planar RGB in 0..1; outside is black.
 fn sample(img: &FaceImage, t: &Similarity) -> Vec<f32> {
-    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+    let (w, h) = (img.width() as usize, img.height() as usize);
     let rgb = img.rgb();
     let plane = INPUT * INPUT;
     let mut out = vec![0f32; 3 * plane];
     for v in 0..INPUT {
         for u in 0..INPUT {
             let [sx, sy] = t.apply([u as f32, v as f32]);
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
-            let mut acc = [0f32; 3];
-            for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
-                for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
-                    let (x, y) = (x0 + dx, y0 + dy);
-                    if x < 0 || y < 0 || x >= w || y >= h {
-                        continue;
-                    }
-                    let o = ((y * w + x) * 3) as usize;
-                    for (c, a) in acc.iter_mut().enumerate() {
-                        *a += wx * wy * f32::from(rgb[o + c]);
-                    }
-                }
-            }
+            let acc = bilinear(w, h, |o| f32::from(rgb[o]), sx, sy);
             let i = v * INPUT + u;
             for (c, a) in acc.iter().enumerate() {
                 out[c * plane + i] = a / 255.0;

@@ -50,24 +50,9 @@ fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; 
     x.iter().all(|v| v.is_finite()).then_some(x)
 }
 
-/// Similarity that moves the centroid of `pts` to the origin and their mean distance to sqrt(2).
+/// [`normaliser_n`] of four points.
 fn normaliser(pts: &[[f64; 2]; 4]) -> Option<Homography> {
-    let cx = pts.iter().map(|p| p[0]).sum::<f64>() / 4.0;
-    let cy = pts.iter().map(|p| p[1]).sum::<f64>() / 4.0;
-    let mean = pts
-        .iter()
-        .map(|p| (p[0] - cx).hypot(p[1] - cy))
-        .sum::<f64>()
-        / 4.0;
-    if !(mean > 1e-9 && mean.is_finite()) {
-        return None;
-    }
-    let s = std::f64::consts::SQRT_2 / mean;
-    Some(Homography([
-        [s, 0.0, -s * cx],
-        [0.0, s, -s * cy],
-        [0.0, 0.0, 1.0],
-    ]))
+    normaliser_n(pts)
 }
 
 impl Homography {

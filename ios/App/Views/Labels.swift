@@ -64,6 +64,7 @@ extension LivenessFailure {
         case .stepTooLate: return "Gerakan terlambat"
         case .planarMotion: return "Gerakan seperti foto datar"
         case .planarityUndetermined: return "Gerakan kurang jelas; tolehkan lebih jauh"
+        case .flatNose: return "Wajah tampak datar seperti foto"
         case .passiveSpoof: return "Terdeteksi sebagai foto atau layar"
         case .tooBlurry: return "Gambar buram; perbaiki pencahayaan"
         case .unknown: return "Alasan lain"

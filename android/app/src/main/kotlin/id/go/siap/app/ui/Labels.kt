@@ -59,6 +59,7 @@ fun LivenessFailure.label(): String = when (this) {
     LivenessFailure.STEP_TOO_LATE -> "Gerakan terlambat"
     LivenessFailure.PLANAR_MOTION -> "Gerakan seperti foto datar"
     LivenessFailure.PLANARITY_UNDETERMINED -> "Gerakan kurang jelas; tolehkan lebih jauh"
+    LivenessFailure.FLAT_NOSE -> "Wajah tampak datar seperti foto"
     LivenessFailure.PASSIVE_SPOOF -> "Terdeteksi sebagai foto atau layar"
     LivenessFailure.TOO_BLURRY -> "Gambar buram; perbaiki pencahayaan"
     LivenessFailure.UNKNOWN -> "Alasan lain"

@@ -82,7 +82,8 @@ impl Default for FlowTracker {
 
 /// The grey image of a frame at most [`MAX_SIDE`] long, and the factor back to the frame's pixels.
 fn grey(img: &FaceImage) -> (GrayImage, f32) {
-    let (small, f) = super::resample::shrink(img, MAX_SIDE).unwrap_or_else(|| (img.clone(), 1.0));
+    let shrunk = super::resample::shrink(img, MAX_SIDE);
+    let (small, f) = shrunk.as_ref().map_or((img, 1.0), |(s, f)| (s, *f));
     let luma: Vec<u8> = small
         .rgb()
         .chunks_exact(3)

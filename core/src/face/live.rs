@@ -106,9 +106,14 @@ pub struct FrameFeedback {
     pub pose: Option<crate::liveness::Pose>,
 }
 
-/// The hint for a frame: the face first (none, several, too small), then the movement.
-fn hint(obs: &FrameObservation, status: &AttemptStatus, policy: &LivenessPolicy) -> Option<Hint> {
-    let pose = obs.mesh.as_deref().and_then(Pose::from_mesh);
+/// The hint for a frame with head pose `pose`: the face first (none, several, too small), then the
+/// movement.
+fn hint(
+    obs: &FrameObservation,
+    pose: Option<&Pose>,
+    status: &AttemptStatus,
+    policy: &LivenessPolicy,
+) -> Option<Hint> {
     if obs.faces == 0 || pose.is_none() {
         return Some(Hint::NoFace);
     }
@@ -254,21 +259,18 @@ impl LivenessAttempt {
             return Err(e);
         }
         let status = progress.status();
-        let hint = hint(&kept.obs, &status, policy);
+        let pose = kept.obs.mesh.as_deref().and_then(Pose::from_mesh);
+        let hint = hint(&kept.obs, pose.as_ref(), &status, policy);
         self.progress = Some(progress);
         let faces = kept.obs.faces;
-        let pose = kept.obs.mesh.as_deref().and_then(Pose::from_mesh);
         self.frames.push(kept);
         Ok(FrameFeedback {
             faces,
             steps_completed: status.steps_completed,
             next: status.next,
             failed: status.failed,
-            progress: if status.returning {
-                1.0
-            } else {
-                status.towards
-            },
+            // 1 from the frame the threshold is reached until the head is back (the tracker keeps it).
+            progress: status.towards,
             hint: if status.failed { None } else { hint },
             pose,
         })
@@ -428,18 +430,7 @@ impl FaceEngine {
         passive: Option<PassiveObservation>,
         policy: &LivenessPolicy,
     ) -> Result<LivenessVerdict> {
-        Ok(self.finish_frames(attempt, passive, policy)?.0)
-    }
-
-    /// [`Self::finish`], also returning every frame's observation with the embeddings the decision
-    /// computed (what an evaluation dumps to re-run policies without the engine).
-    pub fn finish_observations(
-        &self,
-        attempt: &LivenessAttempt,
-        passive: Option<PassiveObservation>,
-        policy: &LivenessPolicy,
-    ) -> Result<(LivenessVerdict, Vec<FrameObservation>)> {
-        self.finish_frames(attempt, passive, policy)
+        Ok(self.finish_observations(attempt, passive, policy)?.0)
     }
 
     /// [`Self::finish`], then verifies the most frontal frame that passes the quality gate against the
@@ -451,7 +442,7 @@ impl FaceEngine {
         passive: Option<PassiveObservation>,
         policy: &LivenessPolicy,
     ) -> Result<LiveOutcome> {
-        let (verdict, frames) = self.finish_frames(attempt, passive, policy)?;
+        let (verdict, frames) = self.finish_observations(attempt, passive, policy)?;
         let (verify, verified_frame) = self.verify_attempt(template, attempt, &frames)?;
         Ok(LiveOutcome {
             verdict,
@@ -460,7 +451,9 @@ impl FaceEngine {
         })
     }
 
-    fn finish_frames(
+    /// [`Self::finish`], also returning every frame's observation with the embeddings the decision
+    /// computed (what an evaluation dumps to re-run policies without the engine).
+    pub fn finish_observations(
         &self,
         attempt: &LivenessAttempt,
         passive: Option<PassiveObservation>,

@@ -160,7 +160,7 @@ impl StepTracker {
     /// Takes the next usable frame.
     pub fn push(&mut self, u: UsedFrame) {
         if self.neutral.is_some() {
-            self.advance(&u);
+            self.advance(u);
             return;
         }
         self.first.get_or_insert_with(|| Reference::from(&u));
@@ -182,7 +182,7 @@ impl StepTracker {
             roll: base.pose.roll,
             inter_ocular_px: base.pose.inter_ocular_px,
         });
-        for u in &pending {
+        for u in pending {
             self.advance(u);
         }
     }
@@ -203,8 +203,9 @@ impl StepTracker {
         self.last
     }
 
-    /// One frame through the state machine (the neutral pose is known).
-    fn advance(&mut self, u: &UsedFrame) {
+    /// One frame through the state machine (the neutral pose is known). Its tracked points move into
+    /// the step's window.
+    fn advance(&mut self, mut u: UsedFrame) {
         let Some(neutral) = self.neutral else {
             return;
         };
@@ -230,7 +231,7 @@ impl StepTracker {
         self.window.push(StepFrame {
             idx: u.idx,
             pose: u.pose,
-            tracks: u.tracks.clone(),
+            tracks: u.tracks.take(),
         });
         let is_neutral = dyaw.abs() <= p.yaw_return_deg && dpitch.abs() <= p.pitch_return_deg;
         let s = strength(want, dyaw, dpitch, p);
@@ -254,7 +255,7 @@ impl StepTracker {
                 e.peak_pitch_deg = dpitch;
             }
             if is_neutral {
-                self.neutral_run.push(Reference::from(u));
+                self.neutral_run.push(Reference::from(&u));
                 if self.neutral_run.len() > REFERENCE_FRAMES {
                     self.neutral_run.remove(0);
                 }
@@ -301,7 +302,7 @@ impl StepTracker {
         }
         if is_back {
             let peak = peak.clone();
-            self.complete_step(&peak, u, &neutral);
+            self.complete_step(&peak, &u, &neutral);
         }
     }
 

@@ -281,12 +281,14 @@ impl Mtcnn {
         if !(b.iter().all(|v| v.is_finite()) && b[2] - b[0] >= 12.0 && b[3] - b[1] >= 12.0) {
             return Ok(None);
         }
-        let src = Integral::new(img);
         let grow = |b: [f32; 4], f: f32| {
             let (cx, cy) = (f32::midpoint(b[0], b[2]), f32::midpoint(b[1], b[3]));
             let (hw, hh) = ((b[2] - b[0]) * f / 2.0, (b[3] - b[1]) * f / 2.0);
             [cx - hw, cy - hh, cx + hw, cy + hh]
         };
+        // Every crop below lies within twice the previous box (a square of the grown box, then of
+        // O-Net's answer next to it).
+        let src = Integral::around(img, grow(square(b), 2.0));
         let one = |b: [f32; 4]| -> Result<Option<Detection>> {
             let cand = Cand {
                 b: square(b),

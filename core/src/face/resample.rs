@@ -123,7 +123,10 @@ pub fn crop_resize(
 /// (~3 ms per level whatever its size).
 pub struct Integral<'a> {
     img: &'a FaceImage,
-    /// `(h + 1) x (w + 1) x 3` sums, exact in `u32`; empty (use [`crop_resize`]) above
+    /// The region the table covers, `[x0, y0, x1, y1]` in whole pixels (the whole image, or a part of
+    /// it for [`Integral::around`]).
+    region: [usize; 4],
+    /// `(h + 1) x (w + 1) x 3` sums over the region, exact in `u32`; empty (use [`crop_resize`]) above
     /// [`Integral::MAX_PIXELS`].
     sat: Vec<u32>,
 }
@@ -135,15 +138,45 @@ impl<'a> Integral<'a> {
     /// Builds the table (one pass over the image).
     pub fn new(img: &'a FaceImage) -> Integral<'a> {
         let (w, h) = (img.width() as usize, img.height() as usize);
+        Integral::over(img, [0, 0, w, h])
+    }
+
+    /// Builds the table over the part of the image `rect` (`[x1, y1, x2, y2]`) covers, clamped to the
+    /// image: tracking a face cuts its crops from around the previous box only, and a table of the whole
+    /// frame would cost more than the network run on them. Crops reaching outside the region are cut
+    /// from the image directly (same values, slower).
+    pub fn around(img: &'a FaceImage, rect: [f32; 4]) -> Integral<'a> {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        if !rect.iter().all(|v| v.is_finite()) {
+            return Integral::new(img);
+        }
+        let cut = |v: f32, hi: usize, up: bool| {
+            let v = if up { v.ceil() } else { v.floor() };
+            v.clamp(0.0, hi as f32) as usize
+        };
+        let (x0, y0) = (cut(rect[0], w, false), cut(rect[1], h, false));
+        let (x1, y1) = (cut(rect[2], w, true), cut(rect[3], h, true));
+        if x1 <= x0 || y1 <= y0 {
+            return Integral::new(img);
+        }
+        Integral::over(img, [x0, y0, x1, y1])
+    }
+
+    fn over(img: &'a FaceImage, region: [usize; 4]) -> Integral<'a> {
+        let [x0, y0, x1, y1] = region;
+        let (w, h) = (x1 - x0, y1 - y0);
         if w * h > Self::MAX_PIXELS {
             return Integral {
                 img,
+                region,
                 sat: Vec::new(),
             };
         }
+        let iw = img.width() as usize;
         let stride = (w + 1) * 3;
         let mut sat = vec![0u32; stride * (h + 1)];
-        for (y, src) in img.rgb().chunks_exact(w * 3).enumerate() {
+        for (y, line) in img.rgb().chunks_exact(iw * 3).skip(y0).take(h).enumerate() {
+            let src = &line[x0 * 3..x1 * 3];
             let (above, below) = sat.split_at_mut((y + 1) * stride);
             let above = &above[y * stride..];
             let row = &mut below[..stride];
@@ -155,7 +188,7 @@ impl<'a> Integral<'a> {
                 }
             }
         }
-        Integral { img, sat }
+        Integral { img, region, sat }
     }
 
     /// The image.
@@ -175,25 +208,33 @@ impl<'a> Integral<'a> {
     ) {
         let [x, y, w, h] = rect;
         let (sx, sy) = (w / ow as f32, h / oh as f32);
-        if !(sx > 1.0 && sy > 1.0) || self.sat.is_empty() {
+        let (iw, ih) = (self.img.width() as usize, self.img.height() as usize);
+        let [rx0, ry0, rx1, ry1] = self.region;
+        // Each side of the rectangle inside the region, or the region's side is the image's edge
+        // (beyond it everything is black anyway).
+        let covered = (rx0 == 0 || x >= rx0 as f32)
+            && (ry0 == 0 || y >= ry0 as f32)
+            && (rx1 == iw || x + w <= rx1 as f32)
+            && (ry1 == ih || y + h <= ry1 as f32);
+        if !(sx > 1.0 && sy > 1.0) || self.sat.is_empty() || !covered {
             crop_resize(self.img, rect, ow, oh, layout, out);
             return;
         }
-        let (iw, ih) = (self.img.width() as usize, self.img.height() as usize);
-        // Rectangle edges, clamped to the image (outside counts as black, like crop_resize), as the
-        // integer cell and fraction of the bilinear lookup.
-        let edges = |start: f32, step: f32, n: usize, limit: usize| -> Vec<(usize, f64)> {
+        // Rectangle edges, clamped to the region (outside the image counts as black, like
+        // crop_resize), as the integer cell (in region pixels) and fraction of the bilinear lookup.
+        let edges = |start: f32, step: f32, n: usize, lo: usize, hi: usize| -> Vec<(usize, f64)> {
+            let len = hi - lo;
             (0..=n)
                 .map(|i| {
-                    let v = f64::from((start + i as f32 * step).clamp(0.0, limit as f32));
-                    let k = (v.floor() as usize).min(limit.saturating_sub(1));
+                    let v = f64::from((start + i as f32 * step - lo as f32).clamp(0.0, len as f32));
+                    let k = (v.floor() as usize).min(len.saturating_sub(1));
                     (k, v - k as f64)
                 })
                 .collect()
         };
-        let xe = edges(x, sx, ow, iw);
-        let ye = edges(y, sy, oh, ih);
-        let stride = (iw + 1) * 3;
+        let xe = edges(x, sx, ow, rx0, rx1);
+        let ye = edges(y, sy, oh, ry0, ry1);
+        let stride = (rx1 - rx0 + 1) * 3;
         let sat = &self.sat;
         // Integral at every edge crossing: (oh + 1) x (ow + 1) x 3.
         let mut g = vec![0f64; (oh + 1) * (ow + 1) * 3];
@@ -277,14 +318,26 @@ mod tests {
         let (w, h) = (97usize, 61usize);
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
         let img = FaceImage::from_rgb8(w as u32, h as u32, rgb).expect("valid");
-        let sat = Integral::new(&img);
-        // Whole image, a crop partly outside, and an enlargement (fallback).
+        // The whole image's table, a region's (inside the image, and at its left edge).
+        let tables = [
+            Integral::new(&img),
+            Integral::around(&img, [20.5, 10.2, 80.0, 50.9]),
+            Integral::around(&img, [-5.0, 15.0, 70.0, 61.0]),
+        ];
+        // Whole image, a crop partly outside, an enlargement (fallback), crops inside the regions, and
+        // one crossing the inner region's edge (fallback).
         for (rect, ow, oh) in [
             ([0.0, 0.0, 97.0, 61.0], 29, 18),
             ([-10.5, 20.25, 60.0, 55.0], 24, 24),
             ([3.0, 4.0, 10.0, 10.0], 24, 24),
+            ([22.3, 12.0, 48.0, 36.5], 12, 12),
+            ([-3.0, 16.0, 50.0, 45.0], 12, 12),
+            ([10.0, 12.0, 48.0, 36.5], 12, 12),
         ] {
-            for layout in [Layout::Xyc, Layout::Yxc] {
+            for (layout, sat) in [Layout::Xyc, Layout::Yxc]
+                .into_iter()
+                .flat_map(|l| tables.iter().map(move |t| (l, t)))
+            {
                 let mut a = vec![0f32; ow * oh * 3];
                 let mut b = vec![0f32; ow * oh * 3];
                 crop_resize(&img, rect, ow, oh, layout, &mut a);

@@ -1,4 +1,5 @@
-//! `siap face ...`: detect, enroll, verify and evaluate the face pipeline from the command line.
+//! `siap face ...`: detect, enroll, verify and evaluate the face pipeline from the command line, and score
+//! photos with the optional passive anti-spoof model.
 //!
 //! `enroll`/`verify` keep templates sealed in the SQLite store of `--db DIR`. The sealing master key is kept
 //! in `DIR/master.key` (mode 0600): good enough for a demo and for evaluation on a desktop; on a phone it
@@ -8,7 +9,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use siap_core::face::{FaceConfig, FaceEngine, FaceImage, default_models_dir, template_store};
+use siap_core::face::{
+    ANTISPOOF, FaceConfig, FaceEngine, FaceImage, PassiveModel, PassiveScore, SPOOF_THRESHOLD,
+    default_models_dir, template_store,
+};
 use siap_core::sealed::MasterKey;
 use siap_core::store::Store;
 
@@ -19,6 +23,14 @@ pub enum FaceCommand {
     Detect {
         /// JPEG or PNG file.
         image: PathBuf,
+    },
+    /// Score the largest face of each image with the passive anti-spoof model (`antispoof.nnef.tar`),
+    /// with the crop the liveness check uses: one JSON object per image and line. An image that cannot
+    /// be read or scored gets an `error` and the others are still scored; the command then fails.
+    Passive {
+        /// JPEG or PNG files.
+        #[arg(required = true, num_args = 1..)]
+        images: Vec<PathBuf>,
     },
     /// Enroll an employee from 3 to 5 photos (each must pass the quality gate).
     Enroll {
@@ -124,6 +136,7 @@ pub fn run(cmd: FaceCommand) -> Result<()> {
             let dets = engine.detect(&load(&image)?)?;
             println!("{}", serde_json::to_string_pretty(&dets)?);
         }
+        FaceCommand::Passive { images } => passive(&images)?,
         FaceCommand::Enroll { db, id, images } => {
             let engine = engine()?;
             let imgs = images.iter().map(|p| load(p)).collect::<Result<Vec<_>>>()?;
@@ -165,6 +178,90 @@ pub fn run(cmd: FaceCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `siap face passive`: prints one line per image, in order, with fixed keys: `path`, `faces` (how many the
+/// detector found), `score` (spoof score of the largest face, higher = more likely a spoof), `spoof`
+/// (`score` >= [`SPOOF_THRESHOLD`]), `threshold`, `leaf`, `sharpness` (the package's count; it calls the
+/// face too blurry below [`siap_core::face::SHARPNESS_THRESHOLD`], reported in `sharp`), `crop`
+/// (`[left, top, right, bottom)` in pixels of the upright image) and `error`. The face fields are `null`
+/// when no face was found or on error.
+fn passive(images: &[PathBuf]) -> Result<()> {
+    let engine = engine()?;
+    let Some(model) = engine.passive_model()? else {
+        bail!(
+            "the passive anti-spoof model {} is not installed in {}",
+            ANTISPOOF.file,
+            default_models_dir().display()
+        );
+    };
+    let mut failed = 0usize;
+    for path in images {
+        let mut line = PassiveLine {
+            path: path.display().to_string(),
+            faces: None,
+            score: None,
+            spoof: None,
+            threshold: SPOOF_THRESHOLD,
+            leaf: None,
+            sharpness: None,
+            sharp: None,
+            crop: None,
+            error: None,
+        };
+        match score_largest(&engine, model, path) {
+            Ok((faces, s)) => {
+                line.faces = Some(faces);
+                if let Some(s) = s {
+                    line.score = Some(s.spoof);
+                    line.spoof = Some(!s.live_by_package_threshold());
+                    line.leaf = Some(s.leaf);
+                    line.sharpness = Some(s.sharpness);
+                    line.sharp = Some(s.sharp_by_package_threshold());
+                    line.crop = Some(s.crop);
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                line.error = Some(format!("{e:#}"));
+            }
+        }
+        println!("{}", serde_json::to_string(&line)?);
+    }
+    if failed > 0 {
+        bail!("{failed} of {} images could not be scored", images.len());
+    }
+    Ok(())
+}
+
+/// One line of `siap face passive` (fields in output order).
+#[derive(serde::Serialize)]
+struct PassiveLine {
+    path: String,
+    faces: Option<usize>,
+    score: Option<f32>,
+    spoof: Option<bool>,
+    threshold: f32,
+    leaf: Option<usize>,
+    sharpness: Option<u32>,
+    sharp: Option<bool>,
+    crop: Option<[u32; 4]>,
+    error: Option<String>,
+}
+
+/// How many faces `path` shows, and the passive score of the largest (none without a face).
+fn score_largest(
+    engine: &FaceEngine,
+    model: &PassiveModel,
+    path: &Path,
+) -> Result<(usize, Option<PassiveScore>)> {
+    let img = load(path)?;
+    let dets = engine.detect(&img)?;
+    let largest = dets
+        .iter()
+        .max_by(|a, b| (a.width() * a.height()).total_cmp(&(b.width() * b.height())));
+    let score = largest.map(|det| model.score(&img, det)).transpose()?;
+    Ok((dets.len(), score))
 }
 
 fn eval(pairs: &Path, dir: &Path) -> Result<()> {

@@ -23,7 +23,7 @@ enum Command {
     /// Ledger files: export and verify.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
-    /// Face pipeline: detect, enroll, verify, eval, liveness-eval, liveness-attacks.
+    /// Face pipeline: detect, passive, enroll, verify, eval, liveness-eval, liveness-attacks.
     #[command(subcommand)]
     Face(face::FaceCommand),
     /// Run the reference sync server (SQLite in a data directory, or PostgreSQL by URL).

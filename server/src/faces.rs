@@ -4,9 +4,11 @@
 //! check-in only when its template is approved for the device that recorded it.
 //!
 //! States: `pending` (waiting for a decision), `refused` (the device refused it: liveness failed or
-//! missing, the live face not the photos'; or the device is not bound to that employee, so nobody
-//! may approve it), `approved`, `rejected`, `revoked` (approved once, withdrawn), `erased` (the
-//! employee's face data was deleted on the device). Allowed decisions: pending → approved or
+//! missing, the live face not the photos'; or the server did, whatever the device signed: the device
+//! is not bound to that employee, the city requires a passed liveness answer and there is none, or
+//! the answer's challenge nonce was already used by another record; nobody may approve it),
+//! `approved`, `rejected`, `revoked` (approved once, withdrawn), `erased` (the employee's face data
+//! was deleted on the device). Allowed decisions: pending → approved or
 //! rejected; approved → revoked. Every decision stays in the row (who, when, why) and in the feed.
 
 use std::collections::{BTreeSet, HashMap};
@@ -79,6 +81,7 @@ pub fn record(
     tx: &mut dyn Sql,
     records: &[Record],
     binding: &Binding,
+    reference: &mut crate::verdict::Reference,
     now: i64,
 ) -> Result<(), ServerError> {
     for r in records {
@@ -93,8 +96,29 @@ pub fn record(
                 continue;
             }
             let mut refused = p.refused.clone();
+            let mut refuse = |why: &str| {
+                if !refused.iter().any(|r| r == why) {
+                    refused.push(why.into());
+                }
+            };
             if !matches!(binding, Binding::Employee(e) if *e == p.employee_id) {
-                refused.push("not_bound".into());
+                refuse("not_bound");
+            }
+            // The city's rule, held here whatever the app signed: a modified app can skip the
+            // challenge and leave `refused` empty, but not make the server count that as a pass.
+            match &p.liveness {
+                None if reference.policy().require_enrollment_liveness => {
+                    refuse("liveness_missing");
+                }
+                Some(l) if !l.passed && reference.policy().require_enrollment_liveness => {
+                    refuse("liveness_failed");
+                }
+                _ => {}
+            }
+            if let Some(l) = &p.liveness
+                && reference.replayed(&l.nonce, &r.device_id, r.seq)
+            {
+                refuse("replayed_challenge");
             }
             let status = if refused.is_empty() {
                 "pending"

@@ -62,6 +62,8 @@ pub struct AppState {
     pub faces: Option<Arc<siap_core::face::FaceEngine>>,
     /// Wakes the re-check worker (a blob completed, check-ins were queued).
     pub recheck_wake: Arc<tokio::sync::Notify>,
+    /// Request, ingest and verdict counts for `/metrics` ([`crate::ops`]).
+    pub metrics: Arc<crate::ops::Metrics>,
 }
 
 /// Longest wait for a permit to read a large body before answering 503.
@@ -180,10 +182,15 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::ops::metrics))
         .fallback(|| async { ServerError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ServerError::MethodNotAllowed })
         .layer(axum::middleware::map_response(add_time))
         .layer(axum::middleware::from_fn(close_if_body_unread))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ops::observe,
+        ))
         .with_state(state)
 }
 
@@ -373,6 +380,8 @@ async fn upload(
     )
     .await?;
     drop(permit);
+    st.metrics.records_ingested(out.stored);
+    st.metrics.verdicts(&out.verdicts);
     st.recheck_wake.notify_one();
     if let Some(e) = out.rejected {
         return Err(e);
@@ -415,6 +424,7 @@ async fn blob_put(
     let data = read_body(&headers, body, MAX_BLOB_CHUNK_BYTES).await?;
     // Only a whitelisted image type is ever kept; it decides how the blob is served.
     let mime = blobs::served_type(q.mime.as_deref().unwrap_or_default()).to_owned();
+    let received = data.len() as u64;
     let chunk = blobs::Chunk {
         sha,
         offset: q.offset,
@@ -424,6 +434,7 @@ async fn blob_put(
     };
     let status =
         blobs::put_chunk(&st.db, st.blobs.clone(), chunk, device.device_id, now_ms()).await?;
+    st.metrics.blob_bytes(received);
     if status.complete {
         // A face crop may have been what a pending check-in waited for.
         st.recheck_wake.notify_one();

@@ -37,6 +37,10 @@ use crate::report::extract;
 pub struct Ingested {
     /// The ack body.
     pub ack: UploadAck,
+    /// Records stored by this upload (not counting duplicates).
+    pub stored: u64,
+    /// The server's verdict on each attendance record stored: decision and reasons.
+    pub verdicts: Vec<(String, Vec<String>)>,
     /// When some records did not verify: the error to return (the ack's seq is in it).
     pub rejected: Option<ServerError>,
 }
@@ -194,6 +198,7 @@ fn ack(
 struct Committed {
     duplicates: u32,
     first_fork: Option<u64>,
+    verdicts: Vec<(String, Vec<String>)>,
 }
 
 async fn try_once(
@@ -231,6 +236,7 @@ async fn try_once(
     let policy = policy.clone();
     let committed = db
         .tx(move |tx| {
+            let mut verdicts = Vec::new();
             if !new.is_empty() {
                 let moved = tx.exec(
                     "UPDATE devices SET acked_seq = $1, head_hash = $2, last_seen_ms = $3 WHERE device_id = $4 AND acked_seq = $5",
@@ -244,8 +250,9 @@ async fn try_once(
                 for chunk in new.chunks(INSERT_BATCH) {
                     insert_records(tx, chunk, &binding, &mut reference, now)?;
                 }
+                crate::faces::record(tx, &new, &binding, &mut reference, now)?;
                 reference.remember(tx, now)?;
-                crate::faces::record(tx, &new, &binding, now)?;
+                verdicts = std::mem::take(&mut reference.judged);
             }
             let mut duplicates = batch_duplicates;
             let mut forks: Vec<(Record, Vec<u8>)> = batch_forks
@@ -280,12 +287,14 @@ async fn try_once(
             Ok(Some(Committed {
                 duplicates,
                 first_fork,
+                verdicts,
             }))
         })
         .await?;
     let Some(Committed {
         duplicates,
         first_fork,
+        verdicts,
     }) = committed
     else {
         return Ok(None);
@@ -316,7 +325,12 @@ async fn try_once(
         }),
         _ => None,
     };
-    Ok(Some(Ingested { ack: a, rejected }))
+    Ok(Some(Ingested {
+        ack: a,
+        stored: u64::from(stored),
+        verdicts,
+        rejected,
+    }))
 }
 
 /// Stores fork evidence, once per distinct (device, seq, record hash); returns how many were new.

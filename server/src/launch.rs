@@ -28,6 +28,15 @@ pub struct ServeArgs {
     /// verdict is believed (see README, "Trust model").
     #[arg(long)]
     pub face_models: Option<PathBuf>,
+    /// Accept face enrollments without a passed liveness answer (turns the city's policy
+    /// `require_enrollment_liveness` off): only for test benches and demos whose camera cannot answer
+    /// a challenge. A face enrolled from photos of someone is the cheapest attack on face check-in.
+    #[arg(long)]
+    pub allow_enrollment_without_liveness: bool,
+    /// Log format on standard error: one JSON object per line, or text. The filter is `SIAP_LOG`
+    /// (tracing's syntax, default `info`: one line per request, start and stop).
+    #[arg(long, value_enum, default_value = "json")]
+    pub log_format: crate::ops::LogFormat,
 }
 
 /// The admin token: the option, else `SIAP_ADMIN_TOKEN`, else the token file of the data directory
@@ -57,6 +66,7 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<String> {
 /// Runs the server until Ctrl-C. Prints the machine-readable start line
 /// `listening <addr> public_key <hex>` (tests and scripts read it).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::ops::init_logs(args.log_format);
     std::fs::create_dir_all(&args.data_dir).context("cannot create the data directory")?;
     let mut cfg = crate::ServerConfig::in_dir(&args.data_dir, admin_token(&args)?);
     if let Some(url) = args
@@ -71,14 +81,44 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
+    cfg.device_config.require_enrollment_liveness = !args.allow_enrollment_without_liveness;
     let running = crate::spawn(&cfg, args.listen).await?;
     println!(
         "listening {} public_key {}",
         running.addr,
         hex::encode(&running.public_key)
     );
-    tokio::signal::ctrl_c().await?;
+    tracing::info!(addr = %running.addr, database = backend(&cfg.database), "listening");
+    let signal = stop_signal().await?;
+    tracing::info!(signal, "stopping: draining requests in flight");
     let _ = running.shutdown.send(());
     let _ = running.task.await;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Which database kind a spec names (never the spec: a URL may carry a password).
+fn backend(spec: &str) -> &'static str {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM (systemd, containers) and names it.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT").map_err(Into::into),
+            _ = term.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("interrupt")
+    }
 }

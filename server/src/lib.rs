@@ -12,7 +12,8 @@
 //!   erasure of face data;
 //! - [`report`]: attendance, flagged records, forks, stale devices;
 //! - [`http`]: the axum API (described by `openapi.json`); [`listen`]: the connection loop with
-//!   timeouts and caps; [`throttle`]: registration guessing limits;
+//!   timeouts and caps; [`throttle`]: registration guessing limits; [`ops`]: request logs and
+//!   metrics;
 //! - [`error`]: typed errors and their JSON answers.
 //!
 //! The server keeps no state of its own besides the database and its signing key, so several instances
@@ -31,6 +32,7 @@ pub mod ingest;
 pub mod launch;
 pub mod listen;
 pub mod official;
+pub mod ops;
 pub mod recheck;
 pub mod report;
 pub mod throttle;
@@ -159,6 +161,7 @@ pub async fn state(cfg: &ServerConfig) -> Result<AppState, ServerError> {
         heavy: Arc::new(tokio::sync::Semaphore::new(cfg.max_heavy_requests.max(1))),
         faces,
         recheck_wake: Arc::new(tokio::sync::Notify::new()),
+        metrics: Arc::new(ops::Metrics::new()),
     })
 }
 

@@ -43,12 +43,13 @@ pub async fn run(st: AppState, engine: Arc<FaceEngine>, wake: Arc<tokio::sync::N
     loop {
         // A full batch: there may be more. An error (a database hiccup) is retried after the pause:
         // nothing is half-written, each step is one transaction.
-        let _ = prepare_enrollments(&st, &engine).await;
-        if settle_batch(&st, &engine)
-            .await
-            .is_ok_and(|n| n as i64 >= BATCH)
-        {
-            continue;
+        if let Err(e) = prepare_enrollments(&st, &engine).await {
+            tracing::warn!(error = %e, "face re-check: enrollment templates not prepared, retrying");
+        }
+        match settle_batch(&st, &engine).await {
+            Ok(n) if n as i64 >= BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "face re-check round failed, retrying"),
         }
         tokio::select! {
             () = wake.notified() => {}
@@ -100,11 +101,18 @@ pub async fn settle_batch(st: &AppState, engine: &Arc<FaceEngine>) -> Result<usi
         .collect::<Result<_, ServerError>>()?;
     let n = pending.len();
     for p in pending {
-        match recheck(st, engine, &p).await? {
-            Some(s) => settle(st, &p, s).await?,
+        let done = match recheck(st, engine, &p).await {
+            Ok(Some(s)) => settle(st, &p, s).await,
             // Still waiting for its crop or the enrollment's: to the back of the queue, so that
             // check-ins of a phone that went offline mid-upload never hold up everyone else's.
-            None => waiting(st, &p).await?,
+            Ok(None) => waiting(st, &p).await,
+            Err(e) => Err(e),
+        };
+        // One check-in that cannot be settled now (an unreadable blob file, a database hiccup) goes
+        // to the back of the queue too, instead of ending the round for everyone behind it.
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "face re-check of one check-in failed, retrying later");
+            let _ = waiting(st, &p).await;
         }
     }
     Ok(n)

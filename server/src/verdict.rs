@@ -34,6 +34,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use siap_core::attendance::{AttendancePayload, FaceEvidence, KIND_CHECK_IN, KIND_CHECK_OUT};
+use siap_core::enrollment::{EnrollmentPayload, KIND_ENROLLMENT};
 use siap_core::geo::{Containment, FixContext, GeoPolicy, Site, SiteIndex, evaluate};
 use siap_core::ledger::Record;
 use siap_core::sync::protocol::{Binding, Change, DeviceConfig};
@@ -63,6 +64,8 @@ pub struct Reference {
     face_recheck: bool,
     /// Check-ins judged `pending` in this batch, to queue for the worker.
     queued: Vec<Queued>,
+    /// The verdicts of this batch, decision and reasons (counted in the metrics once committed).
+    pub judged: Vec<(String, Vec<String>)>,
 }
 
 impl Reference {
@@ -83,11 +86,26 @@ impl Reference {
         // judged: the claim is an insert, so of two uploads racing with the same nonce (two devices,
         // two connections) PostgreSQL makes the second wait for the first and then keep its row; the
         // lookup below then names the real first user to both.
+        // Enrollments answer challenges too: a nonce is one answer, whether to a check-in or to an
+        // enrollment (a check-in's recorded answer reused for an enrollment, or the other way round,
+        // is a replay).
+        let enrolled: Vec<(&Record, String)> = records
+            .iter()
+            .filter(|r| r.kind == KIND_ENROLLMENT)
+            .filter_map(|r| {
+                let p: EnrollmentPayload = serde_json::from_slice(&r.payload).ok()?;
+                Some((r, p.liveness?.nonce))
+            })
+            .collect();
+        let mut answers: Vec<(&Record, &str)> = judged
+            .iter()
+            .filter_map(|(r, p)| Some((*r, nonce_of(p)?)))
+            .chain(enrolled.iter().map(|(r, n)| (*r, n.as_str())))
+            .collect();
+        answers.sort_by_key(|(r, _)| r.seq);
         let mut claims: Vec<(String, String, u64)> = Vec::new();
-        for (r, p) in &judged {
-            if let Some(n) = nonce_of(p).filter(|n| plausible_nonce(n))
-                && !claims.iter().any(|(c, _, _)| c == n)
-            {
+        for (r, n) in answers {
+            if plausible_nonce(n) && !claims.iter().any(|(c, _, _)| c == n) {
                 claims.push((n.to_owned(), r.device_id.clone(), r.seq));
             }
         }
@@ -149,6 +167,7 @@ impl Reference {
             approved,
             face_recheck,
             queued: Vec::new(),
+            judged: Vec::new(),
         })
     }
 
@@ -184,8 +203,13 @@ impl Reference {
             .is_some_and(|list| list.iter().any(|a| a.allows(&t.sha256, device)))
     }
 
+    /// The city's policy the records are judged by.
+    pub fn policy(&self) -> &DeviceConfig {
+        &self.policy
+    }
+
     /// Marks `nonce` used by (`device`, `seq`); whether another record had used it first.
-    fn replayed(&mut self, nonce: &str, device: &str, seq: u64) -> bool {
+    pub fn replayed(&mut self, nonce: &str, device: &str, seq: u64) -> bool {
         if !plausible_nonce(nonce) {
             // Not a nonce the core draws (32 hex digits): nothing to remember, and not an answer.
             return true;
@@ -393,6 +417,9 @@ pub fn judge(
         }
         None => "accepted",
     };
+    reference
+        .judged
+        .push((decision.to_owned(), reasons.clone()));
     Some(ServerVerdict { decision, reasons })
 }
 
@@ -505,6 +532,7 @@ mod tests {
             indexes: HashMap::new(),
             face_recheck: false,
             queued: Vec::new(),
+            judged: Vec::new(),
             approved: HashMap::from([(
                 "e1".to_owned(),
                 vec![

@@ -350,6 +350,17 @@ impl TestDevice {
     /// face pipeline is tested with real photos elsewhere). Later check-ins of this device name that
     /// template. Returns (seq, template hash).
     pub fn claim_enrollment(&self, employee: &str) -> anyhow::Result<(u64, String)> {
+        let nonce = format!("{:032x}", fastrand::u128(..));
+        self.claim_enrollment_with(employee, Some(live_answer(true, &nonce)))
+    }
+
+    /// Like [`TestDevice::claim_enrollment`] with the liveness evidence `liveness` signed as is, and
+    /// nothing marked refused: what a modified app signs when it skips or fakes the challenge.
+    pub fn claim_enrollment_with(
+        &self,
+        employee: &str,
+        liveness: Option<siap_core::liveness::LivenessEvidence>,
+    ) -> anyhow::Result<(u64, String)> {
         use siap_core::clock::{MonotonicReading, TimeEvidence, TrustedTime};
         use siap_core::enrollment::{EnrollmentPayload, KIND_ENROLLMENT, PAYLOAD_VERSION};
         let template = format!("{:032x}{:032x}", fastrand::u128(..), fastrand::u128(..));
@@ -360,13 +371,7 @@ impl TestDevice {
             template_sha256: template.clone(),
             model_sha256: vec![],
             photos: vec![],
-            liveness: Some(siap_core::liveness::LivenessEvidence {
-                passed: true,
-                nonce: format!("{:032x}", fastrand::u128(..)),
-                challenge: vec!["turn_left".into()],
-                passive_score: None,
-                details: siap_core::liveness::LivenessDetails::default(),
-            }),
+            liveness,
             replaces: None,
             refused: vec![],
             time: TimeEvidence {
@@ -782,5 +787,17 @@ impl TestDevice {
             &sealed,
         )
         .unwrap_or_else(|_| panic!("the test device has no software key"))
+    }
+}
+
+/// The liveness evidence of one challenge answer (`turn_left`, with `nonce`), passed or not, as a
+/// device signs it.
+pub fn live_answer(passed: bool, nonce: &str) -> siap_core::liveness::LivenessEvidence {
+    siap_core::liveness::LivenessEvidence {
+        passed,
+        nonce: nonce.into(),
+        challenge: vec!["turn_left".into()],
+        passive_score: None,
+        details: siap_core::liveness::LivenessDetails::default(),
     }
 }

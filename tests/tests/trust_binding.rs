@@ -1,12 +1,13 @@
 //! The server's own verdict on attendance, tried the way a cheating employee would (a modified client
 //! signs whatever it likes): a phone bound to one employee recording another, a citizen's permit phone
 //! recording an employee, a clock set forward, "inside" signed for a fix outside the fence, a
-//! recorded liveness answer replayed into a later check-in, and a colleague's face enrolled under the
-//! employee's id. The report must not count any of them, must keep the device's claim beside the
+//! recorded liveness answer replayed into a later check-in, a colleague's face enrolled under the
+//! employee's id, and an enrollment whose liveness challenge the app skipped, failed or answered with
+//! a recording. The report must not count any of them, must keep the device's claim beside the
 //! server's verdict, and must flag the disagreement. Both databases.
 
 use reqwest::Method;
-use siap_tests::sync_support::{Backend, TestDevice, TestServer, backends};
+use siap_tests::sync_support::{Backend, TestDevice, TestServer, backends, live_answer};
 
 /// 2025-11-05 08:00 WIB, in the past of any test run.
 const AT: i64 = 1_762_304_400_000;
@@ -401,5 +402,118 @@ async fn three_days_offline_then_every_check_in_counts(backend: Backend) {
 async fn three_days_offline_then_every_check_in_counts_on_both_databases() {
     for b in backends("three_days_offline_then_every_check_in_counts_on_both_databases") {
         three_days_offline_then_every_check_in_counts(b).await;
+    }
+}
+
+/// Scenario 2 as a modified app plays it: the enrollment's liveness challenge skipped, failed, or
+/// "answered" with the recorded answer of a check-in, and each signed as not refused. The city's rule
+/// (a passed, fresh liveness answer) is held by the server whatever the app signed: none of them can
+/// be approved, and a check-in reusing an enrollment's answer is a replay too.
+async fn enrollment_without_a_live_answer_is_refused(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(backend, &tmp.path().join("server"))
+        .await
+        .unwrap();
+    let admin = server.admin();
+    admin.put_site("s1", (-6.2, 106.8), 100.0).await.unwrap();
+    admin.put_employee("maria", &["s1"]).await.unwrap();
+    let phone = TestDevice::open(&tmp.path().join("m"), &server.url, &server.public_key).unwrap();
+    let code = admin.code_for_employee("maria").await.unwrap();
+    phone.device.register(&code).await.unwrap();
+    let fresh = || format!("{:032x}", fastrand::u128(..));
+
+    let (_, skipped) = phone.claim_enrollment_with("maria", None).unwrap();
+    let (_, failed) = phone
+        .claim_enrollment_with("maria", Some(live_answer(false, &fresh())))
+        .unwrap();
+    let recorded = fresh();
+    phone
+        .check_in_at(
+            "maria",
+            "s1",
+            AT,
+            false,
+            &[],
+            (-6.2, 106.8),
+            Some(&recorded),
+        )
+        .unwrap();
+    let (_, replayed) = phone
+        .claim_enrollment_with("maria", Some(live_answer(true, &recorded)))
+        .unwrap();
+    let answer = fresh();
+    let (_, honest) = phone
+        .claim_enrollment_with("maria", Some(live_answer(true, &answer)))
+        .unwrap();
+    let reused = phone
+        .check_in_at(
+            "maria",
+            "s1",
+            AT + 86_400_000,
+            true,
+            &[],
+            (-6.2, 106.8),
+            Some(&answer),
+        )
+        .unwrap();
+    assert!(phone.device.sync().await.unwrap().is_complete());
+
+    let listed = admin
+        .json(Method::GET, "/v1/admin/faces?employee_id=maria", None)
+        .await
+        .unwrap();
+    let enrollment = |t: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["template_sha256"] == t)
+            .unwrap_or_else(|| panic!("{t} not listed: {listed}"))
+            .clone()
+    };
+    for (template, why) in [
+        (&skipped, "liveness_missing"),
+        (&failed, "liveness_failed"),
+        (&replayed, "replayed_challenge"),
+    ] {
+        let r = enrollment(template);
+        assert_eq!(r["status"], "refused", "{r}");
+        assert_eq!(r["refused"], serde_json::json!([why]), "{r}");
+        let (status, body) = admin
+            .call(
+                Method::POST,
+                &format!("/v1/admin/faces/maria/{template}/decision"),
+                Some(serde_json::json!({"decision": "approved", "approver": "hr"})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 409, "{why}: {}", String::from_utf8_lossy(&body));
+    }
+    assert_eq!(enrollment(&honest)["status"], "pending");
+    admin.approve_face("maria", &honest).await.unwrap();
+
+    let report = admin
+        .json(
+            Method::GET,
+            "/v1/admin/reports/attendance?date=2025-11-06&utc_offset_min=420",
+            None,
+        )
+        .await
+        .unwrap();
+    let r = row(&report, phone.ledger.device_id(), reused);
+    assert_eq!(r["decision"], "rejected", "{r}");
+    assert!(
+        r["server_reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&"replayed_challenge".into()),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn enrollment_without_a_live_answer_is_refused_on_both_databases() {
+    for b in backends("enrollment_without_a_live_answer_is_refused_on_both_databases") {
+        enrollment_without_a_live_answer_is_refused(b).await;
     }
 }

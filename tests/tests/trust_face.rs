@@ -99,6 +99,7 @@ async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path)
         cfg.face_models = Some(default_models_dir());
         // This city allows still selfies (no camera video here); the face is what is re-checked.
         cfg.device_config.require_liveness = false;
+        cfg.device_config.require_enrollment_liveness = false;
     })
     .await
     .unwrap();

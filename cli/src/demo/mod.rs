@@ -124,6 +124,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     // This demo city accepts still photos (see the device's policy below): its server judges by the
     // same rule.
     server_cfg.device_config.require_liveness = false;
+    // Nor can it answer one at enrollment (the photos are stills).
+    server_cfg.device_config.require_enrollment_liveness = false;
     server_cfg.device_config.require_face = faces_dir.is_some();
     // With the models at hand, the server re-checks every face itself from the uploaded crops.
     server_cfg.face_models = faces_dir.as_ref().map(|_| default_models_dir());

@@ -94,6 +94,8 @@ pub enum Binding {
 }
 
 /// Device configuration handed out at registration.
+// Each switch is an independent, documented policy decision of the city; an enum would hide that.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceConfig {
     /// Records per upload request.
@@ -109,6 +111,11 @@ pub struct DeviceConfig {
     /// The city's policy: the face needs a liveness answer (a still photo is not enough).
     #[serde(default = "required")]
     pub require_liveness: bool,
+    /// The city's policy: an enrollment needs a passed liveness answer (a face enrolled from photos of
+    /// someone is the cheapest attack). The server refuses an enrollment record without one, whatever
+    /// the app signed; absent in configurations signed before the field existed: required.
+    #[serde(default = "required")]
+    pub require_enrollment_liveness: bool,
 }
 
 fn required() -> bool {
@@ -123,6 +130,7 @@ impl Default for DeviceConfig {
             skew_tolerance_ms: crate::clock::DEFAULT_SKEW_TOLERANCE_MS,
             require_face: true,
             require_liveness: true,
+            require_enrollment_liveness: true,
         }
     }
 }

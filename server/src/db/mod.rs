@@ -146,4 +146,13 @@ impl Db {
             Db::Postgres(_) => "postgres",
         }
     }
+
+    /// The connection pool's open and idle connections (PostgreSQL; SQLite has one connection and no
+    /// pool: `None`).
+    pub fn pool_status(&self) -> Option<(usize, usize)> {
+        match self {
+            Db::Sqlite(_) => None,
+            Db::Postgres(p) => Some(p.pool_status()),
+        }
+    }
 }

@@ -801,3 +801,30 @@ pub fn live_answer(passed: bool, nonce: &str) -> siap_core::liveness::LivenessEv
         details: siap_core::liveness::LivenessDetails::default(),
     }
 }
+
+/// The start of most server scenarios: a server, the site `s1` at (-6.2, 106.8) with a 100 m fence,
+/// `employee` assigned to it, and a phone (in `dir/m`) registered for that employee.
+pub struct Scene {
+    /// The server.
+    pub server: TestServer,
+    /// Its administrator.
+    pub admin: Admin,
+    /// The employee's phone.
+    pub phone: TestDevice,
+}
+
+/// Sets up a [`Scene`] on `backend` in `dir`.
+pub async fn scene(backend: Backend, dir: &Path, employee: &str) -> anyhow::Result<Scene> {
+    let server = TestServer::start(backend, &dir.join("server")).await?;
+    let admin = server.admin();
+    admin.put_site("s1", (-6.2, 106.8), 100.0).await?;
+    admin.put_employee(employee, &["s1"]).await?;
+    let phone = TestDevice::open(&dir.join("m"), &server.url, &server.public_key)?;
+    let code = admin.code_for_employee(employee).await?;
+    phone.device.register(&code).await?;
+    Ok(Scene {
+        server,
+        admin,
+        phone,
+    })
+}

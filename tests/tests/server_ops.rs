@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use siap_tests::sync_support::{ADMIN_TOKEN, Backend, TestDevice, TestServer, backends};
+use siap_tests::sync_support::{ADMIN_TOKEN, Backend, Scene, backends, scene};
 
 /// 2025-11-05 08:00 WIB.
 const AT: i64 = 1_762_304_400_000;
@@ -41,15 +41,11 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 
 async fn observed(backend: Backend, logs: &Capture) {
     let tmp = tempfile::tempdir().unwrap();
-    let server = TestServer::start(backend, &tmp.path().join("server"))
-        .await
-        .unwrap();
-    let admin = server.admin();
-    admin.put_site("s1", (-6.2, 106.8), 100.0).await.unwrap();
-    admin.put_employee("maria", &["s1"]).await.unwrap();
-    let phone = TestDevice::open(&tmp.path().join("m"), &server.url, &server.public_key).unwrap();
-    let code = admin.code_for_employee("maria").await.unwrap();
-    phone.device.register(&code).await.unwrap();
+    let Scene {
+        server,
+        admin,
+        phone,
+    } = scene(backend, tmp.path(), "maria").await.unwrap();
     phone.enroll_approved(&admin, "maria").await.unwrap();
     // One check-in of her own, one "for" a colleague the phone is not bound to.
     let at = (-6.200_17, 106.800_31);

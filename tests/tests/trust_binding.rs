@@ -7,7 +7,9 @@
 //! server's verdict, and must flag the disagreement. Both databases.
 
 use reqwest::Method;
-use siap_tests::sync_support::{Backend, TestDevice, TestServer, backends, live_answer};
+use siap_tests::sync_support::{
+    Backend, Scene, TestDevice, TestServer, backends, live_answer, scene,
+};
 
 /// 2025-11-05 08:00 WIB, in the past of any test run.
 const AT: i64 = 1_762_304_400_000;
@@ -233,15 +235,11 @@ async fn the_server_rechecks_binding_place_and_time_on_both_databases() {
 /// whose face it is stands between him and a full month of Maria's attendance.
 async fn self_enrollment_never_counts(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let server = TestServer::start(backend, &tmp.path().join("server"))
-        .await
-        .unwrap();
-    let admin = server.admin();
-    admin.put_site("s1", (-6.2, 106.8), 100.0).await.unwrap();
-    admin.put_employee("maria", &["s1"]).await.unwrap();
-    let phone = TestDevice::open(&tmp.path().join("m"), &server.url, &server.public_key).unwrap();
-    let code = admin.code_for_employee("maria").await.unwrap();
-    phone.device.register(&code).await.unwrap();
+    let Scene {
+        server,
+        admin,
+        phone,
+    } = scene(backend, tmp.path(), "maria").await.unwrap();
 
     // The colleague's enrollment reaches the server as pending; his check-ins (the phone signs
     // "accepted", as a modified app would) do not count while it is.
@@ -411,15 +409,11 @@ async fn three_days_offline_then_every_check_in_counts_on_both_databases() {
 /// be approved, and a check-in reusing an enrollment's answer is a replay too.
 async fn enrollment_without_a_live_answer_is_refused(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let server = TestServer::start(backend, &tmp.path().join("server"))
-        .await
-        .unwrap();
-    let admin = server.admin();
-    admin.put_site("s1", (-6.2, 106.8), 100.0).await.unwrap();
-    admin.put_employee("maria", &["s1"]).await.unwrap();
-    let phone = TestDevice::open(&tmp.path().join("m"), &server.url, &server.public_key).unwrap();
-    let code = admin.code_for_employee("maria").await.unwrap();
-    phone.device.register(&code).await.unwrap();
+    let Scene {
+        server: _server,
+        admin,
+        phone,
+    } = scene(backend, tmp.path(), "maria").await.unwrap();
     let fresh = || format!("{:032x}", fastrand::u128(..));
 
     let (_, skipped) = phone.claim_enrollment_with("maria", None).unwrap();

@@ -114,11 +114,13 @@ fn hint(
     status: &AttemptStatus,
     policy: &LivenessPolicy,
 ) -> Option<Hint> {
-    if obs.faces == 0 || pose.is_none() {
-        return Some(Hint::NoFace);
-    }
+    // Several faces first: the face mesh may have missed the main one in such a frame, and "no face"
+    // would then send the person looking for a problem that is someone else in the picture.
     if obs.faces > 1 {
         return Some(Hint::OneFaceOnly);
+    }
+    if obs.faces == 0 || pose.is_none() {
+        return Some(Hint::NoFace);
     }
     if pose.is_some_and(|p| p.inter_ocular_px < policy.min_inter_ocular_px) {
         return Some(Hint::MoveCloser);
@@ -535,5 +537,67 @@ impl FaceEngine {
             model_sha256: self.model_hashes(),
             aligned: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::liveness::Movement;
+
+    fn status() -> AttemptStatus {
+        AttemptStatus {
+            steps_completed: 0,
+            next: Some(Movement::TurnLeft),
+            failed: false,
+            towards: 0.0,
+            returning: false,
+            settled: true,
+        }
+    }
+
+    fn frame(faces: u32) -> FrameObservation {
+        FrameObservation {
+            t_ms: 0,
+            faces,
+            landmarks: None,
+            face_box: None,
+            embedding: None,
+            sharpness: None,
+            mesh: None,
+            tracks: None,
+        }
+    }
+
+    #[test]
+    fn several_faces_are_named_before_a_missing_mesh() {
+        let policy = LivenessPolicy::default();
+        let pose = Pose {
+            yaw: 0.0,
+            pitch: 0.0,
+            roll: 0.0,
+            inter_ocular_px: 80.0,
+        };
+        assert_eq!(
+            hint(&frame(2), None, &status(), &policy),
+            Some(Hint::OneFaceOnly)
+        );
+        assert_eq!(
+            hint(&frame(1), None, &status(), &policy),
+            Some(Hint::NoFace)
+        );
+        assert_eq!(
+            hint(&frame(0), None, &status(), &policy),
+            Some(Hint::NoFace)
+        );
+        assert_eq!(hint(&frame(1), Some(&pose), &status(), &policy), None);
+        let small = Pose {
+            inter_ocular_px: 10.0,
+            ..pose
+        };
+        assert_eq!(
+            hint(&frame(1), Some(&small), &status(), &policy),
+            Some(Hint::MoveCloser)
+        );
     }
 }

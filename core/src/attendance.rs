@@ -126,6 +126,9 @@ pub struct CheckRequest {
     /// The aligned face crop of the face step, JPEG-encoded, stored as a blob with the record (its
     /// hash is `face.crop_sha256`).
     pub face_crop: Option<Vec<u8>>,
+    /// The liveness attempt's encoded [`crate::liveness::Transcript`], stored as a blob with the record
+    /// (its hash is `face.liveness.observations_sha256`).
+    pub liveness_transcript: Option<Vec<u8>>,
 }
 
 /// The rules a check is decided by. Flags are always recorded; these say which ones reject.
@@ -338,6 +341,23 @@ pub fn check(
             "does not match the face evidence",
         ));
     }
+    let transcript = req
+        .liveness_transcript
+        .as_ref()
+        .map(|t| (ring::digest::digest(&ring::digest::SHA256, t), t));
+    if let Some((sha, _)) = &transcript {
+        let named = req
+            .face
+            .as_ref()
+            .and_then(|f| f.liveness.as_ref())
+            .and_then(|l| l.observations_sha256.as_deref());
+        if named != Some(hex::encode(sha.as_ref()).as_str()) {
+            return Err(Error::invalid(
+                "liveness_transcript",
+                "does not match the liveness evidence",
+            ));
+        }
+    }
     let record = ledger.append_with(kind, &bytes, |tx, _| {
         tx.execute(
             "INSERT OR IGNORE INTO seen_fixes (fingerprint, time_ms, lat, lon) VALUES (?1, ?2, ?3, ?4)",
@@ -347,6 +367,17 @@ pub fn check(
             tx.execute(
                 "INSERT OR IGNORE INTO blobs (sha256, mime, data, created_at_ms) VALUES (?1, 'image/jpeg', ?2, ?3)",
                 params![sha.as_ref(), jpeg, req.device_wall_ms],
+            )?;
+        }
+        if let Some((sha, blob)) = &transcript {
+            tx.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, mime, data, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    sha.as_ref(),
+                    crate::liveness::TRANSCRIPT_MIME,
+                    blob,
+                    req.device_wall_ms
+                ],
             )?;
         }
         Ok(())
@@ -462,8 +493,9 @@ fn unapproved(template: &crate::face::Template) -> crate::enrollment::TemplateRe
 /// The face step of a live check at `now`: finishes a liveness attempt, verifies its best frame against
 /// the employee's sealed template, and returns the face evidence with the liveness verdict in it (failed
 /// when the attempt is used too long after its challenge, see
-/// [`crate::liveness::LivenessVerdict::expire_at`]). No enrolled template is [`Error::NotFound`]
-/// (`"face template"`).
+/// [`crate::liveness::LivenessVerdict::expire_at`]), the aligned crop, and the attempt's encoded
+/// [`crate::liveness::Transcript`] (named by the evidence) for the server to re-run the check on. No
+/// enrolled template is [`Error::NotFound`] (`"face template"`).
 #[cfg(feature = "face")]
 #[allow(clippy::too_many_arguments)]
 pub fn verify_live(
@@ -475,7 +507,7 @@ pub fn verify_live(
     passive: Option<crate::liveness::PassiveObservation>,
     policy: &crate::liveness::LivenessPolicy,
     now: &MonotonicReading,
-) -> Result<(FaceEvidence, Option<Vec<u8>>)> {
+) -> Result<FaceCapture> {
     use crate::face::template_store;
     let key = template_store::sealing_key(master);
     let template = template_store::load(store, &key, employee_id)?.ok_or(Error::NotFound {
@@ -483,7 +515,27 @@ pub fn verify_live(
     })?;
     let mut outcome = engine.finish_and_verify(attempt, &template, passive, policy)?;
     outcome.verdict.expire_at(attempt.challenge(), now);
+    let transcript = outcome.transcript.encode()?;
+    let mut liveness = outcome.verdict.to_evidence();
+    liveness.observations_sha256 = Some(crate::liveness::transcript_sha256(&transcript));
     let mut evidence = FaceEvidence::from(&outcome.verify);
-    evidence.liveness = Some(outcome.verdict.to_evidence());
-    with_crop(evidence, &template, &outcome.verify)
+    evidence.liveness = Some(liveness);
+    let (evidence, crop) = with_crop(evidence, &template, &outcome.verify)?;
+    Ok(FaceCapture {
+        evidence,
+        crop,
+        transcript: Some(transcript),
+    })
+}
+
+/// What the face step of a check produced: the evidence to sign, and the blobs it names, to store
+/// beside the record.
+#[derive(Debug, Clone)]
+pub struct FaceCapture {
+    /// The face evidence.
+    pub evidence: FaceEvidence,
+    /// The aligned face crop (JPEG), named by `evidence.crop_sha256`.
+    pub crop: Option<Vec<u8>>,
+    /// The liveness attempt's encoded transcript, named by `evidence.liveness.observations_sha256`.
+    pub transcript: Option<Vec<u8>>,
 }

@@ -81,6 +81,7 @@ fn live(passed: bool) -> LivenessEvidence {
         challenge: vec!["turn_left".into(), "look_up".into()],
         passive_score: None,
         details: LivenessDetails::default(),
+        observations_sha256: None,
     }
 }
 
@@ -101,6 +102,7 @@ fn req(employee: &str, north_m: f64, at_ms: i64, acc: f64) -> CheckRequest {
         device_wall_ms: T0 + at_ms,
         face: Some(face(true)),
         face_crop: None,
+        liveness_transcript: None,
     }
 }
 

@@ -17,6 +17,7 @@ use siap_core::enrollment::{FACE_DECISION_DOMAIN, FaceDecision, FaceDecisionKind
 use siap_core::face::default_models_dir;
 use siap_core::geo::{Fence, Fix, LatLon, Site};
 use siap_core::ledger::{Signer, SoftwareSigner};
+use siap_core::liveness::{CROP_IN_ATTEMPT, LivenessPolicy, Recheck, Transcript};
 use siap_core::reference::{Employee, Reference};
 use siap_core::sealed::MasterKey;
 use siap_core::signed::SignedBlob;
@@ -248,6 +249,34 @@ fn enroll_identify_check_and_erase_on_real_photos() {
         .unwrap();
     assert_eq!(spoof.payload.decision, Decision::Rejected);
     assert!(spoof.payload.reasons.contains(&Reason::LivenessFailed));
+    // The attempt's transcript is stored with the record, which names it: the server re-runs the check
+    // on it and gets the device's verdict, and the uploaded crop is the frame it says was verified.
+    let face = spoof.payload.face.as_ref().unwrap();
+    let evidence = face.liveness.clone().unwrap();
+    let blob = |sha: &str| {
+        let key: [u8; 32] = hex::decode(sha).unwrap().try_into().unwrap();
+        siap_core::sync::Outbox(d.store()).blob_data(&key).unwrap()
+    };
+    let transcript =
+        Transcript::decode(&blob(evidence.observations_sha256.as_deref().unwrap())).unwrap();
+    assert_eq!(transcript.frames.len(), 5);
+    let Ok(Recheck::Verdict(again)) = transcript.recheck(
+        &evidence,
+        &spoof.payload.time.monotonic,
+        &LivenessPolicy::default(),
+    ) else {
+        panic!("the transcript is the attempt the record names");
+    };
+    let mut expected = again.to_evidence();
+    expected.observations_sha256 = evidence.observations_sha256.clone();
+    assert_eq!(expected, evidence);
+    let crop = siap_core::face::crop::decode(&blob(face.crop_sha256.as_deref().unwrap())).unwrap();
+    let server_embedding = face_common::engine().embed_aligned(&crop).unwrap();
+    assert!(
+        transcript
+            .verified_similarity(&server_embedding)
+            .is_some_and(|s| s >= CROP_IN_ATTEMPT)
+    );
     assert!(matches!(
         d.check(
             check("e1", Some(FaceInput::Liveness(session)), -10.16364),

@@ -134,6 +134,8 @@ fn a_face_crop_keeps_its_embedding_through_jpeg() {
         sum / n.max(1) as f32
     );
     assert!(n >= 10, "too few crops: {n}");
-    // A drift of 0.02 moves no pair of the set across the threshold (margins above 0.17).
+    // A drift of 0.02 moves no pair of the set across the threshold (margins above 0.17), and leaves
+    // the server's crop-to-attempt tie a margin for another machine's float rounding.
     assert!(worst > 0.98, "a crop's embedding moved to {worst}");
+    assert!(worst > siap_core::liveness::CROP_IN_ATTEMPT + 0.02);
 }

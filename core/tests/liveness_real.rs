@@ -6,7 +6,8 @@
 //!   step's measured angle and parallax is printed against its threshold);
 //! - every sequence's frames, replayed against any *other* challenge (other movements, or its own
 //!   movements followed by one more), are rejected: a recording of a real head answers only the
-//!   challenge it was recorded for.
+//!   challenge it was recorded for;
+//! - the server's re-check of each sequence's uploaded transcript gives exactly the device's verdict.
 //!
 //! Required when `CI` is set (or `SIAP_LIVENESS_DIR` is given); skipped with a message otherwise.
 #![cfg(feature = "face")]
@@ -16,7 +17,8 @@ mod face_common;
 use siap_core::face::{LiveConfig, LivenessAttempt};
 use siap_core::liveness::eval::{PresentationLabel, SequenceEntry, discover};
 use siap_core::liveness::{
-    Challenge, FrameObservation, LivenessPolicy, LivenessVerdict, Movement, check,
+    Challenge, FrameObservation, LivenessPolicy, LivenessVerdict, Movement, Recheck, Transcript,
+    check,
 };
 
 /// Runs the engine on one sequence's frames: the verdict and the observations (with embeddings).
@@ -83,6 +85,7 @@ fn real_people_pass_and_their_recordings_answer_no_other_challenge() {
         genuine.len()
     );
     let (mut accepted, mut replays) = (0, 0);
+    let mut transcript_bytes = Vec::new();
     for e in &genuine {
         let name = e
             .dir
@@ -116,6 +119,27 @@ fn real_people_pass_and_their_recordings_answer_no_other_challenge() {
                 s.nose_residual
             );
         }
+        // The server re-runs the check on the uploaded transcript: the same verdict, to the last
+        // digit, from the encoded blob.
+        let transcript = Transcript::new(&e.challenge, &policy, obs.clone(), &v, None);
+        let blob = transcript.encode().expect("encode");
+        let now = siap_core::clock::MonotonicReading {
+            monotonic_ms: e.challenge.issued_at_ms,
+            boot_id: e.challenge.boot_id.clone(),
+        };
+        let again = Transcript::decode(&blob)
+            .expect("decode")
+            .recheck(&v.to_evidence(), &now, &policy)
+            .expect("recheck");
+        assert_eq!(
+            again,
+            Recheck::Verdict(Box::new(v.clone())),
+            "{name}: the server's re-check differs"
+        );
+        transcript_bytes.push((
+            serde_json::to_vec(&transcript).expect("json").len(),
+            blob.len(),
+        ));
         for steps in other_challenges(&e.challenge.steps) {
             let other = Challenge {
                 steps: steps.clone(),
@@ -134,6 +158,15 @@ fn real_people_pass_and_their_recordings_answer_no_other_challenge() {
         "{accepted} of {} real sequences accepted; {replays} replays against other challenges, none \
          accepted",
         genuine.len()
+    );
+    let (json, blob): (Vec<usize>, Vec<usize>) = transcript_bytes.into_iter().unzip();
+    println!(
+        "transcripts: JSON {}-{} bytes, uploaded (deflated) {}-{} bytes; every server re-check gave \
+         the device's verdict",
+        json.iter().min().unwrap_or(&0),
+        json.iter().max().unwrap_or(&0),
+        blob.iter().min().unwrap_or(&0),
+        blob.iter().max().unwrap_or(&0)
     );
     assert!(
         accepted + 1 >= genuine.len(),

@@ -100,6 +100,7 @@ fn check_in(i: usize) -> Vec<u8> {
                 challenge: vec!["turn_left".into(), "look_up".into()],
                 passive_score: None,
                 details: LivenessDetails::default(),
+                observations_sha256: None,
             }),
         }),
     })

@@ -5,9 +5,11 @@
 //! - [`erase`]: an administrator erases an employee's face data: approved templates are revoked (a
 //!   signed decision their devices pull), every enrollment is marked `erased` with who and why, the
 //!   server's templates and the official-photo embedding are dropped, and every face crop (enrollment
-//!   and check-in) is deleted. Check-ins still waiting for the face re-check are settled as
+//!   and check-in) and every liveness transcript (which holds the attempt's face embeddings) is
+//!   deleted. Check-ins still waiting for the face re-check are settled as
 //!   `rejected` (`face_erased`). The records keep the crops' hashes, so every chain still verifies.
-//! - [`expire`]: the retention period: crops of settled check-ins, and of enrollments that were
+//! - [`expire`]: the retention period: crops and liveness transcripts of settled check-ins, and crops
+//!   of enrollments that were
 //!   refused, rejected, revoked or erased, are deleted once older than the city's retention period.
 //!   The crops of an approved enrollment stay while it is approved (an approver may need them).
 //!
@@ -177,6 +179,14 @@ pub async fn expire(
             )? {
                 crops.push(r[0].t()?);
             }
+            // Liveness transcripts hold the attempt's face embeddings: kept no longer than the crops.
+            for r in tx.query(
+                "SELECT f.observations_sha256 FROM face_rechecks f JOIN blobs b ON b.sha256 = f.observations_sha256
+                 WHERE f.status = 'done' AND f.checked_at_ms < $1 LIMIT 5000",
+                &[V::I(cutoff_ms)],
+            )? {
+                crops.push(r[0].t()?);
+            }
             for r in tx.query(
                 "SELECT crops FROM face_enrollments
                  WHERE status IN ('refused', 'rejected', 'revoked', 'erased') AND received_at_ms < $1",
@@ -214,12 +224,13 @@ fn check_in_crops(tx: &mut dyn Sql, employee_id: &str) -> Result<Vec<String>, Se
             V::T(KIND_CHECK_OUT.into()),
         ],
     )? {
-        if let Some(c) = serde_json::from_slice::<AttendancePayload>(&r[0].b()?)
-            .ok()
-            .and_then(|p| p.face?.crop_sha256)
-        {
-            out.push(c);
-        }
+        let Ok(p) = serde_json::from_slice::<AttendancePayload>(&r[0].b()?) else {
+            continue;
+        };
+        let Some(face) = p.face else { continue };
+        out.extend(face.crop_sha256);
+        // The liveness transcript holds the attempt's face embeddings: biometric data too.
+        out.extend(face.liveness.and_then(|l| l.observations_sha256));
     }
     Ok(out)
 }

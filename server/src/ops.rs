@@ -96,6 +96,8 @@ pub struct Metrics {
     records: Counter,
     decisions: Family<Decision, Counter>,
     reasons: Family<Reason, Counter>,
+    rechecks: Family<Decision, Counter>,
+    recheck_reasons: Family<Reason, Counter>,
     blob_bytes: Counter,
     pool: Family<PoolState, Gauge>,
 }
@@ -148,6 +150,18 @@ impl Metrics {
             "Reasons of the server's verdicts at ingest (verification failures), by reason",
             reasons.clone(),
         );
+        let rechecks = Family::<Decision, Counter>::default();
+        registry.register(
+            "rechecks",
+            "Check-ins settled by the server's own face and liveness re-check, by decision",
+            rechecks.clone(),
+        );
+        let recheck_reasons = Family::<Reason, Counter>::default();
+        registry.register(
+            "recheck_reasons",
+            "Reasons of the re-check's rejections (face mismatch, liveness re-check failed, replay...)",
+            recheck_reasons.clone(),
+        );
         let blob_bytes = Counter::default();
         registry.register(
             "blob_bytes_received",
@@ -167,6 +181,8 @@ impl Metrics {
             records,
             decisions,
             reasons,
+            rechecks,
+            recheck_reasons,
             blob_bytes,
             pool,
         }
@@ -190,6 +206,20 @@ impl Metrics {
                     .get_or_create(&Reason { reason: r.clone() })
                     .inc();
             }
+        }
+    }
+
+    /// Counts one check-in settled by the re-check worker, with its reasons.
+    pub fn recheck(&self, decision: &str, reasons: &[String]) {
+        self.rechecks
+            .get_or_create(&Decision {
+                decision: decision.to_owned(),
+            })
+            .inc();
+        for r in reasons {
+            self.recheck_reasons
+                .get_or_create(&Reason { reason: r.clone() })
+                .inc();
         }
     }
 

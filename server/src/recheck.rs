@@ -1,6 +1,8 @@
-//! The server's own face check: a check-in the server would otherwise accept waits (`pending`) until
-//! the server has embedded the aligned face crop the phone uploaded with it and compared it with the
-//! template the city approved, computed by the server itself from that enrollment's crops.
+//! The server's own face and liveness check: a check-in the server would otherwise accept waits
+//! (`pending`) until the server has embedded the aligned face crop the phone uploaded with it and
+//! compared it with the template the city approved, computed by the server itself from that
+//! enrollment's crops; and, for a live check-in, re-run the liveness check on the attempt's transcript
+//! ([`siap_core::liveness::Transcript`]) the record names.
 //!
 //! Why a worker and not ingest: the crops arrive as blobs after the records (a phone uploads records
 //! first, then photos, possibly days later on a bad connection), and an embedding costs tens of
@@ -13,7 +15,19 @@
 //! - `replayed_evidence`: the crop was already the evidence of another check-in (a recorded check-in
 //!   pasted into a later one), or is one of an enrollment's crops (which match its template by
 //!   construction);
-//! - `face_crop_unreadable`: the blob is not a 112x112 JPEG face crop.
+//! - `face_crop_unreadable`: the blob is not a 112x112 JPEG face crop;
+//! - `liveness_recheck_failed`: the check, re-run on the transcript under the server's own policy for
+//!   the challenge the record signed at the record's time, fails (a verdict flipped to `passed`); the
+//!   check's reasons are kept with the re-check (`liveness_reasons`);
+//! - `liveness_observations_mismatch`: the transcript answers another challenge, nonce or passive score
+//!   than the record signed (another attempt's observations);
+//! - `liveness_observations_unreadable`: the blob is not a transcript;
+//! - `crop_not_in_attempt`: the crop is not the frame the transcript says was verified (a colleague's
+//!   head answered the challenge while the app signed a photo of the employee);
+//! - `replayed_evidence` also for a transcript another check-in named first.
+//!
+//! What this cannot tell is whether a camera produced the observations: an app rewritten to synthesise
+//! a consistent head movement passes. Sampled full frames and hardware attestation close that.
 //!
 //! The same worker computes the template of each pending enrollment once its crops are in, and its
 //! similarity to the employee's official photo ([`crate::official`]), for the approver.
@@ -25,7 +39,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use siap_core::attendance::AttendancePayload;
 use siap_core::face::{FaceEngine, Template, crop};
+use siap_core::liveness::{CROP_IN_ATTEMPT, LivenessPolicy, Recheck, Transcript};
 
 use crate::blobs;
 use crate::db::V;
@@ -65,6 +81,7 @@ struct Pending {
     employee_id: String,
     template_sha256: String,
     crop_sha256: String,
+    observations_sha256: Option<String>,
 }
 
 /// The outcome of one re-check.
@@ -72,6 +89,19 @@ struct Settled {
     decision: &'static str,
     reasons: Vec<String>,
     similarity: Option<f32>,
+    /// Why the server's own liveness verdict failed (its reason codes), when it did.
+    liveness_reasons: Vec<String>,
+}
+
+impl Settled {
+    fn rejected(reason: &str) -> Settled {
+        Settled {
+            decision: "rejected",
+            reasons: vec![reason.to_owned()],
+            similarity: None,
+            liveness_reasons: Vec::new(),
+        }
+    }
 }
 
 /// Settles the pending check-ins whose evidence is complete. Returns how many were looked at.
@@ -80,7 +110,7 @@ pub async fn settle_batch(st: &AppState, engine: &Arc<FaceEngine>) -> Result<usi
         .db
         .tx(|tx| {
             tx.query(
-                "SELECT device_id, seq, employee_id, template_sha256, crop_sha256 FROM face_rechecks
+                "SELECT device_id, seq, employee_id, template_sha256, crop_sha256, observations_sha256 FROM face_rechecks
                  WHERE status = 'pending' ORDER BY COALESCE(checked_at_ms, 0), queued_at_ms, device_id, seq
                  LIMIT $1",
                 &[V::I(BATCH)],
@@ -96,6 +126,7 @@ pub async fn settle_batch(st: &AppState, engine: &Arc<FaceEngine>) -> Result<usi
                 employee_id: r[2].t()?,
                 template_sha256: r[3].t()?,
                 crop_sha256: r[4].t()?,
+                observations_sha256: r[5].opt_t()?,
             })
         })
         .collect::<Result<_, ServerError>>()?;
@@ -103,8 +134,9 @@ pub async fn settle_batch(st: &AppState, engine: &Arc<FaceEngine>) -> Result<usi
     for p in pending {
         let done = match recheck(st, engine, &p).await {
             Ok(Some(s)) => settle(st, &p, s).await,
-            // Still waiting for its crop or the enrollment's: to the back of the queue, so that
-            // check-ins of a phone that went offline mid-upload never hold up everyone else's.
+            // Still waiting for its crop, its transcript or the enrollment's: to the back of the
+            // queue, so that check-ins of a phone that went offline mid-upload never hold up everyone
+            // else's.
             Ok(None) => waiting(st, &p).await,
             Err(e) => Err(e),
         };
@@ -118,24 +150,39 @@ pub async fn settle_batch(st: &AppState, engine: &Arc<FaceEngine>) -> Result<usi
     Ok(n)
 }
 
+/// Whether another check-in was queued first naming `sha` in `column` (the first one keeps it; any
+/// later one is a replay).
+async fn named_first_by_another(
+    st: &AppState,
+    p: &Pending,
+    column: &'static str,
+    sha: &str,
+) -> Result<bool, ServerError> {
+    let (sha, device, seq) = (sha.to_owned(), p.device_id.clone(), p.seq);
+    let first = st
+        .db
+        .tx(move |tx| {
+            tx.one(
+                &format!(
+                    "SELECT device_id, seq FROM face_rechecks WHERE {column} = $1
+                     ORDER BY queued_at_ms, device_id, seq LIMIT 1"
+                ),
+                &[V::T(sha)],
+            )
+        })
+        .await?;
+    Ok(match first {
+        Some(r) => r[0].t()? != device || r[1].i()? != seq,
+        None => false,
+    })
+}
+
 /// Re-checks one check-in; `None` while its evidence is incomplete.
 async fn recheck(
     st: &AppState,
     engine: &Arc<FaceEngine>,
     p: &Pending,
 ) -> Result<Option<Settled>, ServerError> {
-    // The first check-in that named this crop keeps it; any later one is a replay.
-    let (crop_sha, device, seq) = (p.crop_sha256.clone(), p.device_id.clone(), p.seq);
-    let first = st
-        .db
-        .tx(move |tx| {
-            tx.one(
-                "SELECT device_id, seq FROM face_rechecks WHERE crop_sha256 = $1
-                 ORDER BY queued_at_ms, device_id, seq LIMIT 1",
-                &[V::T(crop_sha)],
-            )
-        })
-        .await?;
     // An enrollment's crop is the face the template was made from: named by a check-in, it would
     // match by construction (a modified app on a phone holding the employee's approved template).
     let pattern = format!("%\"{}\"%", p.crop_sha256);
@@ -149,52 +196,128 @@ async fn recheck(
         })
         .await?
         .is_some();
-    let replayed = match first {
-        Some(r) => r[0].t()? != device || r[1].i()? != seq,
-        None => false,
-    };
-    if enrolled || replayed {
-        return Ok(Some(Settled {
-            decision: "rejected",
-            reasons: vec!["replayed_evidence".into()],
-            similarity: None,
-        }));
+    // A crop or a liveness transcript is the evidence of one check-in: a later one naming it pastes a
+    // recorded attempt (the transcript's hash is signed in the record, so a replay names the same).
+    let mut replayed =
+        enrolled || named_first_by_another(st, p, "crop_sha256", &p.crop_sha256).await?;
+    if let Some(o) = &p.observations_sha256 {
+        replayed = replayed || named_first_by_another(st, p, "observations_sha256", o).await?;
+    }
+    if replayed {
+        return Ok(Some(Settled::rejected("replayed_evidence")));
     }
     let Some(jpeg) = blob(st, &p.crop_sha256).await? else {
         return Ok(None);
+    };
+    let transcript = match &p.observations_sha256 {
+        Some(o) => match blob(st, o).await? {
+            Some(t) => Some(t),
+            None => return Ok(None),
+        },
+        None => None,
     };
     let Some(template) = server_template(st, engine, &p.employee_id, &p.template_sha256).await?
     else {
         return Ok(None);
     };
+    let payload = record_payload(st, p).await?;
     let threshold = engine.config().threshold;
     let engine = engine.clone();
-    let similarity = tokio::task::spawn_blocking(move || -> Result<Option<f32>, ServerError> {
+    tokio::task::spawn_blocking(move || -> Result<Option<Settled>, ServerError> {
         let Ok(rgb) = crop::decode(&jpeg) else {
-            return Ok(None);
+            return Ok(Some(Settled::rejected("face_crop_unreadable")));
         };
-        let e = engine.embed_aligned(&rgb).map_err(ServerError::from)?;
-        Ok(Some(template.similarity(&e)))
-    })
-    .await
-    .map_err(|_| ServerError::Internal("face re-check task failed".into()))??;
-    Ok(Some(match similarity {
-        None => Settled {
-            decision: "rejected",
-            reasons: vec!["face_crop_unreadable".into()],
-            similarity: None,
-        },
-        Some(s) if s >= threshold => Settled {
+        let embedding = engine.embed_aligned(&rgb).map_err(ServerError::from)?;
+        let similarity = template.similarity(&embedding);
+        let mut settled = Settled {
             decision: "accepted",
             reasons: Vec::new(),
-            similarity: Some(s),
-        },
-        Some(s) => Settled {
-            decision: "rejected",
-            reasons: vec!["face_recheck_mismatch".into()],
-            similarity: Some(s),
-        },
-    }))
+            similarity: Some(similarity),
+            liveness_reasons: Vec::new(),
+        };
+        if similarity < threshold {
+            settled.reasons.push("face_recheck_mismatch".into());
+        }
+        if let Some(t) = transcript {
+            liveness_recheck(&t, payload.as_ref(), &embedding, &mut settled);
+        }
+        if !settled.reasons.is_empty() {
+            settled.decision = "rejected";
+        }
+        Ok(Some(settled))
+    })
+    .await
+    .map_err(|_| ServerError::Internal("face re-check task failed".into()))?
+}
+
+/// The server's own liveness verdict: the check re-run on the uploaded transcript under the server's
+/// policy, for the attempt the record signed, at the record's time; and the crop tied to the attempt.
+fn liveness_recheck(
+    blob: &[u8],
+    payload: Option<&AttendancePayload>,
+    crop_embedding: &[f32],
+    settled: &mut Settled,
+) {
+    let Some((evidence, now)) = payload.and_then(|p| {
+        let l = p.face.as_ref()?.liveness.as_ref()?;
+        Some((l, &p.time.monotonic))
+    }) else {
+        settled
+            .reasons
+            .push("liveness_observations_mismatch".into());
+        return;
+    };
+    let Ok(transcript) = Transcript::decode(blob) else {
+        settled
+            .reasons
+            .push("liveness_observations_unreadable".into());
+        return;
+    };
+    match transcript.recheck(evidence, now, &LivenessPolicy::default()) {
+        Ok(Recheck::Verdict(v)) if v.passed => {}
+        Ok(Recheck::Verdict(v)) => {
+            settled.reasons.push("liveness_recheck_failed".into());
+            settled.liveness_reasons = v
+                .reasons
+                .iter()
+                .map(|r| r.kind().as_str().to_owned())
+                .collect();
+        }
+        Ok(Recheck::Mismatch) => settled
+            .reasons
+            .push("liveness_observations_mismatch".into()),
+        Err(_) => settled
+            .reasons
+            .push("liveness_observations_unreadable".into()),
+    }
+    if transcript
+        .verified_similarity(crop_embedding)
+        .is_none_or(|s| s < CROP_IN_ATTEMPT)
+    {
+        settled.reasons.push("crop_not_in_attempt".into());
+    }
+}
+
+/// The signed payload of the check-in `p` (`None` if it does not parse: it was judged `unreadable`
+/// at ingest and never queued, so this is only defence in depth).
+async fn record_payload(
+    st: &AppState,
+    p: &Pending,
+) -> Result<Option<AttendancePayload>, ServerError> {
+    let (device, seq) = (p.device_id.clone(), p.seq);
+    let row = st
+        .db
+        .tx(move |tx| {
+            tx.one(
+                "SELECT payload FROM records WHERE device_id = $1 AND seq = $2",
+                &[V::T(device), V::I(seq)],
+            )
+        })
+        .await?;
+    Ok(row
+        .map(|r| r[0].b())
+        .transpose()?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
 /// A complete blob's bytes, `None` while it has not been uploaded.
@@ -338,15 +461,17 @@ async fn waiting(st: &AppState, p: &Pending) -> Result<(), ServerError> {
 /// Stores the outcome: the re-check row, and the record's server verdict (still `pending`, so a
 /// record settled twice by two workers is written once).
 async fn settle(st: &AppState, p: &Pending, s: Settled) -> Result<(), ServerError> {
+    let (decision, reasons) = (s.decision, s.reasons.clone());
     let (device, seq) = (p.device_id.clone(), p.seq);
     let now = crate::http::now_ms();
-    st.db
+    let counted = st
+        .db
         .tx(move |tx| {
             let row = tx.one(
                 "SELECT flags, decision, flagged FROM records WHERE device_id = $1 AND seq = $2 AND server_decision = 'pending'",
                 &[V::T(device.clone()), V::I(seq)],
             )?;
-            let Some(row) = row else { return Ok(()) };
+            let Some(row) = row else { return Ok(false) };
             let mut flags: Vec<String> = serde_json::from_str(&row[0].t()?).unwrap_or_default();
             let device_accepted = row[1].opt_t()?.as_deref() == Some("accepted");
             let disputed = s.decision != "accepted" && device_accepted;
@@ -369,17 +494,23 @@ async fn settle(st: &AppState, p: &Pending, s: Settled) -> Result<(), ServerErro
                 ],
             )?;
             tx.exec(
-                "UPDATE face_rechecks SET status = 'done', similarity_bp = $1, checked_at_ms = $2
-                 WHERE device_id = $3 AND seq = $4",
+                "UPDATE face_rechecks SET status = 'done', similarity_bp = $1, checked_at_ms = $2, liveness_reasons = $3
+                 WHERE device_id = $4 AND seq = $5",
                 &[
                     s.similarity
                         .map_or(V::NullI, |x| V::I((f64::from(x) * 10_000.0).round() as i64)),
                     V::I(now),
+                    V::T(serde_json::to_string(&s.liveness_reasons).unwrap_or_else(|_| "[]".into())),
                     V::T(device),
                     V::I(seq),
                 ],
             )?;
-            Ok(())
+            Ok(true)
         })
-        .await
+        .await?;
+    // Counted once: a record another worker settled first is not counted again.
+    if counted {
+        st.metrics.recheck(decision, &reasons);
+    }
+    Ok(())
 }

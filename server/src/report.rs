@@ -116,7 +116,7 @@ pub fn flag_event_time(x: &mut Extracted, received_ms: i64) {
 }
 
 /// One attendance row.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AttendanceRow {
     /// Employee.
     pub employee_id: String,
@@ -136,6 +136,12 @@ pub struct AttendanceRow {
     pub device_decision: String,
     /// Why the server rejected it.
     pub server_reasons: Vec<String>,
+    /// The server's own similarity of the uploaded face crop to the approved template, once its
+    /// re-check ([`crate::recheck`]) ran.
+    pub server_similarity: Option<f32>,
+    /// Why the server's own liveness verdict failed (the check's reason codes), when it re-ran the
+    /// check on the uploaded transcript and it failed.
+    pub server_liveness_reasons: Vec<String>,
     /// Flags.
     pub flags: Vec<String>,
     /// Device.
@@ -184,9 +190,10 @@ pub async fn attendance(
     let end = start + 86_400_000;
     db.tx(move |tx| {
         let rows = tx.query(
-            "SELECT employee_id, site_id, kind, event_ms, time_source, decision, flags, device_id, seq,
-                COALESCE(server_decision, 'unverified'), server_reasons FROM records
-             WHERE kind LIKE 'attendance.%' AND event_ms >= $1 AND event_ms < $2 ORDER BY event_ms, device_id, seq",
+            "SELECT r.employee_id, r.site_id, r.kind, r.event_ms, r.time_source, r.decision, r.flags, r.device_id, r.seq,
+                COALESCE(r.server_decision, 'unverified'), r.server_reasons, f.similarity_bp, f.liveness_reasons
+             FROM records r LEFT JOIN face_rechecks f ON f.device_id = r.device_id AND f.seq = r.seq
+             WHERE r.kind LIKE 'attendance.%' AND r.event_ms >= $1 AND r.event_ms < $2 ORDER BY r.event_ms, r.device_id, r.seq",
             &[V::I(start), V::I(end)],
         )?;
         rows.iter()
@@ -203,6 +210,11 @@ pub async fn attendance(
                     seq: r[8].i()?.max(0) as u64,
                     decision: r[9].t()?,
                     server_reasons: serde_json::from_str(&r[10].t()?).unwrap_or_default(),
+                    server_similarity: r[11].opt_i()?.map(|bp| bp as f32 / 10_000.0),
+                    server_liveness_reasons: r[12]
+                        .opt_t()?
+                        .and_then(|j| serde_json::from_str(&j).ok())
+                        .unwrap_or_default(),
                 })
             })
             .collect()

@@ -23,12 +23,11 @@
 //!   that employee on that device (see [`crate::faces`]); otherwise `enrollment_pending`. A face a
 //!   colleague enrolled under someone else's id is never approved, so it never counts.
 //!
-//! With the face models, the face itself is re-computed: a check-in that passes every rule above is
-//! `pending` until [`crate::recheck`] has embedded its crop (`face_crop_missing` when it names none).
-//! Liveness is not re-computed yet (that needs the per-frame observations in the record, and nonces
-//! the server can tie to the device): a server `accepted` trusts the liveness evidence the device
-//! signed, held to the city's policy, its decision and one use per nonce. The fences are the server's current
-//! ones: a fence moved after a check-in judges that check-in by the new fence. A record the device
+//! With the face models, the face and the liveness decision are re-computed: a check-in that passes
+//! every rule above is `pending` until [`crate::recheck`] has embedded its crop and re-run the
+//! liveness check on its transcript (`face_crop_missing`, `liveness_observations_missing` when it names
+//! none). Without them, a server `accepted` trusts the liveness evidence the device signed, held to the
+//! city's policy, its decision and one use per nonce. The fences are the server's current ones: a fence moved after a check-in judges that check-in by the new fence. A record the device
 //! accepted and the server did not is flagged `verdict_disputed`, with both verdicts kept.
 
 use std::collections::{BTreeSet, HashMap};
@@ -178,8 +177,8 @@ impl Reference {
         insert_nonces(tx, &fresh)?;
         for q in self.queued.drain(..) {
             tx.exec(
-                "INSERT INTO face_rechecks (device_id, seq, employee_id, template_sha256, crop_sha256, status, queued_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT (device_id, seq) DO NOTHING",
+                "INSERT INTO face_rechecks (device_id, seq, employee_id, template_sha256, crop_sha256, status, queued_at_ms, observations_sha256)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) ON CONFLICT (device_id, seq) DO NOTHING",
                 &[
                     V::T(q.device_id),
                     V::I(q.seq as i64),
@@ -187,6 +186,7 @@ impl Reference {
                     V::T(q.template_sha256),
                     V::T(q.crop_sha256),
                     V::I(now),
+                    q.observations_sha256.map_or(V::NullT, V::T),
                 ],
             )?;
         }
@@ -290,6 +290,17 @@ fn face_reasons(p: &AttendancePayload, r: &Record, reference: &mut Reference) ->
         Some(l) => {
             if !l.passed {
                 reasons.push("liveness_failed".into());
+            }
+            // The server re-runs the check on the attempt's transcript: a passed answer without one
+            // would be a claim it cannot check.
+            if reference.face_recheck
+                && l.passed
+                && !l
+                    .observations_sha256
+                    .as_deref()
+                    .is_some_and(siap_core::enrollment::is_sha256_hex)
+            {
+                reasons.push("liveness_observations_missing".into());
             }
             if reference.replayed(&l.nonce, &r.device_id, r.seq) {
                 reasons.push("replayed_challenge".into());
@@ -405,13 +416,14 @@ pub fn judge(
     let decision = match recheck {
         _ if !reasons.is_empty() => "rejected",
         // Everything else holds: the face is confirmed by the recheck worker, not by the phone.
-        Some((template, crop)) => {
+        Some((template, crop, observations)) => {
             reference.queued.push(Queued {
                 device_id: r.device_id.clone(),
                 seq: r.seq,
                 employee_id: x.employee_id.clone().unwrap_or_default(),
                 template_sha256: template,
                 crop_sha256: crop,
+                observations_sha256: observations,
             });
             "pending"
         }
@@ -436,13 +448,25 @@ pub struct Queued {
     pub template_sha256: String,
     /// The crop it names.
     pub crop_sha256: String,
+    /// The liveness transcript it names, when it answered a challenge.
+    pub observations_sha256: Option<String>,
 }
 
-/// The (template, crop) of a check-in's face evidence, when it has both (a face is required to be
-/// re-checked only when the record carries one: `face_missing` covers the rest).
-fn recheck_of(p: &AttendancePayload) -> Option<(String, String)> {
+/// The (template, crop, liveness transcript) of a check-in's face evidence, when it has a template
+/// and a crop (a face is required to be re-checked only when the record carries one: `face_missing`
+/// covers the rest; a passed liveness answer without its transcript is
+/// `liveness_observations_missing`).
+fn recheck_of(p: &AttendancePayload) -> Option<(String, String, Option<String>)> {
     let f = p.face.as_ref()?;
-    Some((f.template.as_ref()?.sha256.clone(), f.crop_sha256.clone()?))
+    let observations = f
+        .liveness
+        .as_ref()
+        .and_then(|l| l.observations_sha256.clone());
+    Some((
+        f.template.as_ref()?.sha256.clone(),
+        f.crop_sha256.clone()?,
+        observations,
+    ))
 }
 
 #[cfg(test)]
@@ -639,6 +663,7 @@ mod tests {
                 challenge: vec!["turn_left".into()],
                 passive_score: None,
                 details: serde_json::from_str("{}").unwrap(),
+                observations_sha256: None,
             }),
         });
         r.payload = serde_json::to_vec(&p).unwrap();

@@ -263,6 +263,42 @@ impl Admin {
         .await
     }
 
+    /// Today's attendance report rows (UTC) of `device`, once none is `pending` any more but those in
+    /// `still_pending` (the re-check worker has settled them). Fails after 30 s.
+    pub async fn settled(
+        &self,
+        device: &str,
+        still_pending: &[u64],
+    ) -> anyhow::Result<Vec<serde_json::Value>> {
+        let date = siap_core::time::civil_date(siap_core::time::wall_now_ms(), 0);
+        for _ in 0..300 {
+            let report = self
+                .json(
+                    reqwest::Method::GET,
+                    &format!("/v1/admin/reports/attendance?date={date}&utc_offset_min=0"),
+                    None,
+                )
+                .await?;
+            let rows: Vec<serde_json::Value> = report
+                .as_array()
+                .context("report is not a list")?
+                .iter()
+                .filter(|r| r["device_id"] == device)
+                .cloned()
+                .collect();
+            if rows.iter().all(|r| {
+                r["decision"] != "pending"
+                    || r["seq"]
+                        .as_u64()
+                        .is_some_and(|s| still_pending.contains(&s))
+            }) {
+                return Ok(rows);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("check-ins still pending after 30 s")
+    }
+
     /// Issues an enrollment code bound to a permit application.
     pub async fn code_for_permit(&self, permit: &str) -> anyhow::Result<String> {
         let v = self
@@ -508,6 +544,7 @@ impl TestDevice {
                     challenge: vec!["turn_left".into(), "look_up".into()],
                     passive_score: None,
                     details: siap_core::liveness::LivenessDetails::default(),
+                    observations_sha256: None,
                 }),
             }),
         };
@@ -799,6 +836,7 @@ pub fn live_answer(passed: bool, nonce: &str) -> siap_core::liveness::LivenessEv
         challenge: vec!["turn_left".into()],
         passive_score: None,
         details: siap_core::liveness::LivenessDetails::default(),
+        observations_sha256: None,
     }
 }
 

@@ -66,33 +66,6 @@ async fn official_similarity(admin: &Admin, template: &str) -> f32 {
     panic!("no similarity to the official photo after 30 s");
 }
 
-/// The report rows of `device`, once none is `pending` any more (the worker has settled them).
-async fn settled(admin: &Admin, device: &str) -> Vec<serde_json::Value> {
-    let date = siap_core::time::civil_date(siap_core::time::wall_now_ms(), 0);
-    for _ in 0..300 {
-        let report = admin
-            .json(
-                Method::GET,
-                &format!("/v1/admin/reports/attendance?date={date}&utc_offset_min=0"),
-                None,
-            )
-            .await
-            .unwrap();
-        let rows: Vec<serde_json::Value> = report
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["device_id"] == device)
-            .cloned()
-            .collect();
-        if rows.iter().all(|r| r["decision"] != "pending") {
-            return rows;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("check-ins still pending after 30 s");
-}
-
 async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path) {
     let tmp = tempfile::tempdir().unwrap();
     let server = TestServer::start_with(backend, &tmp.path().join("server"), |cfg| {
@@ -236,7 +209,10 @@ async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path)
     let from_enrollment = forge(&phone, &enrolled_crop);
     assert!(phone.sync().await.unwrap().is_complete());
 
-    let rows = settled(&admin, phone.ledger().device_id()).await;
+    let rows = admin
+        .settled(phone.ledger().device_id(), &[])
+        .await
+        .unwrap();
     let row = |seq: u64| {
         rows.iter()
             .find(|r| r["seq"] == seq)

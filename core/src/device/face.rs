@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Cancel, ClockNow, Device, ImageInput};
-use crate::attendance::{self, FaceEvidence};
+use crate::attendance::{self, FaceCapture};
 use crate::clock::ClockStore;
 use crate::enrollment::decisions::{self, TemplateStatus};
 use crate::enrollment::{
@@ -160,21 +160,28 @@ impl Device {
     }
 
     /// The face step of a check: a selfie verified against the template, or a finished liveness
-    /// session (judged at `now`, then verified on its own frames). Returns the evidence and the
-    /// aligned crop it was computed on (JPEG), which the check stores as a blob beside its record.
+    /// session (judged at `now`, then verified on its own frames). Returns the evidence, the aligned
+    /// crop it was computed on (JPEG) and the liveness attempt's transcript, which the check stores as
+    /// blobs beside its record.
     pub(super) fn face_step(
         &self,
         employee_id: &str,
         input: &FaceInput,
         now: &ClockNow,
         cancel: &Cancel,
-    ) -> Result<(FaceEvidence, Option<Vec<u8>>)> {
+    ) -> Result<FaceCapture> {
         let engine = self.engine()?;
-        let (mut evidence, crop) = match input {
+        let mut capture = match input {
             FaceInput::Selfie(img) => {
                 let img = img.decode()?;
                 cancel.checkpoint()?;
-                attendance::verify_face(engine, &self.store, &self.master, employee_id, &img)?
+                let (evidence, crop) =
+                    attendance::verify_face(engine, &self.store, &self.master, employee_id, &img)?;
+                FaceCapture {
+                    evidence,
+                    crop,
+                    transcript: None,
+                }
             }
             FaceInput::Liveness(session) => {
                 // Taken before the work: a cancelled check still uses the session up (a session is
@@ -193,10 +200,10 @@ impl Device {
                 )?
             }
         };
-        if let Some(t) = evidence.template.as_mut() {
+        if let Some(t) = capture.evidence.template.as_mut() {
             t.approved = self.template_status(employee_id, &t.sha256)? == TemplateStatus::Approved;
         }
-        Ok((evidence, crop))
+        Ok(capture)
     }
 
     fn template_status(&self, employee_id: &str, sha256: &str) -> Result<TemplateStatus> {

@@ -281,15 +281,15 @@ impl Device {
     pub fn check(&self, check: Check, cancel: &Cancel) -> Result<CheckOutcome> {
         let now = self.now()?;
         #[cfg(feature = "face")]
-        let (face, face_crop) = match &check.face {
+        let (face, face_crop, liveness_transcript) = match &check.face {
             Some(input) => {
-                let (evidence, crop) = self.face_step(&check.employee_id, input, &now, cancel)?;
-                (Some(evidence), crop)
+                let c = self.face_step(&check.employee_id, input, &now, cancel)?;
+                (Some(c.evidence), c.crop, c.transcript)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         #[cfg(not(feature = "face"))]
-        let (face, face_crop) = (None, None);
+        let (face, face_crop, liveness_transcript) = (None, None, None);
         cancel.checkpoint()?;
         let req = CheckRequest {
             employee_id: check.employee_id,
@@ -299,6 +299,7 @@ impl Device {
             device_wall_ms: now.wall_ms,
             face,
             face_crop,
+            liveness_transcript,
         };
         attendance::check(&self.ledger, &self.policy, &req)
     }

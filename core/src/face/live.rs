@@ -34,7 +34,7 @@ use super::template::Template;
 use crate::liveness::pose::POSE_POINTS;
 use crate::liveness::{
     AttemptStatus, Challenge, FrameObservation, LivenessPolicy, LivenessVerdict, Movement,
-    PassiveObservation, Pose, Progress, StepEvidence,
+    PassiveObservation, Pose, Progress, StepEvidence, Transcript, VerifiedFrame,
 };
 use crate::{Error, Result};
 
@@ -173,6 +173,8 @@ pub struct LiveOutcome {
     pub verify: VerifyOutcome,
     /// Index of the frame the identity was verified on.
     pub verified_frame: Option<usize>,
+    /// What the verdict was decided from, for the server to decide again (uploaded beside the record).
+    pub transcript: Transcript,
 }
 
 /// A hash of a frame's size and pixels (not cryptographic: it only has to tell a repeated frame).
@@ -445,11 +447,14 @@ impl FaceEngine {
         policy: &LivenessPolicy,
     ) -> Result<LiveOutcome> {
         let (verdict, frames) = self.finish_observations(attempt, passive, policy)?;
-        let (verify, verified_frame) = self.verify_attempt(template, attempt, &frames)?;
+        let (verify, verified) = self.verify_attempt(template, attempt, &frames)?;
+        let verified_frame = verified.as_ref().map(|v| v.index);
+        let transcript = Transcript::new(&attempt.challenge, policy, frames, &verdict, verified);
         Ok(LiveOutcome {
             verdict,
             verify,
             verified_frame,
+            transcript,
         })
     }
 
@@ -493,7 +498,7 @@ impl FaceEngine {
         template: &Template,
         attempt: &LivenessAttempt,
         frames: &[FrameObservation],
-    ) -> Result<(VerifyOutcome, Option<usize>)> {
+    ) -> Result<(VerifyOutcome, Option<VerifiedFrame>)> {
         let best = (0..attempt.frames.len())
             .filter_map(|i| attempt.frames[i].quality.as_ref().map(|q| (i, q)))
             .min_by(|a, b| {
@@ -524,7 +529,10 @@ impl FaceEngine {
                 model_sha256: self.model_hashes(),
                 aligned: attempt.frames[i].aligned.clone(),
             },
-            Some(i),
+            Some(VerifiedFrame {
+                index: i,
+                embedding,
+            }),
         ))
     }
 

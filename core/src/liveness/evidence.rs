@@ -42,6 +42,10 @@ pub struct LivenessEvidence {
     /// Why it failed, per-step measurements, planarity, consistency and passive summaries.
     #[serde(default, deserialize_with = "or_default")]
     pub details: LivenessDetails,
+    /// SHA-256 (hex) of the attempt's [`super::Transcript`], uploaded as a blob beside the record: what
+    /// the server re-runs the check on. Absent in records of versions before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observations_sha256: Option<String>,
 }
 
 impl LivenessEvidence {
@@ -97,6 +101,7 @@ impl LivenessVerdict {
                 consistency: self.consistency.clone(),
                 passive: self.passive.clone(),
             },
+            observations_sha256: None,
         }
     }
 }

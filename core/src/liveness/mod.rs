@@ -23,6 +23,8 @@
 //! - [`LivenessVerdict`], [`LivenessReason`]: the outcome and why (`verdict`, `reason`);
 //! - [`LivenessEvidence`]: the form signed into attendance records, and how it reads other versions'
 //!   records (`evidence`);
+//! - [`Transcript`]: the attempt's observations as uploaded beside the record, for the server to run
+//!   [`check`] again (`transcript`);
 //! - [`eval`]: APCER / BPCER on labelled recordings;
 //! - `synth`, `attack` (feature `test-support`): synthetic sequences (landmarks, mesh, tracked points)
 //!   and image-level attacks for tests, benchmarks and the CLI's demo.
@@ -39,6 +41,7 @@ pub mod pose;
 mod reason;
 mod stats;
 mod tracker;
+mod transcript;
 mod verdict;
 
 #[cfg(any(test, feature = "test-support"))]
@@ -56,6 +59,10 @@ pub use observation::{FrameObservation, MAX_TRACKS, PassiveObservation, Tracks};
 pub use policy::LivenessPolicy;
 pub use pose::{Landmarks, Pose};
 pub use reason::{LivenessReason, LivenessReasonKind};
+pub use transcript::{
+    CROP_IN_ATTEMPT, MAX_TRANSCRIPT_FRAMES, MAX_TRANSCRIPT_JSON, Recheck, TRANSCRIPT_MIME,
+    TRANSCRIPT_VERSION, Transcript, VerifiedFrame, transcript_sha256,
+};
 pub use verdict::{
     ConsistencyEvidence, LivenessVerdict, PassiveEvidence, PlanarityEvidence, SESSION_GRACE_MS,
     StepEvidence,

@@ -109,6 +109,14 @@ CREATE TABLE IF NOT EXISTS official_faces (
 ALTER TABLE face_enrollments ADD COLUMN official_similarity_bp {INT};
 ",
     ),
+    (
+        7,
+        r"
+ALTER TABLE face_rechecks ADD COLUMN observations_sha256 TEXT;
+ALTER TABLE face_rechecks ADD COLUMN liveness_reasons TEXT;
+CREATE INDEX IF NOT EXISTS face_rechecks_observations ON face_rechecks (observations_sha256, queued_at_ms);
+",
+    ),
 ];
 
 const TABLES: &str = r"

@@ -369,6 +369,23 @@ fn enrollment_needs_a_live_face_and_the_citys_word() {
         held.payload.refused
     );
     assert!(held.payload.liveness.as_ref().is_some_and(|l| !l.passed));
+    // The attempt's transcript is stored with the record: the server re-runs the check on it and
+    // finds what the phone found.
+    let evidence = held.payload.liveness.clone().unwrap();
+    let key: [u8; 32] = hex::decode(evidence.observations_sha256.as_deref().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let blob = siap_core::sync::Outbox(d.store()).blob_data(&key).unwrap();
+    let Ok(Recheck::Verdict(again)) = Transcript::decode(&blob).unwrap().recheck(
+        &evidence,
+        &held.payload.time.monotonic,
+        &LivenessPolicy::default(),
+    ) else {
+        panic!("the transcript is the attempt the enrollment names");
+    };
+    assert!(!again.passed);
+    assert_eq!(again.reasons, evidence.details.reasons);
     assert_eq!(status(&d, "e1"), None);
     assert!(matches!(
         d.start_liveness("e1"),

@@ -80,13 +80,14 @@ pub async fn erase(
     let (out, crops) = db
         .tx(move |tx| {
             let rows = tx.query(
-                "SELECT template_sha256, status, crops, device_ids FROM face_enrollments WHERE employee_id = $1",
+                "SELECT template_sha256, status, crops, device_ids, observations_sha256 FROM face_enrollments WHERE employee_id = $1",
                 &[V::T(employee_id.clone())],
             )?;
             let mut crops: Vec<String> = Vec::new();
             let (mut enrollments, mut revoked) = (0, 0);
             for r in &rows {
                 crops.extend(serde_json::from_str::<Vec<String>>(&r[2].t()?).unwrap_or_default());
+                crops.extend(r[4].opt_t()?);
                 let status = r[1].t()?;
                 if status == "erased" {
                     continue;
@@ -188,11 +189,12 @@ pub async fn expire(
                 crops.push(r[0].t()?);
             }
             for r in tx.query(
-                "SELECT crops FROM face_enrollments
+                "SELECT crops, observations_sha256 FROM face_enrollments
                  WHERE status IN ('refused', 'rejected', 'revoked', 'erased') AND received_at_ms < $1",
                 &[V::I(cutoff_ms)],
             )? {
                 crops.extend(serde_json::from_str::<Vec<String>>(&r[0].t()?).unwrap_or_default());
+                crops.extend(r[1].opt_t()?);
             }
             // An approved enrollment keeps its crops, even when a settled check-in shares one.
             let mut kept = std::collections::HashSet::new();

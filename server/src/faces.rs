@@ -5,8 +5,10 @@
 //!
 //! States: `pending` (waiting for a decision), `refused` (the device refused it: liveness failed or
 //! missing, the live face not the photos'; or the server did, whatever the device signed: the device
-//! is not bound to that employee, the city requires a passed liveness answer and there is none, or
-//! the answer's challenge nonce was already used by another record; nobody may approve it),
+//! is not bound to that employee, the city requires a passed liveness answer and there is none, the
+//! answer's challenge nonce was already used by another record, or, with the face models, the
+//! server's own re-run of the liveness check on the attempt's transcript fails or the live face is
+//! not the photos' (see [`crate::recheck`]); nobody may approve it),
 //! `approved`, `rejected`, `revoked` (approved once, withdrawn), `erased` (the employee's face data
 //! was deleted on the device). Allowed decisions: pending → approved or
 //! rejected; approved → revoked. Every decision stays in the row (who, when, why) and in the feed.
@@ -58,6 +60,9 @@ pub struct FaceEnrollment {
     /// employee's official photo (`PUT /v1/admin/employees/{id}/official-photo`); `None` until both
     /// exist. On the test photos: 0.94 for the employee's own enrollment, -0.06 for a colleague's.
     pub official_similarity: Option<f32>,
+    /// The server re-ran the enrollment's liveness check on its transcript: `Some(true)` passed,
+    /// `Some(false)` failed (the enrollment is then `refused`), `None` not (yet), or nothing to re-run.
+    pub liveness_rechecked: Option<bool>,
 }
 
 /// An administrator's decision on one enrollment.
@@ -120,6 +125,19 @@ pub fn record(
             {
                 refuse("replayed_challenge");
             }
+            // The server re-runs the enrollment's liveness check on its transcript (see
+            // [`crate::recheck`]): a passed answer without one is a claim it cannot check.
+            let observations = p
+                .liveness
+                .as_ref()
+                .and_then(|l| l.observations_sha256.clone())
+                .filter(|o| is_sha256_hex(o));
+            if reference.rechecks()
+                && p.liveness.as_ref().is_some_and(|l| l.passed)
+                && observations.is_none()
+            {
+                refuse("liveness_observations_missing");
+            }
             let status = if refused.is_empty() {
                 "pending"
             } else {
@@ -133,7 +151,7 @@ pub fn record(
                 .collect();
             tx.exec(
                 "INSERT INTO face_enrollments (employee_id, template_sha256, device_id, seq, status, refused, crops,
-                    liveness_passed, received_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    liveness_passed, received_at_ms, observations_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (employee_id, template_sha256) DO NOTHING",
                 &[
                     V::T(p.employee_id.clone()),
@@ -145,6 +163,7 @@ pub fn record(
                     V::T(json(&crops)),
                     p.liveness.as_ref().map_or(V::NullI, |l| V::I(i64::from(l.passed))),
                     V::I(now),
+                    observations.map_or(V::NullT, V::T),
                 ],
             )?;
         } else if r.kind == KIND_ERASURE {
@@ -225,7 +244,8 @@ pub fn approved(tx: &mut dyn Sql, employees: &BTreeSet<String>) -> Result<Approv
 
 const COLUMNS: &str =
     "employee_id, template_sha256, device_id, seq, status, refused, crops, liveness_passed,
-    received_at_ms, decided_by, decided_at_ms, decision_reason, device_ids, official_similarity_bp";
+    received_at_ms, decided_by, decided_at_ms, decision_reason, device_ids, official_similarity_bp,
+    observations_sha256, liveness_rechecked";
 
 fn from_row(r: &[V]) -> Result<FaceEnrollment, ServerError> {
     let list = |v: &V| -> Result<Vec<String>, ServerError> {
@@ -246,6 +266,7 @@ fn from_row(r: &[V]) -> Result<FaceEnrollment, ServerError> {
         decision_reason: r[11].opt_t()?,
         device_ids: r[12].opt_t()?.and_then(|d| serde_json::from_str(&d).ok()),
         official_similarity: r[13].opt_i()?.map(|bp| bp as f32 / 10_000.0),
+        liveness_rechecked: r[15].opt_i()?.map(|v| v != 0),
     })
 }
 
@@ -294,13 +315,16 @@ pub async fn list(
 }
 
 /// Decides on one enrollment: checks the transition, signs the [`FaceDecision`], stores it in the
-/// row and publishes it to the employee's devices. Returns the signed decision.
+/// row and publishes it to the employee's devices. Returns the signed decision. Where the server
+/// re-checks (`rechecks`: it has the face models), an enrollment whose liveness transcript it has not
+/// re-checked yet cannot be approved (409): the approver would be approving the phone's claim.
 pub async fn decide(
     db: &Db,
     signer: std::sync::Arc<dyn Signer>,
     employee_id: String,
     template_sha256: String,
     req: DecisionRequest,
+    rechecks: bool,
     now: i64,
 ) -> Result<SignedBlob, ServerError> {
     check_employee(&employee_id)?;
@@ -331,6 +355,13 @@ pub async fn decide(
                 current.status,
                 req.decision.code()
             )));
+        }
+        let unchecked = rechecks && row[14].opt_t()?.is_some() && current.liveness_rechecked.is_none();
+        if req.decision == FaceDecisionKind::Approved && unchecked {
+            return Err(ServerError::Conflict(
+                "the server has not re-checked this enrollment's liveness yet (its transcript may not be uploaded yet)"
+                    .into(),
+            ));
         }
         let device_ids = match req.device_ids {
             None => Some(vec![current.device_id.clone()]),

@@ -56,6 +56,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// Failed-registration throttle.
     pub throttle: Arc<RegistrationThrottle>,
+    /// Failed sign-ins per account name ([`crate::admin_http::login`]).
+    pub login_throttle: Arc<crate::throttle::FailureBuckets>,
     /// Permits to read a large body (record batch, photo chunk) at once.
     pub heavy: Arc<tokio::sync::Semaphore>,
     /// The face engine, when the server re-checks faces itself ([`crate::recheck`]).
@@ -107,7 +109,7 @@ pub async fn read_body(
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ServerError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ServerError> {
     serde_json::from_slice(bytes).map_err(|e| {
         ServerError::BadRequest(format!(
             "invalid JSON ({:?} error at line {} column {})",
@@ -118,7 +120,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ServerE
     })
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -135,27 +137,14 @@ async fn device_auth(st: &AppState, headers: &HeaderMap) -> Result<Device, Serve
     devices::authenticate(&st.db, id, token).await
 }
 
-fn admin_auth(st: &AppState, headers: &HeaderMap) -> Result<(), ServerError> {
-    let token = bearer(headers).ok_or(ServerError::Unauthorized)?;
-    if devices::sha256(token.as_bytes()) == st.admin_token_hash {
-        Ok(())
-    } else {
-        Err(ServerError::Unauthorized)
-    }
-}
-
-fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+pub(crate) fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/time", get(time))
-        .route("/v1/register", post(register))
-        .route("/v1/records", post(upload))
-        .route("/v1/blobs/{sha}", get(blob_status).put(blob_put))
-        .route("/v1/changes", get(pull))
+    // Every admin route is behind the gate: named caller, role, audit log.
+    let admin = Router::new()
         .route("/v1/admin/enrollments", post(admin_enroll))
         .route("/v1/admin/sites/{id}", put(admin_site))
         .route("/v1/admin/employees/{id}", put(admin_employee))
@@ -179,6 +168,26 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/reports/flagged", get(report_flagged))
         .route("/v1/admin/reports/forks", get(report_forks))
         .route("/v1/admin/reports/stale-devices", get(report_stale))
+        .route("/v1/admin/tokens", post(crate::admin_http::new_token))
+        .route(
+            "/v1/admin/tokens/revoke",
+            post(crate::admin_http::revoke_token),
+        )
+        .route("/v1/admin/admins", get(crate::admin_http::list_admins))
+        .route("/v1/admin/admins/{name}", put(crate::admin_http::put_admin))
+        .route("/v1/admin/audit", get(crate::admin_http::audit_log))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::admin_http::gate,
+        ));
+    Router::new()
+        .route("/v1/time", get(time))
+        .route("/v1/register", post(register))
+        .route("/v1/records", post(upload))
+        .route("/v1/blobs/{sha}", get(blob_status).put(blob_put))
+        .route("/v1/changes", get(pull))
+        .route("/v1/admin/login", post(crate::admin_http::login))
+        .merge(admin)
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -502,7 +511,6 @@ async fn admin_enroll(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let req: EnrollRequest = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     let now = now_ms();
     let ttl = i64::from(req.ttl_hours.unwrap_or(72).clamp(1, 24 * 30)) * 3_600_000;
@@ -533,7 +541,6 @@ async fn admin_site(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let b: SiteBody = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     publish_change(
         &st,
@@ -559,7 +566,6 @@ async fn admin_employee(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let b: EmployeeBody = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     publish_change(
         &st,
@@ -587,7 +593,6 @@ async fn admin_asset(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let b: AssetBody = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     publish_change(
         &st,
@@ -609,7 +614,6 @@ async fn admin_schedule(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let b: serde_json::Value = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     publish_change(&st, Change::Schedule { id, body: b }).await
 }
@@ -622,10 +626,8 @@ struct FacesQuery {
 
 async fn admin_faces(
     State(st): State<AppState>,
-    headers: HeaderMap,
     q: Result<Query<FacesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let Query(q) = q.map_err(|_| ServerError::BadRequest("bad query".into()))?;
     let list = crate::faces::list(&st.db, q.status, q.employee_id).await?;
     Ok(json(StatusCode::OK, &list))
@@ -633,13 +635,14 @@ async fn admin_faces(
 
 async fn admin_face_erase(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     headers: HeaderMap,
     Path(employee): Path<String>,
     body: Body,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
-    let req: crate::erasure::ErasureRequest =
+    let mut req: crate::erasure::ErasureRequest =
         parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
+    req.approver = who.approver(&req.approver);
     let out = crate::erasure::erase(
         &st.db,
         st.blobs.clone(),
@@ -661,7 +664,6 @@ async fn admin_official_photo(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let _permit = heavy_permit(&st).await?;
     let photo = read_body(&headers, body, MAX_OFFICIAL_PHOTO).await?;
     let out = crate::official::store(&st, id, photo.to_vec(), now_ms()).await?;
@@ -670,15 +672,24 @@ async fn admin_official_photo(
 
 async fn admin_face_decision(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     headers: HeaderMap,
     Path((employee, template)): Path<(String, String)>,
     body: Body,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
-    let req: crate::faces::DecisionRequest =
+    let mut req: crate::faces::DecisionRequest =
         parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
-    let signed =
-        crate::faces::decide(&st.db, st.signer.clone(), employee, template, req, now_ms()).await?;
+    req.approver = who.approver(&req.approver);
+    let signed = crate::faces::decide(
+        &st.db,
+        st.signer.clone(),
+        employee,
+        template,
+        req,
+        st.faces.is_some(),
+        now_ms(),
+    )
+    .await?;
     Ok(json(StatusCode::OK, &signed))
 }
 
@@ -688,7 +699,6 @@ async fn admin_permit(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let u: PermitUpdate = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     let signed = changes::update_permit(&st.db, st.signer.clone(), id, u, now_ms()).await?;
     Ok(json(StatusCode::OK, &signed))
@@ -696,10 +706,8 @@ async fn admin_permit(
 
 async fn admin_blob(
     State(st): State<AppState>,
-    headers: HeaderMap,
     Path(sha): Path<String>,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let (mime, data) = blobs::get(&st.db, st.blobs.clone(), blobs::parse_sha(&sha)?).await?;
     Ok((
         [
@@ -724,10 +732,8 @@ struct DevicesQuery {
 
 async fn admin_devices(
     State(st): State<AppState>,
-    headers: HeaderMap,
     q: Result<Query<DevicesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let Query(q) = q.map_err(|_| ServerError::BadRequest("review must be true or false".into()))?;
     Ok(json(
         StatusCode::OK,
@@ -750,10 +756,8 @@ fn wib() -> i64 {
 
 async fn report_attendance(
     State(st): State<AppState>,
-    headers: HeaderMap,
     q: Result<Query<AttendanceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let Query(q) = q.map_err(|_| ServerError::BadRequest("date=YYYY-MM-DD is required".into()))?;
     if !(-14 * 60..=14 * 60).contains(&q.utc_offset_min) {
         return Err(ServerError::BadRequest(
@@ -772,11 +776,7 @@ async fn report_attendance(
     }
 }
 
-async fn report_flagged(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
+async fn report_flagged(State(st): State<AppState>) -> Result<Response, ServerError> {
     Ok(json(
         StatusCode::OK,
         &report::flagged(&st.db, 10_000).await?,
@@ -797,10 +797,8 @@ fn thousand() -> i64 {
 
 async fn report_forks(
     State(st): State<AppState>,
-    headers: HeaderMap,
     q: Result<Query<ForksQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let Query(q) =
         q.map_err(|_| ServerError::BadRequest("after and limit must be integers".into()))?;
     Ok(json(
@@ -821,10 +819,8 @@ fn seven() -> i64 {
 
 async fn report_stale(
     State(st): State<AppState>,
-    headers: HeaderMap,
     q: Result<Query<StaleQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     let Query(q) = q.map_err(|_| ServerError::BadRequest("days must be an integer".into()))?;
     Ok(json(
         StatusCode::OK,
@@ -846,11 +842,9 @@ fn max_records() -> i64 {
 
 async fn admin_device_records(
     State(st): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     q: Result<Query<RecordsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
-    admin_auth(&st, &headers)?;
     devices::check_binding_id(&id)?;
     let Query(q) = q.map_err(|_| {
         ServerError::BadRequest("after and limit must be non-negative integers".into())

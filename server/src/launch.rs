@@ -67,8 +67,26 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<String> {
 /// `listening <addr> public_key <hex>` (tests and scripts read it).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::ops::init_logs(args.log_format);
+    let cfg = config(&args)?;
+    let running = crate::spawn(&cfg, args.listen).await?;
+    println!(
+        "listening {} public_key {}",
+        running.addr,
+        hex::encode(&running.public_key)
+    );
+    tracing::info!(addr = %running.addr, database = backend(&cfg.database), "listening");
+    let signal = stop_signal().await?;
+    tracing::info!(signal, "stopping: draining requests in flight");
+    let _ = running.shutdown.send(());
+    let _ = running.task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The server configuration the options (and their environment variables) describe.
+fn config(args: &ServeArgs) -> anyhow::Result<crate::ServerConfig> {
     std::fs::create_dir_all(&args.data_dir).context("cannot create the data directory")?;
-    let mut cfg = crate::ServerConfig::in_dir(&args.data_dir, admin_token(&args)?);
+    let mut cfg = crate::ServerConfig::in_dir(&args.data_dir, admin_token(args)?);
     if let Some(url) = args
         .database_url
         .clone()
@@ -82,18 +100,35 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(PathBuf::from)
     });
     cfg.device_config.require_enrollment_liveness = !args.allow_enrollment_without_liveness;
-    let running = crate::spawn(&cfg, args.listen).await?;
-    println!(
-        "listening {} public_key {}",
-        running.addr,
-        hex::encode(&running.public_key)
-    );
-    tracing::info!(addr = %running.addr, database = backend(&cfg.database), "listening");
-    let signal = stop_signal().await?;
-    tracing::info!(signal, "stopping: draining requests in flight");
-    let _ = running.shutdown.send(());
-    let _ = running.task.await;
-    tracing::info!("stopped");
+    Ok(cfg)
+}
+
+/// Creates (or resets the password and role of) the administrator `name` in the database the
+/// options name, with the password read as one line from `password` (standard input: never an
+/// argument, which `ps` would show). The way to name the first city administrator.
+pub async fn create_admin(
+    args: &ServeArgs,
+    name: &str,
+    role: crate::admins::Role,
+    password: &mut dyn std::io::BufRead,
+) -> anyhow::Result<()> {
+    let cfg = config(args)?;
+    let mut line = String::new();
+    password.read_line(&mut line)?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    let db = crate::db::Db::open(&cfg.database).await?;
+    let row = crate::admins::put(
+        &db,
+        name.to_owned(),
+        crate::admins::AdminBody {
+            role,
+            password: Some(line),
+            disabled: false,
+        },
+        crate::http::now_ms(),
+    )
+    .await?;
+    println!("administrator {} ({})", row.name, row.role.as_str());
     Ok(())
 }
 

@@ -19,6 +19,9 @@
 //! The server keeps no state of its own besides the database and its signing key, so several instances
 //! can share one PostgreSQL database behind a load balancer.
 
+pub mod admin_http;
+pub mod admins;
+pub mod audit;
 pub mod blobs;
 pub mod blobstore;
 pub mod changes;
@@ -158,6 +161,7 @@ pub async fn state(cfg: &ServerConfig) -> Result<AppState, ServerError> {
         device_config: cfg.device_config.clone(),
         blobs: Arc::new(blobs),
         throttle: Arc::new(throttle::RegistrationThrottle::default()),
+        login_throttle: Arc::new(admin_http::login_throttle()),
         heavy: Arc::new(tokio::sync::Semaphore::new(cfg.max_heavy_requests.max(1))),
         faces,
         recheck_wake: Arc::new(tokio::sync::Notify::new()),

@@ -30,7 +30,11 @@
 //! a consistent head movement passes. Sampled full frames and hardware attestation close that.
 //!
 //! The same worker computes the template of each pending enrollment once its crops are in, and its
-//! similarity to the employee's official photo ([`crate::official`]), for the approver.
+//! similarity to the employee's official photo ([`crate::official`]), for the approver; and re-runs
+//! the enrollment's liveness check on its transcript, refusing the enrollment (`liveness_recheck_failed`,
+//! `liveness_observations_mismatch`, `live_face_mismatch`: the live face is not the photos') so that
+//! nobody can approve it. An enrollment whose transcript has not been re-checked cannot be approved
+//! yet ([`crate::faces::decide`]).
 //!
 //! A check-in that names no crop is rejected at ingest (`face_crop_missing`). Until settled, a
 //! check-in is reported as `pending`, never as accepted. A rejection of a check-in the device accepted
@@ -40,8 +44,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use siap_core::attendance::AttendancePayload;
+use siap_core::clock::MonotonicReading;
+use siap_core::enrollment::EnrollmentPayload;
 use siap_core::face::{FaceEngine, Template, crop};
-use siap_core::liveness::{CROP_IN_ATTEMPT, LivenessPolicy, Recheck, Transcript};
+use siap_core::liveness::{CROP_IN_ATTEMPT, LivenessEvidence, LivenessPolicy, Recheck, Transcript};
 
 use crate::blobs;
 use crate::db::V;
@@ -250,51 +256,68 @@ async fn recheck(
     .map_err(|_| ServerError::Internal("face re-check task failed".into()))?
 }
 
-/// The server's own liveness verdict: the check re-run on the uploaded transcript under the server's
-/// policy, for the attempt the record signed, at the record's time; and the crop tied to the attempt.
+/// The server's own liveness verdict on a check-in: the check re-run on the uploaded transcript, and
+/// the crop tied to the attempt's verified frame.
 fn liveness_recheck(
     blob: &[u8],
     payload: Option<&AttendancePayload>,
     crop_embedding: &[f32],
     settled: &mut Settled,
 ) {
-    let Some((evidence, now)) = payload.and_then(|p| {
-        let l = p.face.as_ref()?.liveness.as_ref()?;
-        Some((l, &p.time.monotonic))
-    }) else {
-        settled
-            .reasons
-            .push("liveness_observations_mismatch".into());
-        return;
+    let named =
+        payload.and_then(|p| Some((p.face.as_ref()?.liveness.as_ref()?, &p.time.monotonic)));
+    let rerun = rerun_liveness(blob, named);
+    settled.reasons.extend(rerun.reasons);
+    settled.liveness_reasons = rerun.check_reasons;
+    if let Some(t) = rerun.transcript
+        && t.verified_similarity(crop_embedding)
+            .is_none_or(|s| s < CROP_IN_ATTEMPT)
+    {
+        settled.reasons.push("crop_not_in_attempt".into());
+    }
+}
+
+/// What re-running the liveness check on a transcript found.
+struct Rerun {
+    /// The transcript, when it could be read.
+    transcript: Option<Transcript>,
+    /// The server's reasons (empty: the re-run passed).
+    reasons: Vec<String>,
+    /// The check's own reason codes, when the re-run failed.
+    check_reasons: Vec<String>,
+}
+
+/// Re-runs the liveness check on the transcript `blob` for the attempt a record `named` (its signed
+/// liveness evidence and its monotonic time), under the server's own policy.
+fn rerun_liveness(blob: &[u8], named: Option<(&LivenessEvidence, &MonotonicReading)>) -> Rerun {
+    let fail = |reason: &str, transcript| Rerun {
+        transcript,
+        reasons: vec![reason.to_owned()],
+        check_reasons: Vec::new(),
+    };
+    let Some((evidence, now)) = named else {
+        return fail("liveness_observations_mismatch", None);
     };
     let Ok(transcript) = Transcript::decode(blob) else {
-        settled
-            .reasons
-            .push("liveness_observations_unreadable".into());
-        return;
+        return fail("liveness_observations_unreadable", None);
     };
     match transcript.recheck(evidence, now, &LivenessPolicy::default()) {
-        Ok(Recheck::Verdict(v)) if v.passed => {}
-        Ok(Recheck::Verdict(v)) => {
-            settled.reasons.push("liveness_recheck_failed".into());
-            settled.liveness_reasons = v
+        Ok(Recheck::Verdict(v)) if v.passed => Rerun {
+            transcript: Some(transcript),
+            reasons: Vec::new(),
+            check_reasons: Vec::new(),
+        },
+        Ok(Recheck::Verdict(v)) => Rerun {
+            transcript: Some(transcript),
+            reasons: vec!["liveness_recheck_failed".into()],
+            check_reasons: v
                 .reasons
                 .iter()
                 .map(|r| r.kind().as_str().to_owned())
-                .collect();
-        }
-        Ok(Recheck::Mismatch) => settled
-            .reasons
-            .push("liveness_observations_mismatch".into()),
-        Err(_) => settled
-            .reasons
-            .push("liveness_observations_unreadable".into()),
-    }
-    if transcript
-        .verified_similarity(crop_embedding)
-        .is_none_or(|s| s < CROP_IN_ATTEMPT)
-    {
-        settled.reasons.push("crop_not_in_attempt".into());
+                .collect(),
+        },
+        Ok(Recheck::Mismatch) => fail("liveness_observations_mismatch", Some(transcript)),
+        Err(_) => fail("liveness_observations_unreadable", Some(transcript)),
     }
 }
 
@@ -421,8 +444,10 @@ pub async fn enrollment_template(
     Ok(Some(made))
 }
 
-/// Computes the templates of pending enrollments whose crops have all arrived, so that the approver
-/// sees their similarity to the official photo. Returns how many were looked at.
+/// Prepares pending enrollments for the approver: computes the template of each whose crops have all
+/// arrived (and its similarity to the official photo), and re-runs the liveness check of each whose
+/// transcript has arrived. Returns how many were looked at. One enrollment that fails (an unreadable
+/// blob file) is logged and left for the next round, not the end of this one.
 async fn prepare_enrollments(
     st: &AppState,
     engine: &Arc<FaceEngine>,
@@ -432,16 +457,115 @@ async fn prepare_enrollments(
         .tx(|tx| {
             tx.query(
                 "SELECT employee_id, template_sha256 FROM face_enrollments
-                 WHERE status = 'pending' AND server_template IS NULL AND crops <> '[]'
+                 WHERE status = 'pending' AND ((server_template IS NULL AND crops <> '[]')
+                    OR (observations_sha256 IS NOT NULL AND liveness_rechecked IS NULL))
                  ORDER BY received_at_ms LIMIT $1",
                 &[V::I(BATCH)],
             )
         })
         .await?;
     for r in &rows {
-        enrollment_template(st, engine, &r[0].t()?, &r[1].t()?).await?;
+        let (employee, template) = (r[0].t()?, r[1].t()?);
+        let done = match enrollment_template(st, engine, &employee, &template).await {
+            Ok(Some(t)) => {
+                enrollment_liveness(st, &employee, &template, &t, engine.config().threshold).await
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "enrollment re-check failed, retrying later");
+        }
     }
     Ok(rows.len())
+}
+
+/// Re-runs an enrollment's liveness check on its transcript, once it has arrived, and ties the live
+/// face to the enrollment's photos: the verified frame's embedding against the server's template of
+/// the crops (`live_face_mismatch` below `threshold`: a colleague's head answered the challenge for
+/// photos of the employee). A failure refuses the enrollment; nobody can approve it.
+async fn enrollment_liveness(
+    st: &AppState,
+    employee: &str,
+    template: &str,
+    server_template: &Template,
+    threshold: f32,
+) -> Result<(), ServerError> {
+    let Some(row) = enrollment(
+        st,
+        employee,
+        template,
+        "observations_sha256, device_id, seq, liveness_rechecked",
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let (Some(observations), None) = (row[0].opt_t()?, row[3].opt_i()?) else {
+        return Ok(());
+    };
+    let Some(blob) = blob(st, &observations).await? else {
+        return Ok(());
+    };
+    let (device, seq) = (row[1].t()?, row[2].i()?);
+    let payload: Option<EnrollmentPayload> = st
+        .db
+        .tx(move |tx| {
+            tx.one(
+                "SELECT payload FROM records WHERE device_id = $1 AND seq = $2",
+                &[V::T(device), V::I(seq)],
+            )
+        })
+        .await?
+        .map(|r| r[0].b())
+        .transpose()?
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let server_template = server_template.clone();
+    let reasons = tokio::task::spawn_blocking(move || {
+        let named = payload
+            .as_ref()
+            .and_then(|p| Some((p.liveness.as_ref()?, &p.time.monotonic)));
+        let rerun = rerun_liveness(&blob, named);
+        let mut reasons = rerun.reasons;
+        if let Some(t) = rerun.transcript
+            && t.verified
+                .as_ref()
+                .is_none_or(|v| server_template.similarity(&v.embedding) < threshold)
+        {
+            reasons.push("live_face_mismatch".to_owned());
+        }
+        reasons
+    })
+    .await
+    .map_err(|_| ServerError::Internal("enrollment re-check task failed".into()))?;
+    let (e, t) = (employee.to_owned(), template.to_owned());
+    st.db
+        .tx(move |tx| {
+            let Some(row) = tx.one(
+                "SELECT refused FROM face_enrollments WHERE employee_id = $1 AND template_sha256 = $2
+                 AND status = 'pending' AND liveness_rechecked IS NULL",
+                &[V::T(e.clone()), V::T(t.clone())],
+            )?
+            else {
+                return Ok(());
+            };
+            let mut refused: Vec<String> = serde_json::from_str(&row[0].t()?).unwrap_or_default();
+            refused.extend(reasons.iter().cloned());
+            let passed = reasons.is_empty();
+            tx.exec(
+                "UPDATE face_enrollments SET liveness_rechecked = $1, refused = $2, status = $3
+                 WHERE employee_id = $4 AND template_sha256 = $5 AND status = 'pending'",
+                &[
+                    V::I(i64::from(passed)),
+                    V::T(serde_json::to_string(&refused).unwrap_or_else(|_| "[]".into())),
+                    V::T(if passed { "pending" } else { "refused" }.into()),
+                    V::T(e),
+                    V::T(t),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
 }
 
 /// Marks `p` looked at now (while pending, `checked_at_ms` is the last attempt).

@@ -208,6 +208,11 @@ impl Reference {
         &self.policy
     }
 
+    /// Whether the server re-checks faces and liveness itself (it has the face models).
+    pub fn rechecks(&self) -> bool {
+        self.face_recheck
+    }
+
     /// Marks `nonce` used by (`device`, `seq`); whether another record had used it first.
     pub fn replayed(&mut self, nonce: &str, device: &str, seq: u64) -> bool {
         if !plausible_nonce(nonce) {

@@ -866,3 +866,65 @@ pub async fn scene(backend: Backend, dir: &Path, employee: &str) -> anyhow::Resu
         phone,
     })
 }
+
+/// Where the face scenarios' office is (Kupang).
+pub const OFFICE: (f64, f64) = (-10.1635, 123.5895);
+
+/// A fresh fix `north` degrees north of [`OFFICE`], 8 m accuracy, half a second old.
+pub fn office_fix(north: f64) -> siap_core::geo::Fix {
+    siap_core::geo::Fix {
+        lat: OFFICE.0 + north,
+        lon: OFFICE.1,
+        accuracy_m: Some(8.0),
+        time_ms: siap_core::time::wall_now_ms() - 500,
+        provider: "fused".into(),
+        is_mock: false,
+    }
+}
+
+/// The start of the face scenarios: a server that re-checks faces and liveness itself (the real face
+/// models), the site `office` at [`OFFICE`] with a 150 m fence, `e1` assigned to it, and a real phone
+/// (real models, in `dir/phone`) registered for `e1`. Enrollment from still photos is allowed on both
+/// sides (no camera video here), and the phone lets a still selfie through without a challenge;
+/// `server_requires_liveness` is the city's policy for check-ins.
+pub struct FaceScene {
+    /// The server.
+    pub server: TestServer,
+    /// Its administrator.
+    pub admin: Admin,
+    /// The phone.
+    pub phone: Device,
+}
+
+/// Starts a [`FaceScene`].
+pub async fn face_scene(
+    backend: Backend,
+    dir: &Path,
+    server_requires_liveness: bool,
+) -> anyhow::Result<FaceScene> {
+    use siap_core::face::default_models_dir;
+    let server = TestServer::start_with(backend, &dir.join("server"), |cfg| {
+        cfg.face_models = Some(default_models_dir());
+        cfg.device_config.require_liveness = server_requires_liveness;
+        cfg.device_config.require_enrollment_liveness = false;
+    })
+    .await?;
+    let admin = server.admin();
+    admin.put_site("office", OFFICE, 150.0).await?;
+    admin.put_employee("e1", &["office"]).await?;
+    let mut cfg = DeviceConfig::new(dir.join("phone"), test_master_key());
+    cfg.server_public_key = Some(server.public_key.clone());
+    cfg.sync = Some(test_client_config(&server.url, &server.public_key));
+    cfg.models_dir = Some(default_models_dir());
+    cfg.policy.require_liveness = false;
+    cfg.policy.require_enrollment_liveness = false;
+    let phone = Device::open(cfg, None, Arc::new(FakeMonotonic::default()))?;
+    phone
+        .register(&admin.code_for_employee("e1").await?)
+        .await?;
+    Ok(FaceScene {
+        server,
+        admin,
+        phone,
+    })
+}

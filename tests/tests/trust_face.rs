@@ -10,31 +10,13 @@
 #[path = "../../core/tests/face_common/photos.rs"]
 mod photos;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
 use siap_core::Device;
 use siap_core::attendance::{AttendancePayload, Decision, Direction, KIND_CHECK_IN};
-use siap_core::device::{Cancel, Check, DeviceConfig, FaceInput, ImageInput};
-use siap_core::face::default_models_dir;
-use siap_core::geo::Fix;
-use siap_tests::sync_support::{
-    Admin, Backend, FakeMonotonic, TestServer, backends, test_client_config, test_master_key,
-};
-
-const OFFICE: (f64, f64) = (-10.1635, 123.5895);
-
-fn fix(north: f64) -> Fix {
-    Fix {
-        lat: OFFICE.0 + north,
-        lon: OFFICE.1,
-        accuracy_m: Some(8.0),
-        time_ms: siap_core::time::wall_now_ms() - 500,
-        provider: "fused".into(),
-        is_mock: false,
-    }
-}
+use siap_core::device::{Cancel, Check, FaceInput, ImageInput};
+use siap_tests::sync_support::{Admin, Backend, FaceScene, backends, face_scene, office_fix};
 
 /// What a modified app signs: `payload` as given, appended to the device's own chain.
 fn forge(device: &Device, payload: &AttendancePayload) -> u64 {
@@ -68,29 +50,12 @@ async fn official_similarity(admin: &Admin, template: &str) -> f32 {
 
 async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path) {
     let tmp = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(backend, &tmp.path().join("server"), |cfg| {
-        cfg.face_models = Some(default_models_dir());
-        // This city allows still selfies (no camera video here); the face is what is re-checked.
-        cfg.device_config.require_liveness = false;
-        cfg.device_config.require_enrollment_liveness = false;
-    })
-    .await
-    .unwrap();
-    let admin = server.admin();
-    admin.put_site("office", OFFICE, 150.0).await.unwrap();
-    admin.put_employee("e1", &["office"]).await.unwrap();
-
-    let mut cfg = DeviceConfig::new(tmp.path().join("phone"), test_master_key());
-    cfg.server_public_key = Some(server.public_key.clone());
-    cfg.sync = Some(test_client_config(&server.url, &server.public_key));
-    cfg.models_dir = Some(default_models_dir());
-    cfg.policy.require_liveness = false;
-    cfg.policy.require_enrollment_liveness = false;
-    let phone = Device::open(cfg, None, Arc::new(FakeMonotonic::default())).unwrap();
-    phone
-        .register(&admin.code_for_employee("e1").await.unwrap())
-        .await
-        .unwrap();
+    // This city allows still selfies (no camera video here); the face is what is re-checked.
+    let FaceScene {
+        server,
+        admin,
+        phone,
+    } = face_scene(backend, tmp.path(), false).await.unwrap();
     assert!(phone.sync().await.unwrap().is_complete());
     let photo = |rel: &str| ImageInput::File(faces.join(rel));
     let never = Cancel::never();
@@ -173,7 +138,7 @@ async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path)
         employee_id: "e1".into(),
         direction: Direction::In,
         face: Some(FaceInput::Selfie(photo(face))),
-        fix: fix(north),
+        fix: office_fix(north),
     };
     let honest = phone.check(check("obama/4.jpg", 0.0), &never).unwrap();
     assert!(honest.accepted(), "{:?}", honest.payload.reasons);
@@ -191,10 +156,10 @@ async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path)
     }
     let mismatch = forge(&phone, &claims_match);
     let mut pasted = honest.payload.clone();
-    pasted.fix = fix(0.00004);
+    pasted.fix = office_fix(0.00004);
     let replay = forge(&phone, &pasted);
     let mut cropless = honest.payload.clone();
-    cropless.fix = fix(0.00006);
+    cropless.fix = office_fix(0.00006);
     if let Some(f) = cropless.face.as_mut() {
         f.crop_sha256 = None;
     }
@@ -202,7 +167,7 @@ async fn the_server_rechecks_the_face(backend: Backend, faces: &std::path::Path)
     // ... and one naming a crop of the approved enrollment itself (already on the server): it would
     // match by construction.
     let mut enrolled_crop = honest.payload.clone();
-    enrolled_crop.fix = fix(0.00008);
+    enrolled_crop.fix = office_fix(0.00008);
     if let Some(f) = enrolled_crop.face.as_mut() {
         f.crop_sha256 = Some(enrolled.payload.photos[1].crop_sha256.clone());
     }

@@ -21,7 +21,12 @@
 //! - a selfie without any challenge, from an app build that skips it: `liveness_missing`.
 //!
 //! Every rejection of a check-in the device "accepted" is `verdict_disputed`; exactly one check-in
-//! counts. The transcripts hold embeddings, so retention deletes them with the crops. Both databases.
+//! counts.
+//!
+//! Enrollments the app signs as passed are re-checked the same way before anyone can approve them: a
+//! held-up photo's transcript is refused (`liveness_recheck_failed`), a colleague's live head
+//! answering for the employee's photos is refused (`live_face_mismatch`), one whose transcript has not
+//! arrived cannot be approved yet (409), an honest one can. The transcripts hold embeddings, so retention deletes them with the crops. Both databases.
 //!
 //! Why synthetic heads: a device draws a 2-4 movement challenge at random, and the real videos of
 //! `../shared/liveness-real` answer one movement each. The real videos' transcripts are re-checked
@@ -30,15 +35,12 @@
 #[path = "../../core/tests/face_common/photos.rs"]
 mod photos;
 
-use std::sync::Arc;
-
 use reqwest::Method;
 use siap_core::Device;
 use siap_core::attendance::{AttendancePayload, Decision, Direction, FaceEvidence, KIND_CHECK_IN};
 use siap_core::clock::MonotonicReading;
-use siap_core::device::{Cancel, Check, DeviceConfig, FaceInput, ImageInput};
+use siap_core::device::{Cancel, Check, FaceInput, ImageInput};
 use siap_core::face::{FaceConfig, FaceEngine, FaceImage, crop, default_models_dir};
-use siap_core::geo::Fix;
 use siap_core::liveness::synth::{self, Identity, Presenter, Rng, SequenceSpec};
 use siap_core::liveness::{
     Challenge, ChallengeConfig, LivenessEvidence, LivenessPolicy, Movement, TRANSCRIPT_MIME,
@@ -46,21 +48,8 @@ use siap_core::liveness::{
 };
 use siap_core::sync::Outbox;
 use siap_tests::sync_support::{
-    Backend, FakeMonotonic, TestServer, backends, test_client_config, test_master_key,
+    Backend, FaceScene, backends, face_scene, office_fix, test_master_key,
 };
-
-const OFFICE: (f64, f64) = (-10.1635, 123.5895);
-
-fn fix(north: f64) -> Fix {
-    Fix {
-        lat: OFFICE.0 + north,
-        lon: OFFICE.1,
-        accuracy_m: Some(8.0),
-        time_ms: siap_core::time::wall_now_ms() - 500,
-        provider: "fused".into(),
-        is_mock: false,
-    }
-}
 
 /// A face crop of the employee as the app signs it: `photo` verified on the phone against e1's
 /// approved template, the crop's JPEG stored for upload (variant `k`: its top rows a shade lighter, so
@@ -151,7 +140,7 @@ fn forge(
     face.liveness = Some(liveness);
     let mut p = base.clone();
     p.face = Some(face);
-    p.fix = fix(north);
+    p.fix = office_fix(north);
     p.decision = Decision::Accepted;
     p.reasons.clear();
     phone
@@ -161,31 +150,87 @@ fn forge(
         .seq
 }
 
+/// What a modified app signs for an enrollment: e1's template from `photos` (their crops stored for
+/// upload), answered by `liveness` (signed as passed, nothing refused). Returns the template hash.
+fn forge_enrollment(
+    engine: &FaceEngine,
+    phone: &Device,
+    photos: &[std::path::PathBuf],
+    mut liveness: LivenessEvidence,
+    time: &siap_core::clock::TimeEvidence,
+) -> String {
+    use siap_core::enrollment::{
+        EnrollmentPayload, EnrollmentPhoto, KIND_ENROLLMENT, PAYLOAD_VERSION,
+    };
+    let imgs: Vec<FaceImage> = photos
+        .iter()
+        .map(|p| FaceImage::decode(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    let enrolled = engine.enroll_photos(&imgs).unwrap();
+    let photos = enrolled
+        .samples
+        .iter()
+        .map(|s| {
+            let jpeg = crop::encode(s.aligned.as_deref().unwrap()).unwrap();
+            let sha = Outbox(phone.store()).put_blob(crop::MIME, &jpeg).unwrap();
+            EnrollmentPhoto {
+                crop_sha256: hex::encode(sha),
+                quality_passed: true,
+                quality_reasons: vec![],
+            }
+        })
+        .collect();
+    liveness.passed = true;
+    liveness.details.reasons.clear();
+    let payload = EnrollmentPayload {
+        v: PAYLOAD_VERSION,
+        employee_id: "e1".into(),
+        template_sha256: enrolled.template.sha256(),
+        model_sha256: vec![enrolled.template.model_sha256.clone()],
+        photos,
+        liveness: Some(liveness),
+        replaces: None,
+        refused: vec![],
+        time: time.clone(),
+    };
+    phone
+        .ledger()
+        .append(KIND_ENROLLMENT, &serde_json::to_vec(&payload).unwrap())
+        .unwrap();
+    payload.template_sha256
+}
+
+/// e1's enrollments as the approver sees them, once every one in `templates` has been re-checked.
+async fn rechecked_enrollments(
+    admin: &siap_tests::sync_support::Admin,
+    templates: &[&str],
+) -> Vec<serde_json::Value> {
+    for _ in 0..300 {
+        let list = admin
+            .json(Method::GET, "/v1/admin/faces?employee_id=e1", None)
+            .await
+            .unwrap();
+        let list = list.as_array().unwrap().clone();
+        let done = templates.iter().all(|t| {
+            list.iter()
+                .any(|e| e["template_sha256"] == *t && !e["liveness_rechecked"].is_null())
+        });
+        if done {
+            return list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("enrollments not re-checked after 30 s");
+}
+
 async fn the_server_reruns_liveness(backend: Backend, faces: &std::path::Path) {
     let tmp = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(backend, &tmp.path().join("server"), |cfg| {
-        cfg.face_models = Some(default_models_dir());
-        // Enrollment from still photos here (the enrollment's own liveness is not what this tests).
-        cfg.device_config.require_enrollment_liveness = false;
-    })
-    .await
-    .unwrap();
-    let admin = server.admin();
-    admin.put_site("office", OFFICE, 150.0).await.unwrap();
-    admin.put_employee("e1", &["office"]).await.unwrap();
-
-    let mut cfg = DeviceConfig::new(tmp.path().join("phone"), test_master_key());
-    cfg.server_public_key = Some(server.public_key.clone());
-    cfg.sync = Some(test_client_config(&server.url, &server.public_key));
-    cfg.models_dir = Some(default_models_dir());
-    // An app build that lets a selfie through without a challenge (the server's policy does not).
-    cfg.policy.require_liveness = false;
-    cfg.policy.require_enrollment_liveness = false;
-    let phone = Device::open(cfg, None, Arc::new(FakeMonotonic::default())).unwrap();
-    phone
-        .register(&admin.code_for_employee("e1").await.unwrap())
-        .await
-        .unwrap();
+    // The city requires liveness; this phone's app build lets a selfie through without a challenge.
+    let FaceScene {
+        server,
+        admin,
+        phone,
+    } = face_scene(backend, tmp.path(), true).await.unwrap();
     let photo = |rel: &str| faces.join(rel);
     let never = Cancel::never();
     let enrolled = phone
@@ -210,7 +255,7 @@ async fn the_server_reruns_liveness(backend: Backend, faces: &std::path::Path) {
                 employee_id: "e1".into(),
                 direction: Direction::In,
                 face: Some(FaceInput::Selfie(ImageInput::File(photo("obama/4.jpg")))),
-                fix: fix(0.0),
+                fix: office_fix(0.0),
             },
             &never,
         )
@@ -354,6 +399,108 @@ async fn the_server_reruns_liveness(backend: Backend, faces: &std::path::Path) {
         }
     };
     assert_eq!(status(transcript.clone()).await, 200);
+
+    // Enrollments: the server re-runs their liveness too, and ties the live face to the photos. Each
+    // is e1's template from another set of photos, answered by a transcript the app signs as passed.
+    let set = |names: &[&str]| names.iter().map(|n| photo(n)).collect::<Vec<_>>();
+    let (_, me) = capture(&engine, &phone, &e1, 9);
+    let live = attempt(&phone, &me, Presenter::Live, &at, 10, true);
+    let honest_enrollment = forge_enrollment(
+        &engine,
+        &phone,
+        &set(&["obama/1.jpg", "obama/2.jpg", "obama/4.jpg"]),
+        live,
+        &base.time,
+    );
+    let held = attempt(&phone, &me, Presenter::Photo, &at, 11, true);
+    let held_enrollment = forge_enrollment(
+        &engine,
+        &phone,
+        &set(&["obama/1.jpg", "obama/3.jpg", "obama/4.jpg"]),
+        held,
+        &base.time,
+    );
+    let stand_in = attempt(&phone, &other, Presenter::Live, &at, 12, true);
+    let stand_in_enrollment = forge_enrollment(
+        &engine,
+        &phone,
+        &set(&["obama/2.jpg", "obama/3.jpg", "obama/4.jpg"]),
+        stand_in,
+        &base.time,
+    );
+    let unseen = attempt(&phone, &me, Presenter::Live, &at, 13, false);
+    let unseen_enrollment = forge_enrollment(
+        &engine,
+        &phone,
+        &set(&["obama/1.jpg", "obama/2.jpg", "obama/3.jpg", "obama/4.jpg"]),
+        unseen,
+        &base.time,
+    );
+    assert!(phone.sync().await.unwrap().is_complete());
+    let list = rechecked_enrollments(
+        &admin,
+        &[&honest_enrollment, &held_enrollment, &stand_in_enrollment],
+    )
+    .await;
+    let of = |t: &str| {
+        let e = list
+            .iter()
+            .find(|e| e["template_sha256"] == t)
+            .unwrap_or_else(|| panic!("no enrollment {t} in {list:?}"));
+        (
+            e["status"].as_str().unwrap().to_owned(),
+            e["refused"].clone(),
+            e["liveness_rechecked"].clone(),
+        )
+    };
+    assert_eq!(
+        of(&honest_enrollment),
+        ("pending".into(), serde_json::json!([]), true.into())
+    );
+    assert_eq!(
+        of(&held_enrollment),
+        (
+            "refused".into(),
+            serde_json::json!(["liveness_recheck_failed"]),
+            false.into()
+        )
+    );
+    assert_eq!(
+        of(&stand_in_enrollment),
+        (
+            "refused".into(),
+            serde_json::json!(["live_face_mismatch"]),
+            false.into()
+        )
+    );
+    assert_eq!(
+        of(&unseen_enrollment),
+        (
+            "pending".into(),
+            serde_json::json!([]),
+            serde_json::Value::Null
+        )
+    );
+    let decide = |template: String| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .call(
+                    Method::POST,
+                    &format!("/v1/admin/faces/e1/{template}/decision"),
+                    Some(serde_json::json!({"decision": "approved", "approver": "hr"})),
+                )
+                .await
+                .unwrap()
+                .0
+        }
+    };
+    // Refused by the re-check, or not re-checked yet: nobody can approve it.
+    assert_eq!(decide(held_enrollment).await, 409);
+    assert_eq!(decide(stand_in_enrollment).await, 409);
+    assert_eq!(decide(unseen_enrollment).await, 409);
+    assert_eq!(decide(honest_enrollment).await, 200);
+
     let st = siap_server::state(&server.cfg).await.unwrap();
     siap_server::erasure::expire(&st.db, st.blobs.clone(), i64::MAX)
         .await

@@ -104,6 +104,7 @@ impl City {
                 reason: reason.into(),
                 device_ids: None,
             },
+            self.state.faces.is_some(),
             siap_core::time::wall_now_ms(),
         )
         .await?;

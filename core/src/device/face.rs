@@ -245,7 +245,8 @@ impl Device {
     /// [`Device::start_enrollment`] session
     /// whose live face matches the photos: a photo held up to the camera fails it.
     ///
-    /// Always writes a signed `face.enrollment` record with the aligned crops as blobs: an enrollment
+    /// Always writes a signed `face.enrollment` record with the aligned crops (and the liveness attempt's
+    /// transcript, for the server to re-run the check) as blobs: an enrollment
     /// that passed stores the template, pending the city's approval, and replaces an earlier one; a
     /// refused one (its reasons in the payload) stores nothing else, as evidence of the attempt.
     /// Photos that fail the quality gate are an input error and record nothing. Cancelled before the
@@ -273,6 +274,7 @@ impl Device {
         let enrolled = engine.enroll_photos(&imgs)?;
         let now = self.now()?;
         let mut refused = Vec::new();
+        let mut transcript = None;
         let live = match &attempt {
             Some(a) => {
                 cancel.checkpoint()?;
@@ -285,7 +287,12 @@ impl Device {
                 if !outcome.verify.matched {
                     refused.push("face_mismatch".to_owned());
                 }
-                Some(outcome.verdict.to_evidence())
+                // The attempt's transcript goes with the record, for the server to re-run the check.
+                let blob = outcome.transcript.encode()?;
+                let mut evidence = outcome.verdict.to_evidence();
+                evidence.observations_sha256 = Some(crate::liveness::transcript_sha256(&blob));
+                transcript = Some(blob);
+                Some(evidence)
             }
             None if self.policy.require_enrollment_liveness => {
                 refused.push("liveness_missing".to_owned());
@@ -339,6 +346,18 @@ impl Device {
                 tx.execute(
                     "INSERT OR IGNORE INTO blobs (sha256, mime, data, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
                     rusqlite::params![sha, crop::MIME, jpeg, now.wall_ms],
+                )?;
+            }
+            if let Some(blob) = &transcript {
+                let sha = ring::digest::digest(&ring::digest::SHA256, blob);
+                tx.execute(
+                    "INSERT OR IGNORE INTO blobs (sha256, mime, data, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![
+                        sha.as_ref(),
+                        crate::liveness::TRANSCRIPT_MIME,
+                        blob,
+                        now.wall_ms
+                    ],
                 )?;
             }
             if store_template {

@@ -117,6 +117,51 @@ ALTER TABLE face_rechecks ADD COLUMN liveness_reasons TEXT;
 CREATE INDEX IF NOT EXISTS face_rechecks_observations ON face_rechecks (observations_sha256, queued_at_ms);
 ",
     ),
+    (
+        8,
+        r"
+ALTER TABLE face_enrollments ADD COLUMN observations_sha256 TEXT;
+ALTER TABLE face_enrollments ADD COLUMN liveness_rechecked {INT};
+",
+    ),
+    (
+        9,
+        r"
+CREATE TABLE IF NOT EXISTS admins (
+    name            TEXT PRIMARY KEY,
+    role            TEXT NOT NULL,
+    password_hash   TEXT NOT NULL,
+    disabled        {INT} NOT NULL DEFAULT 0,
+    created_at_ms   {INT} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS admin_tokens (
+    token_hash      {BYTES} PRIMARY KEY,
+    admin           TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    label           TEXT NOT NULL,
+    created_at_ms   {INT} NOT NULL,
+    expires_at_ms   {INT} NOT NULL,
+    revoked         {INT} NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS admin_tokens_admin ON admin_tokens (admin);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id              {INT} PRIMARY KEY,
+    at_ms           {INT} NOT NULL,
+    actor           TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    method          TEXT NOT NULL,
+    route           TEXT NOT NULL,
+    path            TEXT NOT NULL,
+    status          {INT} NOT NULL,
+    body_sha256     TEXT,
+    body            TEXT,
+    prev_hash       TEXT NOT NULL,
+    hash            TEXT NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('audit_head', '0000000000000000000000000000000000000000000000000000000000000000')
+    ON CONFLICT (key) DO NOTHING;
+",
+    ),
 ];
 
 const TABLES: &str = r"

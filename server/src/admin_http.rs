@@ -205,3 +205,27 @@ pub(crate) async fn audit_log(
     let page = audit::page(&st.db, st.signer.clone(), q.after, q.limit, now_ms()).await?;
     Ok(json(StatusCode::OK, &page))
 }
+
+#[derive(Deserialize)]
+struct OpdBody {
+    name: String,
+}
+
+/// `GET /v1/admin/opds`: the city's agencies.
+pub(crate) async fn list_opds(State(st): State<AppState>) -> Result<Response, ServerError> {
+    Ok(json(StatusCode::OK, &crate::opd::list(&st.db).await?))
+}
+
+/// `PUT /v1/admin/opds/{code}`: creates or renames an agency (city administrators only).
+pub(crate) async fn put_opd(
+    State(st): State<AppState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ServerError> {
+    let req: OpdBody = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
+    Ok(json(
+        StatusCode::OK,
+        &crate::opd::put(&st.db, code, req.name).await?,
+    ))
+}

@@ -16,8 +16,8 @@
 //! `shared-token`, for bootstrapping and scripts written before named accounts; a city that has named
 //! its administrators should stop using it.
 //!
-//! Not yet: scope by OPD (agency). Employees, sites and devices carry no OPD yet, so an `hr` account
-//! acts city-wide; the role's routes are already the OPD supervisor's.
+//! An `hr` or `permit_officer` account can be scoped to one agency (OPD, [`crate::opd`]): it then
+//! reads and acts on that agency's employees only; without an agency it acts city-wide.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
@@ -74,8 +74,11 @@ impl Role {
     /// Whether this role may call `method` on the admin route template `route`.
     pub fn allows(self, method: &str, route: &str) -> bool {
         let read = method == "GET" || method == "HEAD";
-        // Every signed-in administrator may manage their own API tokens.
-        if route == "/v1/admin/tokens" || route == "/v1/admin/tokens/revoke" {
+        // Every signed-in administrator may manage their own API tokens and read the agencies.
+        if route == "/v1/admin/tokens"
+            || route == "/v1/admin/tokens/revoke"
+            || (read && route == "/v1/admin/opds")
+        {
             return true;
         }
         match self {
@@ -107,6 +110,8 @@ pub struct Principal {
     pub name: String,
     /// Their role.
     pub role: Role,
+    /// The agency they are scoped to (`None`: the whole city), see [`crate::opd`].
+    pub opd: Option<String>,
 }
 
 impl Principal {
@@ -145,6 +150,8 @@ pub struct AdminRow {
     pub disabled: bool,
     /// When created.
     pub created_at_ms: i64,
+    /// The agency the account is scoped to (`None`: the whole city).
+    pub opd: Option<String>,
 }
 
 /// What a city administrator sends to create or change an account.
@@ -158,6 +165,10 @@ pub struct AdminBody {
     /// Disable (or re-enable) the account.
     #[serde(default)]
     pub disabled: bool,
+    /// Scope an `hr` or `permit_officer` account to one agency ([`crate::opd`]); absent: the whole
+    /// city.
+    #[serde(default)]
+    pub opd: Option<String>,
 }
 
 /// Shortest password accepted.
@@ -224,6 +235,11 @@ pub async fn put(
     now: i64,
 ) -> Result<AdminRow, ServerError> {
     check_name(&name)?;
+    if body.opd.is_some() && !matches!(body.role, Role::Hr | Role::PermitOfficer) {
+        return Err(ServerError::BadRequest(
+            "only hr and permit_officer accounts are scoped to an agency".into(),
+        ));
+    }
     let hash = match &body.password {
         Some(p) => {
             check_password(p)?;
@@ -232,16 +248,22 @@ pub async fn put(
         None => None,
     };
     db.tx(move |tx| {
+        if let Some(o) = &body.opd
+            && !crate::opd::exists(tx, o)?
+        {
+            return Err(ServerError::BadRequest("no such agency".into()));
+        }
         let exists = tx
             .one("SELECT created_at_ms FROM admins WHERE name = $1", &[V::T(name.clone())])?;
         let created_at_ms = if let Some(r) = exists {
             tx.exec(
-                "UPDATE admins SET role = $1, disabled = $2, password_hash = COALESCE($3, password_hash)
-                 WHERE name = $4",
+                "UPDATE admins SET role = $1, disabled = $2, password_hash = COALESCE($3, password_hash), opd = $4
+                 WHERE name = $5",
                 &[
                     V::T(body.role.as_str().into()),
                     V::I(i64::from(body.disabled)),
                     V::opt_text(hash.as_deref()),
+                    V::opt_text(body.opd.as_deref()),
                     V::T(name.clone()),
                 ],
             )?;
@@ -251,13 +273,14 @@ pub async fn put(
                 ServerError::BadRequest("a new administrator needs a password".into())
             })?;
             tx.exec(
-                "INSERT INTO admins (name, role, password_hash, disabled, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO admins (name, role, password_hash, disabled, created_at_ms, opd) VALUES ($1, $2, $3, $4, $5, $6)",
                 &[
                     V::T(name.clone()),
                     V::T(body.role.as_str().into()),
                     V::T(hash),
                     V::I(i64::from(body.disabled)),
                     V::I(now),
+                    V::opt_text(body.opd.as_deref()),
                 ],
             )?;
             now
@@ -267,6 +290,7 @@ pub async fn put(
             role: body.role,
             disabled: body.disabled,
             created_at_ms,
+            opd: body.opd,
         })
     })
     .await
@@ -276,7 +300,7 @@ pub async fn put(
 pub async fn list(db: &Db) -> Result<Vec<AdminRow>, ServerError> {
     db.tx(|tx| {
         tx.query(
-            "SELECT name, role, disabled, created_at_ms FROM admins ORDER BY name",
+            "SELECT name, role, disabled, created_at_ms, opd FROM admins ORDER BY name",
             &[],
         )?
         .iter()
@@ -287,6 +311,7 @@ pub async fn list(db: &Db) -> Result<Vec<AdminRow>, ServerError> {
                     .ok_or_else(|| ServerError::Internal("unknown role stored".into()))?,
                 disabled: r[2].i()? != 0,
                 created_at_ms: r[3].i()?,
+                opd: r[4].opt_t()?,
             })
         })
         .collect()
@@ -449,12 +474,13 @@ pub async fn authenticate(
         return Ok(Principal {
             name: SHARED_TOKEN_NAME.into(),
             role: Role::CityAdmin,
+            opd: None,
         });
     }
     let row = db
         .tx(move |tx| {
             tx.one(
-                "SELECT a.name, a.role FROM admin_tokens t JOIN admins a ON a.name = t.admin
+                "SELECT a.name, a.role, a.opd FROM admin_tokens t JOIN admins a ON a.name = t.admin
                  WHERE t.token_hash = $1 AND t.revoked = 0 AND t.expires_at_ms > $2 AND a.disabled = 0",
                 &[V::B(hash), V::I(now)],
             )
@@ -464,6 +490,7 @@ pub async fn authenticate(
     Ok(Principal {
         name: row[0].t()?,
         role: Role::parse(&row[1].t()?).ok_or(ServerError::Unauthorized)?,
+        opd: row[2].opt_t()?,
     })
 }
 

@@ -40,6 +40,26 @@ pub(crate) fn add_change(
 
 /// Publishes reference data (site, employee, asset, schedule). Returns its cursor.
 pub async fn publish(db: &Db, change: Change, now: i64) -> Result<u64, ServerError> {
+    publish_in(db, change, None, now).await
+}
+
+/// Where an employee or site published by an administrator belongs: the administrator's scope and the
+/// agency the request names (see [`crate::opd::assign`]).
+#[derive(Debug, Clone, Default)]
+pub struct Agency {
+    /// The administrator's agency (`None`: city-wide).
+    pub scope: Option<String>,
+    /// The agency asked for.
+    pub requested: Option<String>,
+}
+
+/// [`publish`], also recording the entity's agency (`agency`) in the same transaction.
+pub async fn publish_in(
+    db: &Db,
+    change: Change,
+    agency: Option<Agency>,
+    now: i64,
+) -> Result<u64, ServerError> {
     let (entity, id) = match &change {
         Change::Site { id, .. } => ("site", id.clone()),
         Change::Employee { id, .. } => ("employee", id.clone()),
@@ -80,8 +100,13 @@ pub async fn publish(db: &Db, change: Change, now: i64) -> Result<u64, ServerErr
     // stored (a deeply nested schedule once made every pull from cursor 0 fail).
     siap_core::sync::validate::validate_change(&change)
         .map_err(|e| ServerError::BadRequest(format!("not publishable: {e}")))?;
-    db.tx(move |tx| add_change(tx, entity, &id, None, &change, now))
-        .await
+    db.tx(move |tx| {
+        if let Some(a) = &agency {
+            crate::opd::assign(tx, a.scope.as_deref(), entity, &id, a.requested.as_deref())?;
+        }
+        add_change(tx, entity, &id, None, &change, now)
+    })
+    .await
 }
 
 /// An administrator's permit update: the new status (and, when given, fee and deadline).

@@ -176,6 +176,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/admins", get(crate::admin_http::list_admins))
         .route("/v1/admin/admins/{name}", put(crate::admin_http::put_admin))
         .route("/v1/admin/audit", get(crate::admin_http::audit_log))
+        .route("/v1/admin/opds", get(crate::admin_http::list_opds))
+        .route("/v1/admin/opds/{code}", put(crate::admin_http::put_opd))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::admin_http::gate,
@@ -508,10 +510,21 @@ struct EnrollRequest {
 
 async fn admin_enroll(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ServerError> {
     let req: EnrollRequest = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
+    // An agency's HR issues codes for its own employees only (and none for citizens' permits).
+    match &req.binding {
+        Binding::Employee(e) => crate::opd::require_employee(&st.db, &who, e).await?,
+        Binding::Permit(_) if who.opd.is_some() => {
+            return Err(ServerError::Forbidden(
+                "an agency's administrator issues codes for its employees only",
+            ));
+        }
+        Binding::Permit(_) => {}
+    }
     let now = now_ms();
     let ttl = i64::from(req.ttl_hours.unwrap_or(72).clamp(1, 24 * 30)) * 3_600_000;
     let code = devices::issue_code(&st.db, req.binding, req.rebind_device_id, ttl, now).await?;
@@ -521,8 +534,12 @@ async fn admin_enroll(
     ))
 }
 
-async fn publish_change(st: &AppState, change: Change) -> Result<Response, ServerError> {
-    let cursor = changes::publish(&st.db, change, now_ms()).await?;
+async fn publish_change(
+    st: &AppState,
+    change: Change,
+    agency: Option<changes::Agency>,
+) -> Result<Response, ServerError> {
+    let cursor = changes::publish_in(&st.db, change, agency, now_ms()).await?;
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "cursor": cursor }),
@@ -533,10 +550,14 @@ async fn publish_change(st: &AppState, change: Change) -> Result<Response, Serve
 struct SiteBody {
     name: String,
     fence: serde_json::Value,
+    /// The agency the site belongs to ([`crate::opd`]).
+    #[serde(default)]
+    opd: Option<String>,
 }
 
 async fn admin_site(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
@@ -549,6 +570,10 @@ async fn admin_site(
             name: b.name,
             fence: b.fence,
         },
+        Some(changes::Agency {
+            scope: who.opd,
+            requested: b.opd,
+        }),
     )
     .await
 }
@@ -558,10 +583,14 @@ struct EmployeeBody {
     name: String,
     #[serde(default)]
     site_ids: Vec<String>,
+    /// The agency the employee belongs to ([`crate::opd`]).
+    #[serde(default)]
+    opd: Option<String>,
 }
 
 async fn admin_employee(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
@@ -574,6 +603,10 @@ async fn admin_employee(
             name: b.name,
             site_ids: b.site_ids,
         },
+        Some(changes::Agency {
+            scope: who.opd,
+            requested: b.opd,
+        }),
     )
     .await
 }
@@ -604,6 +637,7 @@ async fn admin_asset(
             lon: b.lon,
             radius_m: b.radius_m,
         },
+        None,
     )
     .await
 }
@@ -615,7 +649,7 @@ async fn admin_schedule(
     body: Body,
 ) -> Result<Response, ServerError> {
     let b: serde_json::Value = parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
-    publish_change(&st, Change::Schedule { id, body: b }).await
+    publish_change(&st, Change::Schedule { id, body: b }, None).await
 }
 
 #[derive(Deserialize)]
@@ -626,10 +660,13 @@ struct FacesQuery {
 
 async fn admin_faces(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     q: Result<Query<FacesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
     let Query(q) = q.map_err(|_| ServerError::BadRequest("bad query".into()))?;
-    let list = crate::faces::list(&st.db, q.status, q.employee_id).await?;
+    let scope = crate::opd::scope_of(&st.db, &who).await?;
+    let mut list = crate::faces::list(&st.db, q.status, q.employee_id).await?;
+    list.retain(|f| crate::opd::visible(scope.as_ref(), Some(&f.employee_id)));
     Ok(json(StatusCode::OK, &list))
 }
 
@@ -643,6 +680,7 @@ async fn admin_face_erase(
     let mut req: crate::erasure::ErasureRequest =
         parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     req.approver = who.approver(&req.approver);
+    crate::opd::require_employee(&st.db, &who, &employee).await?;
     let out = crate::erasure::erase(
         &st.db,
         st.blobs.clone(),
@@ -660,10 +698,12 @@ const MAX_OFFICIAL_PHOTO: usize = 4 * 1024 * 1024;
 
 async fn admin_official_photo(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ServerError> {
+    crate::opd::require_employee(&st.db, &who, &id).await?;
     let _permit = heavy_permit(&st).await?;
     let photo = read_body(&headers, body, MAX_OFFICIAL_PHOTO).await?;
     let out = crate::official::store(&st, id, photo.to_vec(), now_ms()).await?;
@@ -680,6 +720,7 @@ async fn admin_face_decision(
     let mut req: crate::faces::DecisionRequest =
         parse_json(&read_body(&headers, body, MAX_SMALL_BODY).await?)?;
     req.approver = who.approver(&req.approver);
+    crate::opd::require_employee(&st.db, &who, &employee).await?;
     let signed = crate::faces::decide(
         &st.db,
         st.signer.clone(),
@@ -732,13 +773,18 @@ struct DevicesQuery {
 
 async fn admin_devices(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     q: Result<Query<DevicesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
     let Query(q) = q.map_err(|_| ServerError::BadRequest("review must be true or false".into()))?;
-    Ok(json(
-        StatusCode::OK,
-        &report::devices(&st.db, q.review).await?,
-    ))
+    let scope = crate::opd::scope_of(&st.db, &who).await?;
+    let mut rows = report::devices(&st.db, q.review).await?;
+    rows.retain(|d| {
+        scope.is_none()
+            || (d.binding_type == "employee"
+                && crate::opd::visible(scope.as_ref(), Some(&d.binding_id)))
+    });
+    Ok(json(StatusCode::OK, &rows))
 }
 
 #[derive(Deserialize)]
@@ -746,6 +792,9 @@ struct AttendanceQuery {
     date: String,
     #[serde(default)]
     format: Option<String>,
+    /// One agency's rows only.
+    #[serde(default)]
+    opd: Option<String>,
     #[serde(default = "wib")]
     utc_offset_min: i64,
 }
@@ -756,6 +805,7 @@ fn wib() -> i64 {
 
 async fn report_attendance(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     q: Result<Query<AttendanceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
     let Query(q) = q.map_err(|_| ServerError::BadRequest("date=YYYY-MM-DD is required".into()))?;
@@ -764,7 +814,22 @@ async fn report_attendance(
             "utc_offset_min out of range".into(),
         ));
     }
-    let rows = report::attendance(&st.db, &q.date, q.utc_offset_min).await?;
+    let mut rows = report::attendance(&st.db, &q.date, q.utc_offset_min).await?;
+    // Each row names its agency (the city-wide view integrates them); a scoped administrator sees
+    // their agency's rows only, and anyone can ask for one agency's.
+    let agencies = crate::opd::employee_agencies(&st.db).await?;
+    for r in &mut rows {
+        r.opd = agencies.get(&r.employee_id).cloned();
+    }
+    if let (Some(mine), Some(asked)) = (&who.opd, &q.opd)
+        && mine != asked
+    {
+        return Err(ServerError::Forbidden("that is another agency's report"));
+    }
+    let wanted = who.opd.clone().or(q.opd);
+    if let Some(w) = &wanted {
+        rows.retain(|r| r.opd.as_deref() == Some(w.as_str()));
+    }
     match q.format.as_deref() {
         None | Some("json") => Ok(json(StatusCode::OK, &rows)),
         Some("csv") => Ok((
@@ -776,11 +841,14 @@ async fn report_attendance(
     }
 }
 
-async fn report_flagged(State(st): State<AppState>) -> Result<Response, ServerError> {
-    Ok(json(
-        StatusCode::OK,
-        &report::flagged(&st.db, 10_000).await?,
-    ))
+async fn report_flagged(
+    State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
+) -> Result<Response, ServerError> {
+    let scope = crate::opd::scope_of(&st.db, &who).await?;
+    let mut rows = report::flagged(&st.db, 10_000).await?;
+    rows.retain(|r| crate::opd::visible(scope.as_ref(), r.employee_id.as_deref()));
+    Ok(json(StatusCode::OK, &rows))
 }
 
 #[derive(Deserialize)]
@@ -842,10 +910,25 @@ fn max_records() -> i64 {
 
 async fn admin_device_records(
     State(st): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::admins::Principal>,
     Path(id): Path<String>,
     q: Result<Query<RecordsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ServerError> {
     devices::check_binding_id(&id)?;
+    if who.opd.is_some() {
+        let scope = crate::opd::scope_of(&st.db, &who).await?;
+        let bound = report::devices(&st.db, false)
+            .await?
+            .into_iter()
+            .find(|d| d.device_id == id)
+            .filter(|d| d.binding_type == "employee")
+            .map(|d| d.binding_id);
+        if !crate::opd::visible(scope.as_ref(), bound.as_deref()) {
+            return Err(ServerError::Forbidden(
+                "that device belongs to another agency",
+            ));
+        }
+    }
     let Query(q) = q.map_err(|_| {
         ServerError::BadRequest("after and limit must be non-negative integers".into())
     })?;

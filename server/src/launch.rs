@@ -124,6 +124,7 @@ pub async fn create_admin(
             role,
             password: Some(line),
             disabled: false,
+            opd: None,
         },
         crate::http::now_ms(),
     )

@@ -35,6 +35,7 @@ pub mod ingest;
 pub mod launch;
 pub mod listen;
 pub mod official;
+pub mod opd;
 pub mod ops;
 pub mod recheck;
 pub mod report;

@@ -148,6 +148,8 @@ pub struct AttendanceRow {
     pub device_id: String,
     /// Record seq.
     pub seq: u64,
+    /// The employee's agency ([`crate::opd`]), when known.
+    pub opd: Option<String>,
 }
 
 /// Parses `YYYY-MM-DD` to days since the Unix epoch.
@@ -215,6 +217,7 @@ pub async fn attendance(
                         .opt_t()?
                         .and_then(|j| serde_json::from_str(&j).ok())
                         .unwrap_or_default(),
+                    opd: None,
                 })
             })
             .collect()
@@ -236,12 +239,12 @@ pub fn csv_field(s: &str) -> String {
 /// The attendance report as CSV.
 pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
     let mut out = String::from(
-        "employee_id,site_id,kind,event_ms,time_source,decision,device_decision,server_reasons,flags,device_id,seq\n",
+        "employee_id,site_id,kind,event_ms,time_source,decision,device_decision,server_reasons,flags,device_id,seq,opd\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
             csv_field(&r.employee_id),
             csv_field(&r.site_id),
             csv_field(&r.kind),
@@ -252,7 +255,8 @@ pub fn attendance_csv(rows: &[AttendanceRow]) -> String {
             csv_field(&r.server_reasons.join(";")),
             csv_field(&r.flags.join(";")),
             csv_field(&r.device_id),
-            r.seq
+            r.seq,
+            csv_field(r.opd.as_deref().unwrap_or_default())
         );
     }
     out

@@ -33,6 +33,17 @@ async fn call(
     )
 }
 
+/// Asserts that each (token, method, path, body) is answered with its status.
+async fn expect(
+    server: &TestServer,
+    cases: &[(&str, Method, &str, Option<serde_json::Value>, u16)],
+) {
+    for (token, method, path, body, want) in cases {
+        let (got, answer) = call(server, token, method.clone(), path, body.clone()).await;
+        assert_eq!(got, *want, "{method} {path}: {answer}");
+    }
+}
+
 async fn login(server: &TestServer, name: &str, password: &str) -> (u16, serde_json::Value) {
     call(
         server,
@@ -101,78 +112,46 @@ async fn roles_sessions_and_the_audit_log(backend: Backend) {
         serde_json::json!({"name": "s1", "fence": {"type": "circle", "center": {"lat": 0.0, "lon": 0.0}, "radius_m": 5000.0}}),
     );
     let date = "/v1/admin/reports/attendance?date=2026-01-01&utc_offset_min=420";
-    assert_eq!(
-        call(
-            &server,
-            &hr,
-            Method::PUT,
-            "/v1/admin/employees/e1",
-            employee.clone()
-        )
-        .await
-        .0,
-        200
-    );
-    assert_eq!(
-        call(
-            &server,
-            &hr,
-            Method::PUT,
-            "/v1/admin/sites/s1",
-            fence.clone()
-        )
-        .await
-        .0,
-        403
-    );
-    assert_eq!(call(&server, &hr, Method::GET, date, None).await.0, 200);
-    assert_eq!(
-        call(&server, &hr, Method::GET, "/v1/admin/audit", None)
-            .await
-            .0,
-        403
-    );
-    assert_eq!(
-        call(
-            &server,
-            &permit,
-            Method::PUT,
-            "/v1/admin/employees/e1",
-            employee.clone()
-        )
-        .await
-        .0,
-        403
-    );
-    assert_eq!(
-        call(
-            &server,
-            &auditor,
-            Method::PUT,
-            "/v1/admin/employees/e1",
-            employee
-        )
-        .await
-        .0,
-        403
-    );
-    assert_eq!(
-        call(&server, &auditor, Method::GET, date, None).await.0,
-        200
-    );
-    assert_eq!(
-        call(
-            &server,
-            &auditor,
-            Method::PUT,
-            "/v1/admin/admins/audit.siti",
-            Some(serde_json::json!({"role": "city_admin"}))
-        )
-        .await
-        .0,
-        403,
-        "an auditor making herself city administrator"
-    );
+    let promote = Some(serde_json::json!({"role": "city_admin"}));
+    expect(
+        &server,
+        &[
+            (
+                &hr,
+                Method::PUT,
+                "/v1/admin/employees/e1",
+                employee.clone(),
+                200,
+            ),
+            (&hr, Method::PUT, "/v1/admin/sites/s1", fence, 403),
+            (&hr, Method::GET, date, None, 200),
+            (&hr, Method::GET, "/v1/admin/audit", None, 403),
+            (
+                &permit,
+                Method::PUT,
+                "/v1/admin/employees/e1",
+                employee.clone(),
+                403,
+            ),
+            (
+                &auditor,
+                Method::PUT,
+                "/v1/admin/employees/e1",
+                employee,
+                403,
+            ),
+            (&auditor, Method::GET, date, None, 200),
+            // An auditor making herself city administrator.
+            (
+                &auditor,
+                Method::PUT,
+                "/v1/admin/admins/audit.siti",
+                promote,
+                403,
+            ),
+        ],
+    )
+    .await;
 
     // A face decision names the signed-in approver, not the one the body claims.
     let phone = TestDevice::open(&tmp.path().join("p"), &server.url, &server.public_key).unwrap();
@@ -317,5 +296,252 @@ fn base64_body(signed: &serde_json::Value) -> serde_json::Value {
 async fn roles_sessions_and_the_audit_log_on_both_databases() {
     for b in backends("roles_sessions_and_the_audit_log_on_both_databases") {
         roles_sessions_and_the_audit_log(b).await;
+    }
+}
+
+/// 2025-11-05 08:00 WIB.
+const AT: i64 = 1_762_304_400_000;
+
+/// Agencies (OPD): one server holds the health office's and the civil registry's staff; the health
+/// office's HR reads and acts on its own staff only, the city administrator and the auditor see the
+/// whole city, and the report names each row's agency.
+async fn an_agency_sees_its_own_staff(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(backend, &tmp.path().join("server"))
+        .await
+        .unwrap();
+    let admin = server.admin();
+    for (code, name) in [
+        ("dinkes", "Dinas Kesehatan"),
+        ("disdukcapil", "Dinas Kependudukan dan Pencatatan Sipil"),
+    ] {
+        admin
+            .json(
+                Method::PUT,
+                &format!("/v1/admin/opds/{code}"),
+                Some(serde_json::json!({ "name": name })),
+            )
+            .await
+            .unwrap();
+    }
+    admin
+        .json(
+            Method::PUT,
+            "/v1/admin/sites/s1",
+            Some(serde_json::json!({"name": "Balai Kota", "opd": "dinkes", "fence": {"type": "circle", "center": {"lat": -6.2, "lon": 106.8}, "radius_m": 100.0}})),
+        )
+        .await
+        .unwrap();
+    for (e, opd) in [("nurse", "dinkes"), ("clerk", "disdukcapil")] {
+        admin
+            .json(
+                Method::PUT,
+                &format!("/v1/admin/employees/{e}"),
+                Some(serde_json::json!({"name": e, "site_ids": ["s1"], "opd": opd})),
+            )
+            .await
+            .unwrap();
+    }
+    let account = |name: &str, role: &str, opd: Option<&str>| {
+        let mut body = serde_json::json!({"role": role, "password": "a long enough secret"});
+        if let Some(o) = opd {
+            body["opd"] = o.into();
+        }
+        (format!("/v1/admin/admins/{name}"), body)
+    };
+    let (path, body) = account("auditor.x", "auditor", Some("dinkes"));
+    assert_eq!(
+        admin.call(Method::PUT, &path, Some(body)).await.unwrap().0,
+        400,
+        "an auditor is city-wide"
+    );
+    let (path, body) = account("hr.x", "hr", Some("no-such-agency"));
+    assert_eq!(
+        admin.call(Method::PUT, &path, Some(body)).await.unwrap().0,
+        400
+    );
+    for (name, role, opd) in [
+        ("hr.ana", "hr", Some("dinkes")),
+        ("audit.siti", "auditor", None),
+    ] {
+        let (path, body) = account(name, role, opd);
+        admin.json(Method::PUT, &path, Some(body)).await.unwrap();
+    }
+    let token = |name: &'static str| {
+        let server = &server;
+        async move {
+            login(server, name, "a long enough secret").await.1["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let hr = token("hr.ana").await;
+    let auditor = token("audit.siti").await;
+
+    // Writing: its own staff only, and a new employee is the agency's.
+    let employee = |opd: Option<&str>| {
+        let mut b = serde_json::json!({"name": "x", "site_ids": ["s1"]});
+        if let Some(o) = opd {
+            b["opd"] = o.into();
+        }
+        Some(b)
+    };
+    let code = |e: &str| Some(serde_json::json!({"binding": {"type": "employee", "id": e}}));
+    let midwife = "/v1/admin/employees/midwife";
+    expect(
+        &server,
+        &[
+            (
+                &hr,
+                Method::PUT,
+                "/v1/admin/employees/nurse",
+                employee(None),
+                200,
+            ),
+            (
+                &hr,
+                Method::PUT,
+                "/v1/admin/employees/clerk",
+                employee(None),
+                403,
+            ),
+            (
+                &hr,
+                Method::PUT,
+                midwife,
+                employee(Some("disdukcapil")),
+                403,
+            ),
+            (&hr, Method::PUT, midwife, employee(None), 200),
+            (
+                &hr,
+                Method::POST,
+                "/v1/admin/enrollments",
+                code("clerk"),
+                403,
+            ),
+            (
+                &hr,
+                Method::POST,
+                "/v1/admin/enrollments",
+                code("midwife"),
+                201,
+            ),
+        ],
+    )
+    .await;
+
+    // Two phones, one per agency, a check-in and an enrollment each.
+    let mut phones = Vec::new();
+    for e in ["nurse", "clerk"] {
+        let phone = TestDevice::open(&tmp.path().join(e), &server.url, &server.public_key).unwrap();
+        phone
+            .device
+            .register(&admin.code_for_employee(e).await.unwrap())
+            .await
+            .unwrap();
+        let (_, template) = phone.claim_enrollment(e).unwrap();
+        phone.check_in(e, "s1", AT, true, &[]).unwrap();
+        assert!(phone.device.sync().await.unwrap().is_complete());
+        phones.push((phone.device.ledger().device_id().to_owned(), template));
+    }
+    let report = "/v1/admin/reports/attendance?date=2025-11-05&utc_offset_min=420";
+    let employees = |rows: &serde_json::Value| {
+        let mut v: Vec<(String, String)> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["employee_id"].as_str().unwrap().to_owned(),
+                    r["opd"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let pair = |e: &str, o: &str| (e.to_owned(), o.to_owned());
+    let (status, rows) = call(&server, &hr, Method::GET, report, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(employees(&rows), vec![pair("nurse", "dinkes")]);
+    assert_eq!(
+        call(
+            &server,
+            &hr,
+            Method::GET,
+            &format!("{report}&opd=disdukcapil"),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    let city = admin.json(Method::GET, report, None).await.unwrap();
+    assert_eq!(
+        employees(&city),
+        vec![pair("clerk", "disdukcapil"), pair("nurse", "dinkes")]
+    );
+    let one = admin
+        .json(Method::GET, &format!("{report}&opd=disdukcapil"), None)
+        .await
+        .unwrap();
+    assert_eq!(employees(&one), vec![pair("clerk", "disdukcapil")]);
+    let (_, audited) = call(&server, &auditor, Method::GET, report, None).await;
+    assert_eq!(employees(&audited).len(), 2);
+
+    // Devices, records and face enrollments of another agency are out of reach.
+    let (nurse_device, nurse_template) = &phones[0];
+    let (clerk_device, clerk_template) = &phones[1];
+    let (_, devices) = call(&server, &hr, Method::GET, "/v1/admin/devices", None).await;
+    let ids: Vec<&str> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![nurse_device.as_str()]);
+    let records = |d: &str| format!("/v1/admin/devices/{d}/records");
+    let decide = |e: &str, t: &str| format!("/v1/admin/faces/{e}/{t}/decision");
+    let approve = Some(serde_json::json!({"decision": "approved", "approver": "hr"}));
+    expect(
+        &server,
+        &[
+            (&hr, Method::GET, &records(nurse_device), None, 200),
+            (&hr, Method::GET, &records(clerk_device), None, 403),
+            (
+                &hr,
+                Method::POST,
+                &decide("clerk", clerk_template),
+                approve.clone(),
+                403,
+            ),
+            (
+                &hr,
+                Method::POST,
+                &decide("nurse", nurse_template),
+                approve,
+                200,
+            ),
+        ],
+    )
+    .await;
+    let (_, faces) = call(&server, &hr, Method::GET, "/v1/admin/faces", None).await;
+    assert!(only_nurse(&faces), "{faces}");
+    let (_, flagged) = call(&server, &hr, Method::GET, "/v1/admin/reports/flagged", None).await;
+    assert!(only_nurse(&flagged), "{flagged}");
+}
+
+/// Whether every row of a JSON list is the health office's nurse's.
+fn only_nurse(rows: &serde_json::Value) -> bool {
+    rows.as_array()
+        .is_some_and(|r| r.iter().all(|x| x["employee_id"] == "nurse"))
+}
+
+#[tokio::test]
+async fn an_agency_sees_its_own_staff_on_both_databases() {
+    for b in backends("an_agency_sees_its_own_staff_on_both_databases") {
+        an_agency_sees_its_own_staff(b).await;
     }
 }

@@ -162,6 +162,23 @@ INSERT INTO meta (key, value) VALUES ('audit_head', '000000000000000000000000000
     ON CONFLICT (key) DO NOTHING;
 ",
     ),
+    (
+        10,
+        r"
+CREATE TABLE IF NOT EXISTS opds (
+    code            TEXT PRIMARY KEY,
+    name            TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS opd_of (
+    entity          TEXT NOT NULL,
+    entity_id       TEXT NOT NULL,
+    opd             TEXT NOT NULL,
+    PRIMARY KEY (entity, entity_id)
+);
+CREATE INDEX IF NOT EXISTS opd_of_opd ON opd_of (opd, entity);
+ALTER TABLE admins ADD COLUMN opd TEXT;
+",
+    ),
 ];
 
 const TABLES: &str = r"

@@ -6,19 +6,23 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-/// Command-line options of the server.
+/// Command-line options of the server. Each one also has a key in the configuration file
+/// ([`crate::config_file`]); the option wins.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Data directory (SQLite database, server key, admin token).
-    #[arg(long, default_value = "siap-server-data")]
-    pub data_dir: PathBuf,
+    /// Configuration file (TOML; or env `SIAP_CONFIG`), see `server/siap-server.example.toml`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database, server key, admin token); default `siap-server-data`.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// PostgreSQL URL (`postgres://...`, or env `SIAP_DATABASE_URL`); SQLite in the data directory
     /// when absent.
     #[arg(long)]
     pub database_url: Option<String>,
-    /// Listen address.
-    #[arg(long, default_value = "127.0.0.1:8787")]
-    pub listen: SocketAddr,
+    /// Listen address; default `127.0.0.1:8787`.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
     /// Administrator token (or env `SIAP_ADMIN_TOKEN`; else read from `<data-dir>/admin-token`,
     /// created on first start with mode 0600).
     #[arg(long)]
@@ -33,15 +37,84 @@ pub struct ServeArgs {
     /// a challenge. A face enrolled from photos of someone is the cheapest attack on face check-in.
     #[arg(long)]
     pub allow_enrollment_without_liveness: bool,
-    /// Log format on standard error: one JSON object per line, or text. The filter is `SIAP_LOG`
-    /// (tracing's syntax, default `info`: one line per request, start and stop).
-    #[arg(long, value_enum, default_value = "json")]
+    /// Log format on standard error: one JSON object per line (default), or text. The filter is
+    /// `SIAP_LOG` (tracing's syntax, default `info`: one line per request, start and stop).
+    #[arg(long, value_enum)]
+    pub log_format: Option<crate::ops::LogFormat>,
+}
+
+/// What the options, the environment and the configuration file resolve to.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The server's configuration.
+    pub cfg: crate::ServerConfig,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// How to log.
     pub log_format: crate::ops::LogFormat,
+}
+
+/// Resolves the options over their environment variables, the configuration file and the defaults
+/// (see [`crate::config_file`]). Creates the data directory.
+pub fn resolve(args: &ServeArgs) -> anyhow::Result<Resolved> {
+    let file = match args.config.clone().or_else(|| {
+        std::env::var_os("SIAP_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }) {
+        Some(p) => crate::config_file::FileConfig::read(&p)?,
+        None => crate::config_file::FileConfig::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("siap-server-data"));
+    std::fs::create_dir_all(&data_dir).context("cannot create the data directory")?;
+    let mut cfg = crate::ServerConfig::in_dir(&data_dir, admin_token(args, &data_dir)?);
+    if let Some(url) = args
+        .database_url
+        .clone()
+        .or_else(|| std::env::var("SIAP_DATABASE_URL").ok())
+        .or_else(|| file.database_url.clone())
+    {
+        cfg.database = url;
+    }
+    cfg.face_models = args
+        .face_models
+        .clone()
+        .or_else(|| {
+            std::env::var_os("SIAP_FACE_MODELS")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .or_else(|| file.face_models.clone());
+    if let Some(days) = file.face_retention_days {
+        cfg.face_retention_days = days;
+    }
+    if let Some(n) = file.max_heavy_requests {
+        cfg.max_heavy_requests = n;
+    }
+    file.device.apply(&mut cfg.device_config);
+    if args.allow_enrollment_without_liveness {
+        cfg.device_config.require_enrollment_liveness = false;
+    }
+    Ok(Resolved {
+        cfg,
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787))),
+        log_format: args
+            .log_format
+            .or(file.log_format)
+            .unwrap_or(crate::ops::LogFormat::Json),
+    })
 }
 
 /// The admin token: the option, else `SIAP_ADMIN_TOKEN`, else the token file of the data directory
 /// (created with a fresh random token on first start).
-fn admin_token(args: &ServeArgs) -> anyhow::Result<String> {
+fn admin_token(args: &ServeArgs, data_dir: &std::path::Path) -> anyhow::Result<String> {
     if let Some(t) = args
         .admin_token
         .clone()
@@ -49,7 +122,7 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<String> {
     {
         return Ok(t);
     }
-    let p = args.data_dir.join("admin-token");
+    let p = data_dir.join("admin-token");
     if p.exists() {
         return Ok(std::fs::read_to_string(&p)?.trim().to_owned());
     }
@@ -66,9 +139,13 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<String> {
 /// Runs the server until Ctrl-C. Prints the machine-readable start line
 /// `listening <addr> public_key <hex>` (tests and scripts read it).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    crate::ops::init_logs(args.log_format);
-    let cfg = config(&args)?;
-    let running = crate::spawn(&cfg, args.listen).await?;
+    let Resolved {
+        cfg,
+        listen,
+        log_format,
+    } = resolve(&args)?;
+    crate::ops::init_logs(log_format);
+    let running = crate::spawn(&cfg, listen).await?;
     println!(
         "listening {} public_key {}",
         running.addr,
@@ -83,26 +160,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The server configuration the options (and their environment variables) describe.
-fn config(args: &ServeArgs) -> anyhow::Result<crate::ServerConfig> {
-    std::fs::create_dir_all(&args.data_dir).context("cannot create the data directory")?;
-    let mut cfg = crate::ServerConfig::in_dir(&args.data_dir, admin_token(args)?);
-    if let Some(url) = args
-        .database_url
-        .clone()
-        .or_else(|| std::env::var("SIAP_DATABASE_URL").ok())
-    {
-        cfg.database = url;
-    }
-    cfg.face_models = args.face_models.clone().or_else(|| {
-        std::env::var_os("SIAP_FACE_MODELS")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
-    cfg.device_config.require_enrollment_liveness = !args.allow_enrollment_without_liveness;
-    Ok(cfg)
-}
-
 /// Creates (or resets the password and role of) the administrator `name` in the database the
 /// options name, with the password read as one line from `password` (standard input: never an
 /// argument, which `ps` would show). The way to name the first city administrator.
@@ -112,7 +169,7 @@ pub async fn create_admin(
     role: crate::admins::Role,
     password: &mut dyn std::io::BufRead,
 ) -> anyhow::Result<()> {
-    let cfg = config(args)?;
+    let cfg = resolve(args)?.cfg;
     let mut line = String::new();
     password.read_line(&mut line)?;
     let line = line.trim_end_matches(['\r', '\n']).to_owned();

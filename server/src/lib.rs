@@ -25,6 +25,7 @@ pub mod audit;
 pub mod blobs;
 pub mod blobstore;
 pub mod changes;
+pub mod config_file;
 pub mod db;
 pub mod devices;
 pub mod erasure;

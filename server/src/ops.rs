@@ -31,7 +31,8 @@ use crate::http::AppState;
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// How log events are written (to standard error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// One JSON object per line (for a log collector).
     Json,

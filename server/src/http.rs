@@ -916,17 +916,26 @@ async fn admin_device_records(
 ) -> Result<Response, ServerError> {
     devices::check_binding_id(&id)?;
     if who.opd.is_some() {
-        let scope = crate::opd::scope_of(&st.db, &who).await?;
-        let bound = report::devices(&st.db, false)
+        // One row, not the whole device report: whose device it is.
+        let d = id.clone();
+        let bound = st
+            .db
+            .tx(move |tx| {
+                tx.one(
+                    "SELECT binding_id FROM devices WHERE device_id = $1 AND binding_type = 'employee'",
+                    &[crate::db::V::T(d)],
+                )
+            })
             .await?
-            .into_iter()
-            .find(|d| d.device_id == id)
-            .filter(|d| d.binding_type == "employee")
-            .map(|d| d.binding_id);
-        if !crate::opd::visible(scope.as_ref(), bound.as_deref()) {
-            return Err(ServerError::Forbidden(
-                "that device belongs to another agency",
-            ));
+            .map(|r| r[0].t())
+            .transpose()?;
+        match bound {
+            Some(e) => crate::opd::require_employee(&st.db, &who, &e).await?,
+            None => {
+                return Err(ServerError::Forbidden(
+                    "that device belongs to another agency",
+                ));
+            }
         }
     }
     let Query(q) = q.map_err(|_| {

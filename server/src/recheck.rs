@@ -226,7 +226,7 @@ async fn recheck(
     else {
         return Ok(None);
     };
-    let payload = record_payload(st, p).await?;
+    let payload: Option<AttendancePayload> = record_payload(st, &p.device_id, p.seq).await?;
     let threshold = engine.config().threshold;
     let engine = engine.clone();
     tokio::task::spawn_blocking(move || -> Result<Option<Settled>, ServerError> {
@@ -321,13 +321,15 @@ fn rerun_liveness(blob: &[u8], named: Option<(&LivenessEvidence, &MonotonicReadi
     }
 }
 
-/// The signed payload of the check-in `p` (`None` if it does not parse: it was judged `unreadable`
-/// at ingest and never queued, so this is only defence in depth).
-async fn record_payload(
+/// The signed payload of record (`device`, `seq`) as `T` (`None` if it does not parse: an
+/// unreadable check-in was judged `unreadable` at ingest and never queued, so this is only defence in
+/// depth).
+async fn record_payload<T: serde::de::DeserializeOwned>(
     st: &AppState,
-    p: &Pending,
-) -> Result<Option<AttendancePayload>, ServerError> {
-    let (device, seq) = (p.device_id.clone(), p.seq);
+    device: &str,
+    seq: i64,
+) -> Result<Option<T>, ServerError> {
+    let device = device.to_owned();
     let row = st
         .db
         .tx(move |tx| {
@@ -507,19 +509,7 @@ async fn enrollment_liveness(
     let Some(blob) = blob(st, &observations).await? else {
         return Ok(());
     };
-    let (device, seq) = (row[1].t()?, row[2].i()?);
-    let payload: Option<EnrollmentPayload> = st
-        .db
-        .tx(move |tx| {
-            tx.one(
-                "SELECT payload FROM records WHERE device_id = $1 AND seq = $2",
-                &[V::T(device), V::I(seq)],
-            )
-        })
-        .await?
-        .map(|r| r[0].b())
-        .transpose()?
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let payload: Option<EnrollmentPayload> = record_payload(st, &row[1].t()?, row[2].i()?).await?;
     let server_template = server_template.clone();
     let reasons = tokio::task::spawn_blocking(move || {
         let named = payload

@@ -193,17 +193,13 @@ impl Transcript {
         Ok(Recheck::Verdict(Box::new(verdict)))
     }
 
-    /// Cosine similarity of `embedding` with the verified frame's, `None` without one (or with an
-    /// embedding of another length).
+    /// Cosine similarity of `embedding` with the verified frame's, `None` without one, with an
+    /// embedding of another length, or when it is not a number (a zero vector).
     pub fn verified_similarity(&self, embedding: &[f32]) -> Option<f32> {
         let v = self.verified.as_ref()?;
-        (v.embedding.len() == embedding.len()).then(|| {
-            v.embedding
-                .iter()
-                .zip(embedding)
-                .map(|(a, b)| a * b)
-                .sum::<f32>()
-        })
+        (v.embedding.len() == embedding.len())
+            .then(|| super::stats::cosine(&v.embedding, embedding))
+            .filter(|s| s.is_finite())
     }
 }
 
